@@ -1,0 +1,3 @@
+from autoglm_doctor.cli import main
+
+raise SystemExit(main())

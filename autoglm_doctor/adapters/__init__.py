@@ -1,0 +1,30 @@
+"""Typed adapters for APIs a Target exposes: Docker, libvirt, udev.
+
+Every adapter method takes JSON-able arguments and returns JSON-able data, so a recorder can
+capture the call and a snapshot can replay it. Each adapter lists its methods in ``API``.
+Heavy client libraries are imported here, lazily, never by checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KINDS = ("docker", "libvirt", "udev")
+
+
+def open_local_adapter(kind: str, target: Any) -> Any:
+    from autoglm_doctor.targets.base import AdapterUnavailable
+
+    if kind == "docker":
+        from autoglm_doctor.adapters.docker_api import DockerAdapter
+
+        return DockerAdapter.connect()
+    if kind == "libvirt":
+        from autoglm_doctor.adapters.libvirt_api import LibvirtAdapter
+
+        return LibvirtAdapter.connect()
+    if kind == "udev":
+        from autoglm_doctor.adapters.udev_api import UdevAdapter
+
+        return UdevAdapter.connect(target)
+    raise AdapterUnavailable(f"unknown adapter {kind!r}")

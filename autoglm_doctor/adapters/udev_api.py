@@ -1,0 +1,41 @@
+"""udev adapter (pyudev, imported lazily): device enumeration with hwdb properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoglm_doctor.targets.base import AdapterUnavailable
+
+
+class UdevAdapter:
+    API = ("devices",)
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    @classmethod
+    def connect(cls, target: Any) -> "UdevAdapter":
+        if getattr(target, "root", "/") != "/":
+            raise AdapterUnavailable("udev is only available on the live root filesystem")
+        try:
+            import pyudev
+        except ImportError as exc:
+            raise AdapterUnavailable("pyudev is not installed", hint="pip install pyudev") from exc
+        try:
+            return cls(pyudev.Context())
+        except Exception as exc:  # noqa: BLE001 - libudev missing raises ImportError/OSError variants
+            raise AdapterUnavailable(f"libudev is not usable: {exc}", hint="apt-get install libudev1") from exc
+
+    def devices(self, subsystem: str) -> list[dict[str, Any]]:
+        """Every device of a subsystem: sys_name, sys_path, driver and udev properties."""
+        out = []
+        for dev in self._context.list_devices(subsystem=subsystem):
+            out.append(
+                {
+                    "sys_name": dev.sys_name,
+                    "sys_path": dev.sys_path,
+                    "driver": dev.driver,
+                    "properties": {k: dev.properties[k] for k in dev.properties},
+                }
+            )
+        return sorted(out, key=lambda d: d["sys_name"])

@@ -1,0 +1,122 @@
+"""What the commands do, independent of argument parsing: build a report, collect a snapshot,
+list the catalogue, plan fixes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from autoglm_doctor import __version__
+from autoglm_doctor.check import Context
+from autoglm_doctor.config import Config, apply_ignores
+from autoglm_doctor.model import Finding, Report, Scope, Status
+from autoglm_doctor.registry import Registry, load_registry
+from autoglm_doctor.runner import DEFAULT_JOBS, DEFAULT_TIMEOUT, plugin_problem_findings, run_checks
+
+
+@dataclass
+class RunOptions:
+    only: Sequence[str] = ()
+    skip: Sequence[str] = ()
+    scopes: Sequence[str] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    jobs: int = DEFAULT_JOBS
+    today: dt.date | None = None
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def select(registry: Registry, opts: RunOptions) -> list[type]:
+    classes = registry.select(opts.only, opts.skip)
+    if opts.scopes:
+        wanted = {Scope(s) for s in opts.scopes}
+        classes = [c for c in classes if wanted & set(c.meta.scope)]
+    return classes
+
+
+def build_report(
+    target: Any,
+    config: Config,
+    opts: RunOptions,
+    *,
+    registry: Registry | None = None,
+    run_id: str | None = None,
+    on_progress: Callable[[int, int], Any] | None = None,
+    log: Any = None,
+) -> Report:
+    registry = registry or load_registry()
+    run_id = run_id or new_run_id()
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    classes = select(registry, opts)
+    if log:
+        for warning in registry.warnings:
+            log.warning("plugin_clash", detail=warning)
+        log.info("run_start", target=target.name, checks=len(classes))
+    ctx = Context(target, config.profile)
+    findings: list[Finding] = plugin_problem_findings(registry.problems)
+    findings += run_checks(classes, ctx, timeout=opts.timeout, jobs=opts.jobs, on_progress=on_progress)
+    findings, notes = apply_ignores(findings, config.ignores, opts.today)
+    if log:
+        for note in notes:
+            log.warning("ignore_expired", detail=note)
+        for f in findings:
+            if f.status in (Status.ERROR,):
+                log.warning("check_error", check_id=f.check_id, message=f.message)
+    duration = (time.perf_counter() - t0) * 1000.0
+    return Report(
+        tool_version=__version__,
+        target=target.name,
+        run_id=run_id,
+        started_at=started.isoformat(timespec="seconds"),
+        duration_ms=round(duration, 3),
+        findings=tuple(findings),
+        checks={c.meta.id: c.meta for c in classes},
+        notes=tuple(registry.warnings) + tuple(notes),
+    )
+
+
+def catalogue(registry: Registry) -> list[dict[str, Any]]:
+    out = []
+    for cid in sorted(registry.checks):
+        m = registry.checks[cid].meta
+        out.append(
+            {
+                "id": m.id,
+                "title": m.title,
+                "severity": m.severity.value,
+                "scope": [s.value for s in m.scope],
+                "requires": list(m.requires),
+                "fix": m.fix,
+                "remediation": m.remediation,
+                "docs": m.docs,
+                "description": m.description,
+                "origin": registry.origins.get(cid, ""),
+            }
+        )
+    return out
+
+
+def plan_fixes(registry: Registry, target: Any, config: Config, report: Report, only: Sequence[str] = ()) -> list[Any]:
+    """A Plan per fix that has failing/warning findings to address (dry run: nothing is applied)."""
+    import fnmatch
+
+    ctx = Context(target, config.profile)
+    plans = []
+    for fid in sorted(registry.fixes):
+        if only and not any(fnmatch.fnmatchcase(fid, p) for p in only):
+            continue
+        fix_cls = registry.fixes[fid]
+        relevant = [
+            f for f in report.findings
+            if f.check_id in fix_cls.meta.fixes and f.status in (Status.FAIL, Status.WARN) and not f.ignored
+        ]
+        if not relevant:
+            continue
+        plans.append(fix_cls().plan(ctx, relevant))
+    return plans

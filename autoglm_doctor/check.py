@@ -1,0 +1,96 @@
+"""Base classes for checks and the context they run in."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar, Iterable, TypeVar
+
+from autoglm_doctor.model import CheckMeta, Finding, Severity, Status
+
+T = TypeVar("T")
+
+
+class Context:
+    """What a check receives: the target, the deployment profile and a shared, lazily computed,
+    thread-safe cache of facts (parsed views of the target)."""
+
+    def __init__(self, target: Any, profile: Any) -> None:
+        self.target = target
+        self.profile = profile
+        self._facts: dict[Callable[..., Any], tuple[bool, Any]] = {}
+        self._locks: dict[Callable[..., Any], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def fact(self, producer: Callable[["Context"], T]) -> T:
+        """Compute ``producer(ctx)`` once per run; later calls get the same value (or exception)."""
+        with self._guard:
+            lock = self._locks.setdefault(producer, threading.Lock())
+        with lock:
+            if producer not in self._facts:
+                try:
+                    self._facts[producer] = (True, producer(self))
+                except BaseException as exc:  # noqa: BLE001 - cached and re-raised to every reader
+                    self._facts[producer] = (False, exc)
+            ok, value = self._facts[producer]
+        if not ok:
+            raise value
+        return value
+
+
+def docs_link(check_id: str) -> str:
+    """Where a check is documented: its section of the generated catalogue."""
+    return f"docs/checks.md#{check_id.replace('.', '-')}"
+
+
+class Check(ABC):
+    """A check is pure: ``run(ctx)`` reads through ``ctx.target`` and yields findings. It never
+    prints, exits or keeps state. Raising ``NotCaptured``/``AdapterUnavailable`` means skip;
+    ``TargetError`` or anything else becomes an ``error`` finding (done by the runner)."""
+
+    meta: ClassVar[CheckMeta]
+
+    @abstractmethod
+    def run(self, ctx: Context) -> Iterable[Finding]: ...
+
+    # -- finding helpers --------------------------------------------------------------------
+    def finding(
+        self,
+        status: Status,
+        message: str,
+        *,
+        resource: str = "",
+        observed: Any = None,
+        expected: Any = None,
+        remediation: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        meta = self.meta
+        failing = status in (Status.FAIL, Status.WARN)
+        return Finding(
+            check_id=meta.id,
+            status=status,
+            severity=severity or meta.severity,
+            title=meta.title,
+            message=message,
+            resource=resource,
+            observed=observed,
+            expected=expected,
+            remediation=(remediation if remediation is not None else meta.remediation) if failing else "",
+            fix_id=meta.fix if failing else None,
+        )
+
+    def passed(self, message: str, **kw: Any) -> Finding:
+        return self.finding(Status.PASS, message, **kw)
+
+    def warn(self, message: str, **kw: Any) -> Finding:
+        return self.finding(Status.WARN, message, **kw)
+
+    def fail(self, message: str, **kw: Any) -> Finding:
+        return self.finding(Status.FAIL, message, **kw)
+
+    def skip(self, message: str, **kw: Any) -> Finding:
+        return self.finding(Status.SKIP, message, **kw)
+
+    def error(self, message: str, **kw: Any) -> Finding:
+        return self.finding(Status.ERROR, message, **kw)

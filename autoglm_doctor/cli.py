@@ -1,0 +1,93 @@
+"""Argument parsing and exit codes only. Exit 0: gate passed; 1: gate failed; 2: usage error or the
+tool itself broke. Everything heavy is imported after parsing, so --version stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from autoglm_doctor import __version__
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+class UsageError(Exception):
+    """A one-line error for the user; exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autoglm-doctor",
+        description="Preflight diagnostics and remediation for AutoGLM deployments (KVM, VFIO, bridges, Docker, SELinux, logs).",
+    )
+    p.add_argument("--version", action="version", version=f"autoglm-doctor {__version__}")
+    p.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
+                   help="the tool's own logs on stderr (default: JSON unless stderr is a terminal)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="warning")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--target", default="local", help="local (default), local:/SYSROOT or snapshot:PATH")
+        sp.add_argument("--only", action="append", default=[], metavar="ID", help="check ids or globs (repeatable)")
+        sp.add_argument("--skip", action="append", default=[], metavar="ID", help="check ids or globs to leave out")
+        sp.add_argument("--scope", action="append", default=[], choices=("host", "guest", "container"),
+                        help="only checks of this scope (repeatable)")
+        sp.add_argument("--config", metavar="FILE", help="TOML config, read after /etc/autoglm-doctor/config.toml and ./autoglm-doctor.toml")
+        sp.add_argument("--timeout", type=float, default=30.0, help="per-check timeout in seconds (default 30)")
+        sp.add_argument("--jobs", type=int, default=4, help="checks run at once (default 4)")
+
+    c = sub.add_parser("check", help="run the checks and report; exit code gates CI")
+    common(c)
+    c.add_argument("--format", choices=("console", "json", "junit", "prometheus"), default="console")
+    c.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    c.add_argument("--fail-on", choices=SEVERITIES, default="high",
+                   help="fail the gate on a fail at or above this severity (default high); errors always fail")
+    c.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    ls = sub.add_parser("list", help="the check catalogue")
+    ls.add_argument("--format", choices=("console", "json", "markdown"), default="console")
+
+    ex = sub.add_parser("explain", help="everything about one check")
+    ex.add_argument("check_id")
+
+    co = sub.add_parser("collect", help="record what the checks read into a snapshot")
+    common(co)
+    co.add_argument("--output", "-o", required=True, metavar="PATH", help="a .tar.gz file or an empty directory")
+
+    fx = sub.add_parser("fix", help="plan the fixes for current findings (dry run)")
+    common(fx)
+    fx.add_argument("--fix", action="append", default=[], metavar="FIX_ID", help="only these fixes (ids or globs)")
+    fx.add_argument("--apply", action="store_true", help="apply the plans (not available yet: dry run only)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        from autoglm_doctor import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except UsageError as exc:
+        print(f"autoglm-doctor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("autoglm-doctor: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - the tool itself broke: one line, exit 2, no traceback
+        print(f"autoglm-doctor: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run(argv: Sequence[str] | None = None) -> Any:  # pragma: no cover - console entry convenience
+    raise SystemExit(main(argv))

@@ -1,0 +1,218 @@
+"""The sub-commands: turn parsed arguments into app calls, outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from autoglm_doctor.cli import EXIT_GATE, EXIT_OK, UsageError
+
+
+def _open_target(spec: str) -> Any:
+    from autoglm_doctor.targets import TargetSpecError, open_target
+    from autoglm_doctor.targets.snapshot import SnapshotError
+
+    try:
+        return open_target(spec)
+    except (TargetSpecError, SnapshotError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _config(path: str | None) -> Any:
+    from autoglm_doctor.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _options(args: Any) -> Any:
+    from autoglm_doctor.app import RunOptions
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    return RunOptions(only=args.only, skip=args.skip, scopes=args.scope, timeout=args.timeout, jobs=args.jobs)
+
+
+def _check_patterns(registry: Any, args: Any) -> None:
+    unmatched = registry.unmatched(list(args.only) + list(args.skip))
+    if unmatched:
+        raise UsageError(f"no check matches {', '.join(repr(p) for p in unmatched)} (see: autoglm-doctor list)")
+
+
+class _Progress:
+    """A progress line on stderr, shown only on a terminal and only once a run lasts over a second."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.shown = False
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.start < 1.0:
+            return
+        self.shown = True
+        sys.stderr.write(f"\rchecking… {done}/{total}")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _run(args: Any, target: Any) -> tuple[Any, Any, Any]:
+    from autoglm_doctor.app import build_report, new_run_id
+    from autoglm_doctor.logs import configure
+    from autoglm_doctor.registry import load_registry
+
+    config = _config(args.config)
+    registry = load_registry()
+    _check_patterns(registry, args)
+    opts = _options(args)
+    run_id = new_run_id()
+    log = configure(run_id, args.log_format, args.log_level)
+    progress = _Progress()
+    try:
+        report = build_report(target, config, opts, registry=registry, run_id=run_id, on_progress=progress, log=log)
+    finally:
+        progress.finish()
+    log.info("run_end", findings=len(report.findings), duration_ms=report.duration_ms)
+    return report, config, registry
+
+
+def _write(text: str, output: str | None) -> None:
+    if not output:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    tmp = f"{output}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def cmd_check(args: Any) -> int:
+    from autoglm_doctor.model import Severity
+    from autoglm_doctor.render import renderer
+
+    target = _open_target(args.target)
+    try:
+        report, _config_, _reg = _run(args, target)
+    finally:
+        target.close()
+    fail_on = Severity(args.fail_on)
+    color = args.color == "always" or (args.color == "auto" and not args.output and sys.stdout.isatty())
+    text = renderer(args.format)(report, fail_on=fail_on, color=color)
+    _write(text, args.output)
+    return EXIT_OK if report.passed_gate(fail_on) else EXIT_GATE
+
+
+def cmd_list(args: Any) -> int:
+    from autoglm_doctor.app import catalogue
+    from autoglm_doctor.registry import load_registry
+
+    registry = load_registry()
+    rows = catalogue(registry)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif args.format == "markdown":
+        from autoglm_doctor.render.catalogue import markdown_catalogue
+
+        sys.stdout.write(markdown_catalogue(rows))
+    else:
+        width = max((len(r["id"]) for r in rows), default=10)
+        for r in rows:
+            sys.stdout.write(f"{r['id']:<{width}}  {r['severity']:<8}  {','.join(r['scope']):<16}  {r['title']}\n")
+    for problem in registry.problems:
+        print(f"autoglm-doctor: warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_explain(args: Any) -> int:
+    from autoglm_doctor.app import catalogue
+    from autoglm_doctor.registry import load_registry
+
+    registry = load_registry()
+    row = next((r for r in catalogue(registry) if r["id"] == args.check_id), None)
+    if row is None:
+        fix = registry.fixes.get(args.check_id)
+        if fix is None:
+            raise UsageError(f"no check or fix with id {args.check_id!r} (see: autoglm-doctor list)")
+        m = fix.meta
+        sys.stdout.write(
+            f"{m.id}: {m.title}\n  fixes: {', '.join(m.fixes)}\n  risk: {m.risk.value}\n"
+            f"  reboot required: {'yes' if m.reboot_required else 'no'}\n"
+            + (f"  {m.description}\n" if m.description else "")
+        )
+        return EXIT_OK
+    lines = [f"{row['id']}: {row['title']}"]
+    if row["description"]:
+        lines.append(f"  {row['description']}")
+    lines += [
+        f"  severity: {row['severity']}",
+        f"  scope: {', '.join(row['scope'])}",
+        f"  requires: {', '.join(row['requires']) or '-'}",
+        f"  fix: {row['fix'] or '-'}",
+        f"  remediation: {row['remediation']}",
+        f"  docs: {row['docs']}",
+        f"  from: {row['origin']}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def cmd_collect(args: Any) -> int:
+    from autoglm_doctor.targets.recorder import RecordingTarget
+
+    if not args.output.endswith((".tar.gz", ".tgz")) and os.path.exists(args.output) and os.listdir(args.output):
+        raise UsageError(f"{args.output}: exists and is not empty")
+    inner = _open_target(args.target)
+    recorder = RecordingTarget(inner)
+    try:
+        report, _config_, _reg = _run(args, recorder)
+        try:
+            path = recorder.save(args.output)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc}") from exc
+    finally:
+        recorder.close()
+    counts = report.counts()
+    print(
+        f"collected {len(report.checks)} checks' reads from {inner.name} into {path} "
+        f"({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, {counts['error']} error, {counts['skip']} skip)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_fix(args: Any) -> int:
+    from autoglm_doctor.app import plan_fixes
+
+    if args.apply:
+        raise UsageError("--apply is not available yet: the fix engine (apply, journal, verify, rollback) is pending; "
+                         "this command prints the plans as a dry run")
+    target = _open_target(args.target)
+    try:
+        report, config, registry = _run(args, target)
+        unknown = [p for p in args.fix if not any(__import__("fnmatch").fnmatchcase(f, p) for f in registry.fixes)]
+        if unknown:
+            raise UsageError(f"no fix matches {', '.join(map(repr, unknown))}")
+        plans = plan_fixes(registry, target, config, report, args.fix)
+        if not plans:
+            sys.stdout.write("nothing to fix: no failing finding has a fix\n")
+            return EXIT_OK
+        sys.stdout.write("DRY RUN: nothing below has been applied.\n\n")
+        sys.stdout.write("\n\n".join(p.render(target) for p in plans) + "\n")
+    finally:
+        target.close()
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""Facts: parsed, effective views of a Target, computed once per run through ``Context.fact``."""

@@ -1,0 +1,142 @@
+"""The vocabulary every part of the doctor speaks: statuses, severities, metadata, findings, reports."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*){2,}$")
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Severity(str, enum.Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def at_least(self, other: "Severity") -> bool:
+        return self.rank >= other.rank
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_SEVERITY_RANK = {
+    Severity.INFO: 0,
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 3,
+    Severity.CRITICAL: 4,
+}
+
+
+class Scope(str, enum.Enum):
+    HOST = "host"
+    GUEST = "guest"
+    CONTAINER = "container"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    id: str
+    title: str
+    severity: Severity
+    scope: tuple[Scope, ...]
+    remediation: str
+    docs: str
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    fix: str | None = None
+
+    @property
+    def area(self) -> str:
+        """The group a check is shown under: the first two id segments (``host.kvm``)."""
+        return ".".join(self.id.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class FixMeta:
+    id: str
+    title: str
+    fixes: tuple[str, ...]
+    risk: Severity
+    reboot_required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    status: Status
+    severity: Severity
+    title: str
+    message: str
+    resource: str = ""
+    observed: Any = None
+    expected: Any = None
+    remediation: str = ""
+    fix_id: str | None = None
+    duration_ms: float = 0.0
+    ignored: bool = False
+    ignore_reason: str = ""
+
+    def with_(self, **changes: Any) -> "Finding":
+        return replace(self, **changes)
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return {"observed": self.observed, "expected": self.expected}
+
+    def gates(self, fail_on: Severity) -> bool:
+        """True when this finding fails a CI gate set at ``fail_on``."""
+        if self.ignored:
+            return False
+        if self.status is Status.ERROR:
+            return True
+        return self.status is Status.FAIL and self.severity.at_least(fail_on)
+
+
+@dataclass(frozen=True)
+class Report:
+    tool_version: str
+    target: str
+    run_id: str
+    started_at: str
+    duration_ms: float
+    findings: tuple[Finding, ...]
+    checks: Mapping[str, CheckMeta] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for f in self.findings:
+            out[f.status.value] += 1
+        out["ignored"] = sum(1 for f in self.findings if f.ignored)
+        return out
+
+    def gate_failures(self, fail_on: Severity) -> list[Finding]:
+        return [f for f in self.findings if f.gates(fail_on)]
+
+    def passed_gate(self, fail_on: Severity) -> bool:
+        return not self.gate_failures(fail_on)

@@ -1,0 +1,117 @@
+"""Loading checks and fixes from entry points, validating them, selecting them by id or glob.
+
+An entry point names a module (its ``CHECKS`` / ``FIXES`` tuple is used) or a single class.
+Built-ins are the entry points whose module lives under ``autoglm_doctor.``; on an id clash the
+built-in wins and the clash is reported as a warning.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Iterable
+
+from autoglm_doctor.model import ID_PATTERN
+
+CHECK_GROUP = "autoglm_doctor.checks"
+FIX_GROUP = "autoglm_doctor.fixes"
+BUILTIN_PREFIX = "autoglm_doctor."
+# Used only when the package metadata is missing (running from an uninstalled source tree).
+BUILTIN_FALLBACK = {
+    CHECK_GROUP: (
+        "autoglm_doctor.checks.host_kernel",
+        "autoglm_doctor.checks.host_kvm",
+        "autoglm_doctor.checks.host_cgroup",
+        "autoglm_doctor.checks.host_resources",
+    ),
+    FIX_GROUP: ("autoglm_doctor.fixes.host_basics",),
+}
+
+
+@dataclass
+class Registry:
+    checks: dict[str, type] = field(default_factory=dict)
+    fixes: dict[str, type] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)  # id -> entry point "name = value"
+    problems: list[str] = field(default_factory=list)  # load failures: reported as error findings
+    warnings: list[str] = field(default_factory=list)  # id clashes won by a built-in
+
+    def select(self, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[type]:
+        """Checks matching ``only`` (all when empty) minus ``skip``, plus what they require."""
+        only, skip = list(only), list(skip)
+        chosen = {
+            cid
+            for cid in self.checks
+            if (not only or any(fnmatch.fnmatchcase(cid, p) for p in only))
+            and not any(fnmatch.fnmatchcase(cid, p) for p in skip)
+        }
+        pending = list(chosen)
+        while pending:
+            for req in self.checks[pending.pop()].meta.requires:
+                if req in self.checks and req not in chosen:
+                    chosen.add(req)
+                    pending.append(req)
+        return [self.checks[cid] for cid in sorted(chosen)]
+
+    def unmatched(self, patterns: Iterable[str]) -> list[str]:
+        return [p for p in patterns if not any(fnmatch.fnmatchcase(cid, p) for cid in self.checks)]
+
+
+def _entry_points(group: str) -> list[tuple[str, str]]:
+    try:
+        eps = metadata.entry_points(group=group)
+    except TypeError:  # Python < 3.10 API shape
+        eps = metadata.entry_points().get(group, [])  # type: ignore[attr-defined]
+    found = [(ep.name, ep.value) for ep in eps]
+    if not any(value.startswith(BUILTIN_PREFIX) for _name, value in found):
+        found += [(mod.rsplit(".", 1)[-1], mod) for mod in BUILTIN_FALLBACK[group]]
+    # built-ins first, so that they win every clash; then a stable order
+    return sorted(set(found), key=lambda nv: (not nv[1].startswith(BUILTIN_PREFIX), nv[1], nv[0]))
+
+
+def _load_value(value: str) -> list[type]:
+    module_name, _, attr = value.partition(":")
+    module = importlib.import_module(module_name.strip())
+    if attr:
+        obj: Any = module
+        for part in attr.strip().split("."):
+            obj = getattr(obj, part)
+        return list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    items = getattr(module, "CHECKS", None) or getattr(module, "FIXES", None)
+    if items is None:
+        raise ImportError(f"module {module_name} defines neither CHECKS nor FIXES")
+    return list(items)
+
+
+def _add(reg: Registry, table: dict[str, type], cls: type, origin: str, kind: str) -> None:
+    meta = getattr(cls, "meta", None)
+    cid = getattr(meta, "id", None)
+    if not isinstance(cid, str) or not ID_PATTERN.match(cid):
+        reg.problems.append(f"{origin}: {kind} {getattr(cls, '__name__', cls)!r} has no valid id ({cid!r})")
+        return
+    if cid in table:
+        builtin = reg.origins[cid].split("=", 1)[1].strip().startswith(BUILTIN_PREFIX)
+        reg.warnings.append(
+            f"{kind} id {cid!r} from {origin} clashes with {reg.origins[cid]}; "
+            f"{'the built-in' if builtin else 'the first loaded'} is kept"
+        )
+        return
+    table[cid] = cls
+    reg.origins[cid] = origin
+
+
+def load_registry() -> Registry:
+    reg = Registry()
+    for group, table, kind in ((CHECK_GROUP, reg.checks, "check"), (FIX_GROUP, reg.fixes, "fix")):
+        for name, value in _entry_points(group):
+            origin = f"{name} = {value}"
+            try:
+                classes = _load_value(value)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the tool
+                reg.problems.append(f"plugin {origin!r} failed to load: {type(exc).__name__}: {exc}")
+                continue
+            for cls in classes:
+                _add(reg, table, cls, origin, kind)
+    return reg

@@ -1,0 +1,46 @@
+"""The JSON report (schema: autoglm_doctor/schema/report.schema.json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from autoglm_doctor.model import Finding, Report
+from autoglm_doctor.redact import redact
+
+SCHEMA_VERSION = "1.0"
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "check_id": f.check_id,
+        "status": f.status.value,
+        "severity": f.severity.value,
+        "title": f.title,
+        "message": redact(f.message),
+        "resource": f.resource,
+        "evidence": redact({"observed": f.observed, "expected": f.expected}),
+        "remediation": f.remediation,
+        "fix_id": f.fix_id,
+        "duration_ms": f.duration_ms,
+        "ignored": f.ignored,
+        "ignore_reason": f.ignore_reason,
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "autoglm-doctor", "version": report.tool_version},
+        "target": report.target,
+        "run_id": report.run_id,
+        "started_at": report.started_at,
+        "duration_ms": report.duration_ms,
+        "summary": report.counts(),
+        "notes": list(report.notes),
+        "findings": [finding_dict(f) for f in report.findings],
+    }
+
+
+def render_json(report: Report, **_: Any) -> str:
+    return json.dumps(report_dict(report), indent=2, default=str) + "\n"

@@ -1,0 +1,179 @@
+"""The Target protocol: the only way a check reads a system.
+
+Conventions every implementation keeps:
+- ``None`` means *absent* (the path does not exist, the attribute is not set).
+- ``TargetError`` means the thing exists but could not be read (permission, I/O error).
+- ``NotCaptured`` (a ``TargetError``) means a snapshot does not know: the data was never recorded.
+  Checks turn it into ``skip`` with the reason "not captured", never into a pass.
+"""
+
+from __future__ import annotations
+
+import stat as stat_mod
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+
+class TargetError(Exception):
+    """A path or command exists but could not be read."""
+
+
+class NotCaptured(TargetError):
+    """A snapshot holds no data for this read."""
+
+
+class AdapterUnavailable(TargetError):
+    """A typed adapter (docker, libvirt, udev) cannot be used on this target."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ReadOnlyTarget(TypeError):
+    """Raised when something tries to change a target that cannot be changed (a snapshot)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    not_found: bool = False
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.not_found and not self.timed_out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "argv": list(self.argv),
+            "returncode": self.returncode,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "not_found": self.not_found,
+            "timed_out": self.timed_out,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CommandResult":
+        return cls(
+            argv=tuple(data["argv"]),
+            returncode=int(data["returncode"]),
+            stdout=data.get("stdout", ""),
+            stderr=data.get("stderr", ""),
+            not_found=bool(data.get("not_found", False)),
+            timed_out=bool(data.get("timed_out", False)),
+        )
+
+
+@dataclass(frozen=True)
+class StatResult:
+    mode: int  # full st_mode (type bits + permission bits)
+    uid: int
+    gid: int
+    size: int = 0
+    rdev_major: int = 0
+    rdev_minor: int = 0
+
+    @property
+    def kind(self) -> str:
+        m = self.mode
+        for test, name in (
+            (stat_mod.S_ISREG, "file"),
+            (stat_mod.S_ISDIR, "dir"),
+            (stat_mod.S_ISLNK, "link"),
+            (stat_mod.S_ISCHR, "char"),
+            (stat_mod.S_ISBLK, "block"),
+            (stat_mod.S_ISFIFO, "fifo"),
+            (stat_mod.S_ISSOCK, "socket"),
+        ):
+            if test(m):
+                return name
+        return "unknown"
+
+    @property
+    def perms(self) -> int:
+        return stat_mod.S_IMODE(self.mode)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "uid": self.uid,
+            "gid": self.gid,
+            "size": self.size,
+            "rdev": [self.rdev_major, self.rdev_minor],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StatResult":
+        rdev = data.get("rdev", [0, 0])
+        return cls(
+            mode=int(data["mode"]),
+            uid=int(data["uid"]),
+            gid=int(data["gid"]),
+            size=int(data.get("size", 0)),
+            rdev_major=int(rdev[0]),
+            rdev_minor=int(rdev[1]),
+        )
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    total: int
+    free: int  # bytes available to unprivileged users
+
+    def to_dict(self) -> dict[str, int]:
+        return {"total": self.total, "free": self.free}
+
+
+@runtime_checkable
+class Target(Protocol):
+    """What every target offers. Local host, snapshot, recorder (and later ssh, guest agent,
+    docker exec) all implement exactly this."""
+
+    name: str
+    writable: bool
+
+    def read_bytes(self, path: str) -> bytes | None: ...
+
+    def read_text(self, path: str) -> str | None: ...
+
+    def listdir(self, path: str) -> list[str] | None: ...
+
+    def readlink(self, path: str) -> str | None: ...
+
+    def stat(self, path: str, *, follow: bool = True) -> StatResult | None: ...
+
+    def getxattr(self, path: str, name: str) -> bytes | None: ...
+
+    def disk_usage(self, path: str) -> DiskUsage | None: ...
+
+    def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult: ...
+
+    def adapter(self, kind: str) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class AdapterCall:
+    """One recorded call on a typed adapter: ``docker.info()`` and its JSON-able answer."""
+
+    adapter: str
+    method: str
+    args: list[Any] = field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return call_key(self.adapter, self.method, self.args)
+
+
+def call_key(adapter: str, method: str, args: Sequence[Any]) -> str:
+    import json
+
+    return f"{adapter}.{method}({json.dumps(list(args), sort_keys=True)})"

@@ -1,0 +1,146 @@
+"""The local machine as a Target, optionally re-rooted under a sysroot (like sos report's)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from typing import Any, Sequence
+
+from autoglm_doctor.targets.base import (
+    AdapterUnavailable,
+    CommandResult,
+    DiskUsage,
+    StatResult,
+    TargetError,
+)
+
+_ABSENT_ERRNOS = {errno.ENOENT, errno.ENOTDIR}
+_NO_XATTR = {errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA), errno.ENOTSUP}
+
+
+def _absent_or_raise(path: str, exc: OSError) -> None:
+    if exc.errno in _ABSENT_ERRNOS:
+        return None
+    raise TargetError(f"{path}: {exc.strerror or exc}") from exc
+
+
+class LocalTarget:
+    """Reads the machine the doctor runs on. ``root`` re-roots file paths (commands still run on
+    the host), which tests and sysroot-style inspection of a mounted image use."""
+
+    writable = True
+
+    def __init__(self, root: str = "/", name: str = "local") -> None:
+        self.root = os.path.abspath(root)
+        self.name = name
+        self._adapters: dict[str, Any] = {}
+
+    def _p(self, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"target paths are absolute, got {path!r}")
+        if self.root == "/":
+            return path
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read_bytes(self, path: str) -> bytes | None:
+        try:
+            with open(self._p(path), "rb") as fh:
+                return fh.read()
+        except IsADirectoryError as exc:
+            raise TargetError(f"{path}: is a directory") from exc
+        except OSError as exc:
+            return _absent_or_raise(path, exc)
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read_bytes(path)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def listdir(self, path: str) -> list[str] | None:
+        try:
+            return sorted(os.listdir(self._p(path)))
+        except OSError as exc:
+            return _absent_or_raise(path, exc)
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(self._p(path))
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # exists, but not a link
+                return None
+            return _absent_or_raise(path, exc)
+
+    def stat(self, path: str, *, follow: bool = True) -> StatResult | None:
+        try:
+            st = os.stat(self._p(path), follow_symlinks=follow)
+        except OSError as exc:
+            return _absent_or_raise(path, exc)
+        return StatResult(
+            mode=st.st_mode,
+            uid=st.st_uid,
+            gid=st.st_gid,
+            size=st.st_size,
+            rdev_major=os.major(st.st_rdev) if st.st_rdev else 0,
+            rdev_minor=os.minor(st.st_rdev) if st.st_rdev else 0,
+        )
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        try:
+            return os.getxattr(self._p(path), name)
+        except OSError as exc:
+            if exc.errno in _NO_XATTR:
+                return None
+            return _absent_or_raise(path, exc)
+
+    def disk_usage(self, path: str) -> DiskUsage | None:
+        try:
+            sv = os.statvfs(self._p(path))
+        except OSError as exc:
+            return _absent_or_raise(path, exc)
+        return DiskUsage(total=sv.f_blocks * sv.f_frsize, free=sv.f_bavail * sv.f_frsize)
+
+    def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult:
+        argv = tuple(argv)
+        if not argv:
+            raise ValueError("empty argv")
+        try:
+            proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+                list(argv),
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "LC_ALL": "C", "LANG": "C"},
+            )
+        except FileNotFoundError:
+            return CommandResult(argv, 127, "", f"{argv[0]}: command not found", not_found=True)
+        except PermissionError as exc:
+            return CommandResult(argv, 126, "", f"{argv[0]}: {exc.strerror}")
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode("utf-8", "replace") if exc.stdout else ""
+            return CommandResult(argv, -9, out, f"timed out after {timeout:g}s", timed_out=True)
+        return CommandResult(
+            argv,
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
+
+    def adapter(self, kind: str) -> Any:
+        if kind not in self._adapters:
+            from autoglm_doctor.adapters import open_local_adapter
+
+            self._adapters[kind] = open_local_adapter(kind, self)
+        return self._adapters[kind]
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            closer = getattr(adapter, "close", None)
+            if closer:
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing must never mask a report
+                    pass
+        self._adapters.clear()
+
+
+__all__ = ["LocalTarget", "AdapterUnavailable"]

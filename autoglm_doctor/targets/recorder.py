@@ -1,0 +1,246 @@
+"""A recording wrapper: passes every read to an inner target and keeps exactly what was read, so
+``collect`` can write a snapshot that replays the same answers elsewhere."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import threading
+from typing import Any, Sequence
+
+from autoglm_doctor import __version__
+from autoglm_doctor.targets.base import (
+    AdapterUnavailable,
+    CommandResult,
+    DiskUsage,
+    StatResult,
+    TargetError,
+    call_key,
+)
+from autoglm_doctor.targets.paths import LinkLoop, resolve
+from autoglm_doctor.targets.snapshot import FORMAT_NAME, FORMAT_VERSION, SIDE_DIR
+
+
+class RecordingTarget:
+    """Wraps a target (normally LocalTarget) and records reads into a snapshot tree."""
+
+    writable = False  # collecting never changes the machine
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.tree = tempfile.mkdtemp(prefix="autoglm-doctor-collect-")
+        self._lock = threading.Lock()
+        self._absent: set[str] = set()
+        self._unreadable: dict[str, str] = {}
+        self._dirs: dict[str, list[str]] = {}
+        self._stats: dict[str, Any] = {}
+        self._xattrs: dict[str, dict[str, str | None]] = {}
+        self._disk: dict[str, Any] = {}
+        self._commands: dict[tuple[str, ...], CommandResult] = {}
+        self._api: dict[str, Any] = {}
+        self._adapters: dict[str, Any] = {}
+
+    # -- mirroring the tree -----------------------------------------------------------------
+    def _inner_link(self, path: str) -> str | None:
+        try:
+            return self.inner.readlink(path)
+        except TargetError:
+            return None
+
+    def _snap(self, path: str) -> str:
+        return os.path.join(self.tree, path.lstrip("/"))
+
+    def _mirror_links(self, path: str, *, follow: bool) -> str:
+        """Recreate every symlink crossed on the way to ``path``; return its physical path."""
+        physical, links = resolve(path, self._inner_link, follow_last=follow)
+        for link_path, text in links:
+            host = self._snap(link_path)
+            os.makedirs(os.path.dirname(host), exist_ok=True)
+            if not os.path.lexists(host):
+                os.symlink(text, host)
+        return physical
+
+    def _guard(self, path: str, fn: Any, *, follow: bool = True) -> Any:
+        try:
+            value = fn()
+        except TargetError as exc:
+            with self._lock:
+                self._unreadable[path] = str(exc)
+            raise
+        if value is None:
+            with self._lock:
+                self._absent.add(path)
+        return value
+
+    # -- Target protocol --------------------------------------------------------------------
+    def read_bytes(self, path: str) -> bytes | None:
+        data = self._guard(path, lambda: self.inner.read_bytes(path))
+        if data is not None:
+            with self._lock:
+                try:
+                    physical = self._mirror_links(path, follow=True)
+                except LinkLoop:
+                    return data
+                host = self._snap(physical)
+                os.makedirs(os.path.dirname(host), exist_ok=True)
+                with open(host, "wb") as fh:
+                    fh.write(data)
+        return data
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read_bytes(path)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def listdir(self, path: str) -> list[str] | None:
+        entries = self._guard(path, lambda: self.inner.listdir(path))
+        if entries is not None:
+            key = path.rstrip("/") or "/"
+            with self._lock:
+                self._dirs[key] = list(entries)
+                try:
+                    os.makedirs(self._snap(self._mirror_links(key, follow=True)), exist_ok=True)
+                except (LinkLoop, OSError):
+                    pass
+        return entries
+
+    def readlink(self, path: str) -> str | None:
+        text = self._guard(path, lambda: self.inner.readlink(path))
+        with self._lock:
+            try:
+                physical = self._mirror_links(path, follow=False)
+            except LinkLoop:
+                return text
+            host = self._snap(physical)
+            if text is not None and not os.path.lexists(host):
+                os.makedirs(os.path.dirname(host), exist_ok=True)
+                os.symlink(text, host)
+        return text
+
+    def stat(self, path: str, *, follow: bool = True) -> StatResult | None:
+        result = self._guard(path, lambda: self.inner.stat(path, follow=follow))
+        with self._lock:
+            self._stats[f"{path}|{'follow' if follow else 'nofollow'}"] = None if result is None else result.to_dict()
+        return result
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        value = self._guard(path, lambda: self.inner.getxattr(path, name))
+        with self._lock:
+            self._absent.discard(path)  # an unset attribute says nothing about the path
+            self._xattrs.setdefault(path, {})[name] = None if value is None else base64.b64encode(value).decode()
+        return value
+
+    def disk_usage(self, path: str) -> DiskUsage | None:
+        result = self._guard(path, lambda: self.inner.disk_usage(path))
+        with self._lock:
+            self._disk[path] = None if result is None else result.to_dict()
+        return result
+
+    def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult:
+        result = self.inner.run(argv, timeout=timeout)
+        with self._lock:
+            self._commands[tuple(argv)] = result
+        return result
+
+    def adapter(self, kind: str) -> "RecordingAdapter":
+        with self._lock:
+            if kind in self._adapters:
+                return self._adapters[kind]
+        try:
+            inner = self.inner.adapter(kind)
+        except AdapterUnavailable as exc:
+            with self._lock:
+                self._api[call_key(kind, "connect", [])] = {
+                    "error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint}
+                }
+            raise
+        wrapped = RecordingAdapter(kind, inner, self)
+        with self._lock:
+            self._adapters[kind] = wrapped
+        return wrapped
+
+    def _record_call(self, key: str, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._api[key] = entry
+
+    def close(self) -> None:
+        self.inner.close()
+        shutil.rmtree(self.tree, ignore_errors=True)
+
+    # -- writing the snapshot ---------------------------------------------------------------
+    def write_side_folder(self) -> None:
+        side = os.path.join(self.tree, SIDE_DIR)
+        os.makedirs(side, exist_ok=True)
+        manifest = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "kind": "recorded",
+            "source": self.name,
+            "hostname": socket.gethostname(),
+            "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "tool_version": __version__,
+        }
+        parts: dict[str, Any] = {
+            "manifest.json": manifest,
+            "absent.json": sorted(self._absent),
+            "unreadable.json": self._unreadable,
+            "dirs.json": self._dirs,
+            "stat.json": self._stats,
+            "xattr.json": self._xattrs,
+            "disk.json": self._disk,
+            "commands.json": [r.to_dict() for r in self._commands.values()],
+            "api.json": self._api,
+        }
+        for name, data in parts.items():
+            with open(os.path.join(side, name), "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=1, sort_keys=True, default=str)
+
+    def save(self, output: str) -> str:
+        """Write the snapshot to ``output``: a .tar.gz/.tgz archive, else a directory."""
+        self.write_side_folder()
+        if output.endswith((".tar.gz", ".tgz")):
+            tmp = f"{output}.tmp-{os.getpid()}"
+            with tarfile.open(tmp, "w:gz") as tar:
+                for entry in sorted(os.listdir(self.tree)):
+                    tar.add(os.path.join(self.tree, entry), arcname=entry)
+            os.replace(tmp, output)
+        else:
+            if os.path.exists(output) and os.listdir(output):
+                raise FileExistsError(f"{output}: exists and is not empty")
+            shutil.copytree(self.tree, output, symlinks=True, dirs_exist_ok=True)
+        return output
+
+
+class RecordingAdapter:
+    def __init__(self, kind: str, inner: Any, recorder: RecordingTarget) -> None:
+        self._kind = kind
+        self._inner = inner
+        self._recorder = recorder
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_") or method not in getattr(self._inner, "API", ()):
+            raise AttributeError(method)
+        fn = getattr(self._inner, method)
+
+        def record(*args: Any) -> Any:
+            key = call_key(self._kind, method, args)
+            try:
+                result = fn(*args)
+            except AdapterUnavailable as exc:
+                self._recorder._record_call(
+                    key, {"error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint}}
+                )
+                raise
+            except TargetError as exc:
+                self._recorder._record_call(key, {"error": {"type": "TargetError", "message": str(exc)}})
+                raise
+            self._recorder._record_call(key, {"result": json.loads(json.dumps(result, default=str))})
+            return result
+
+        return record

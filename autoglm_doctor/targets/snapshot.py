@@ -1,0 +1,261 @@
+"""An offline snapshot as a read-only Target. Format: docs/snapshot-format.md."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from typing import Any, Sequence
+
+from autoglm_doctor.targets.base import (
+    AdapterUnavailable,
+    CommandResult,
+    DiskUsage,
+    NotCaptured,
+    ReadOnlyTarget,
+    StatResult,
+    TargetError,
+    call_key,
+)
+from autoglm_doctor.targets.paths import LinkLoop, resolve
+
+SIDE_DIR = ".autoglm-doctor"
+FORMAT_NAME = "autoglm-doctor-snapshot"
+FORMAT_VERSION = 1
+
+
+class SnapshotError(Exception):
+    """The snapshot itself cannot be opened (missing, corrupt, wrong format)."""
+
+
+def _load_json(path: str, default: Any) -> Any:
+    if not os.path.exists(path):
+        return default
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"{path}: unreadable snapshot metadata: {exc}") from exc
+
+
+def _extract(archive: str) -> str:
+    tmp = tempfile.mkdtemp(prefix="autoglm-doctor-snap-")
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            if hasattr(tarfile, "tar_filter"):
+                tar.extractall(tmp, filter="tar")
+            else:  # Python without extraction filters: refuse anything that escapes
+                for member in tar.getmembers():
+                    name = os.path.normpath(member.name.lstrip("/"))
+                    if name.startswith(".."):
+                        raise SnapshotError(f"{archive}: member {member.name!r} escapes the snapshot")
+                tar.extractall(tmp)  # noqa: S202 - members checked above
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SnapshotError(f"{archive}: not a readable snapshot archive ({exc})") from exc
+    entries = os.listdir(tmp)
+    if len(entries) == 1 and os.path.isdir(os.path.join(tmp, entries[0])) and entries[0] != SIDE_DIR:
+        inner = os.path.join(tmp, entries[0])
+        if os.path.isdir(os.path.join(inner, SIDE_DIR)):
+            return inner  # archive of a folder: SNAP/.autoglm-doctor inside one top directory
+    return tmp
+
+
+class SnapshotTarget:
+    """Replays what a recorder captured, or serves a hand-made tree.
+
+    A read the snapshot has no answer for raises ``NotCaptured``. In a *hand-made* snapshot (no
+    manifest, or ``kind: handmade``) a directory that exists is taken as complete: a missing entry
+    inside it is absent. In a *recorded* snapshot only recorded absences are absent.
+    """
+
+    writable = False
+
+    def __init__(self, path: str) -> None:
+        if not os.path.exists(path):
+            raise SnapshotError(f"{path}: no such snapshot")
+        self.source = path
+        self._tmp: str | None = None
+        if os.path.isdir(path):
+            self.root = os.path.abspath(path)
+        else:
+            self.root = self._tmp = _extract(path)
+        side = os.path.join(self.root, SIDE_DIR)
+        self.manifest = _load_json(os.path.join(side, "manifest.json"), {})
+        if not isinstance(self.manifest, dict):
+            raise SnapshotError(f"{path}: manifest.json is not an object")
+        if self.manifest and self.manifest.get("format") != FORMAT_NAME:
+            raise SnapshotError(f"{path}: not an autoglm-doctor snapshot (format {self.manifest.get('format')!r})")
+        if int(self.manifest.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
+            raise SnapshotError(f"{path}: snapshot format version {self.manifest['version']} is newer than this tool")
+        self.recorded = self.manifest.get("kind") == "recorded"
+        self.name = f"snapshot:{path}"
+        self._absent = set(_load_json(os.path.join(side, "absent.json"), []))
+        self._unreadable: dict[str, str] = _load_json(os.path.join(side, "unreadable.json"), {})
+        self._dirs: dict[str, list[str]] = _load_json(os.path.join(side, "dirs.json"), {})
+        self._stats: dict[str, Any] = _load_json(os.path.join(side, "stat.json"), {})
+        self._xattrs: dict[str, dict[str, str | None]] = _load_json(os.path.join(side, "xattr.json"), {})
+        self._disk: dict[str, Any] = _load_json(os.path.join(side, "disk.json"), {})
+        self._api: dict[str, Any] = _load_json(os.path.join(side, "api.json"), {})
+        commands = _load_json(os.path.join(side, "commands.json"), [])
+        self._commands = {tuple(c["argv"]): CommandResult.from_dict(c) for c in commands}
+
+    # -- path machinery ---------------------------------------------------------------------
+    def _host(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def _link_text(self, path: str) -> str | None:
+        host = self._host(path)
+        return os.readlink(host) if os.path.islink(host) else None
+
+    def _locate(self, path: str, *, follow: bool = True) -> str | None:
+        """The host path holding ``path`` inside the snapshot, or None when not in the tree."""
+        if not path.startswith("/"):
+            raise ValueError(f"target paths are absolute, got {path!r}")
+        try:
+            physical, _links = resolve(path, self._link_text, follow_last=follow)
+        except LinkLoop as exc:
+            raise TargetError(str(exc)) from exc
+        if physical.split("/")[1:2] == [SIDE_DIR]:
+            return None
+        host = self._host(physical)
+        return host if os.path.lexists(host) else None
+
+    def _missing(self, path: str) -> None:
+        """Decide absent (return None) or not captured (raise) for a path not in the tree."""
+        if path in self._unreadable:
+            raise TargetError(self._unreadable[path])
+        if path in self._absent:
+            return None
+        if not self.recorded:
+            parent = os.path.dirname(path.rstrip("/")) or "/"
+            while parent != "/":
+                host = self._locate(parent)
+                if host is not None:
+                    # hand-made: an existing directory is complete (and a file where a
+                    # directory should be means absent, as ENOTDIR does)
+                    return None
+                parent = os.path.dirname(parent)
+        raise NotCaptured(f"{path}: not captured in {self.source}")
+
+    # -- Target protocol --------------------------------------------------------------------
+    def read_bytes(self, path: str) -> bytes | None:
+        if path in self._unreadable:
+            raise TargetError(self._unreadable[path])
+        host = self._locate(path)
+        if host is None:
+            return self._missing(path)
+        if os.path.isdir(host):
+            raise TargetError(f"{path}: is a directory")
+        with open(host, "rb") as fh:
+            return fh.read()
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read_bytes(path)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def listdir(self, path: str) -> list[str] | None:
+        key = path.rstrip("/") or "/"
+        if key in self._dirs:
+            return list(self._dirs[key])
+        host = self._locate(key)
+        if host is None:
+            return self._missing(key)
+        if self.recorded:
+            raise NotCaptured(f"{path}: directory listing not captured in {self.source}")
+        if not os.path.isdir(host):
+            return None
+        return sorted(e for e in os.listdir(host) if not (key == "/" and e == SIDE_DIR))
+
+    def readlink(self, path: str) -> str | None:
+        host = self._locate(path, follow=False)
+        if host is None:
+            return self._missing(path)
+        return os.readlink(host) if os.path.islink(host) else None
+
+    def stat(self, path: str, *, follow: bool = True) -> StatResult | None:
+        key = f"{path}|{'follow' if follow else 'nofollow'}"
+        if key in self._stats:
+            data = self._stats[key]
+            return None if data is None else StatResult.from_dict(data)
+        if path in self._unreadable:
+            raise TargetError(self._unreadable[path])
+        host = self._locate(path, follow=follow)
+        if host is None:
+            return self._missing(path)
+        if self.recorded:
+            raise NotCaptured(f"{path}: metadata not captured in {self.source}")
+        st = os.lstat(host)
+        return StatResult(mode=st.st_mode, uid=st.st_uid, gid=st.st_gid, size=st.st_size)
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        attrs = self._xattrs.get(path)
+        if attrs is not None and name in attrs:
+            value = attrs[name]
+            return None if value is None else base64.b64decode(value)
+        host = self._locate(path)
+        if host is None:
+            return self._missing(path)
+        if self.recorded:
+            raise NotCaptured(f"{path}: extended attribute {name} not captured in {self.source}")
+        try:
+            return os.getxattr(host, name)
+        except OSError:
+            return None
+
+    def disk_usage(self, path: str) -> DiskUsage | None:
+        if path in self._disk:
+            data = self._disk[path]
+            return None if data is None else DiskUsage(total=int(data["total"]), free=int(data["free"]))
+        raise NotCaptured(f"{path}: disk usage not captured in {self.source}")
+
+    def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult:
+        result = self._commands.get(tuple(argv))
+        if result is None:
+            raise NotCaptured(f"command {' '.join(argv)!r} not captured in {self.source}")
+        return result
+
+    def adapter(self, kind: str) -> "ReplayAdapter":
+        connect = self._api.get(call_key(kind, "connect", []))
+        if connect and connect.get("error"):
+            err = connect["error"]
+            raise AdapterUnavailable(err.get("message", f"{kind} unavailable"), hint=err.get("hint", ""))
+        return ReplayAdapter(kind, self._api, self.source)
+
+    def write(self, *_args: Any, **_kwargs: Any) -> None:
+        raise ReadOnlyTarget(f"{self.name} is a snapshot and cannot be changed")
+
+    def close(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+class ReplayAdapter:
+    """Answers adapter calls from a snapshot's api.json."""
+
+    def __init__(self, kind: str, api: dict[str, Any], source: str) -> None:
+        self._kind = kind
+        self._api = api
+        self._source = source
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def replay(*args: Any) -> Any:
+            entry = self._api.get(call_key(self._kind, method, args))
+            if entry is None:
+                raise NotCaptured(f"{self._kind}.{method}{tuple(args)!r} not captured in {self._source}")
+            if entry.get("error"):
+                err = entry["error"]
+                if err.get("type") == "AdapterUnavailable":
+                    raise AdapterUnavailable(err["message"], hint=err.get("hint", ""))
+                raise TargetError(err["message"])
+            return entry.get("result")
+
+        return replay
+

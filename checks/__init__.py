@@ -1,0 +1,1 @@
+"""Built-in checks, installed as ``autoglm_doctor.checks`` (one module per area)."""

@@ -1,0 +1,190 @@
+"""Host basics: CPU, memory, disk, swap and hugepages against the deployment profile."""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from typing import Iterable
+
+from autoglm_doctor.check import Check, Context, docs_link
+from autoglm_doctor.facts.cpu import cpu_info
+from autoglm_doctor.facts.meminfo import hugepage_pools, meminfo, thp_mode
+from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+
+GIB = 1024**3
+SWAP_PRESSURE_BYTES = 1 * GIB
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def requirement(ctx: Context, key: str) -> float:
+    if ctx.profile.is_set(key):
+        return ctx.profile.get(key)
+    return getattr(ctx.profile.size, key)
+
+
+def _sizing(ctx: Context) -> str:
+    size = ctx.profile.size
+    return f"profile size {size.name!r} ({size.purpose})"
+
+
+def data_path(ctx: Context) -> str:
+    if ctx.profile.is_set("data_path"):
+        return ctx.profile.get("data_path")
+    return "/var/lib/libvirt/images" if ctx.profile.size.name == "gpu-host" else "/var/lib/docker"
+
+
+class CpuCount(Check):
+    meta = CheckMeta(
+        id="host.resources.cpu",
+        title="CPU cores for the deployment profile",
+        severity=Severity.HIGH,
+        scope=(Scope.HOST, Scope.GUEST),
+        remediation="give the machine more cores, or choose a smaller profile.size",
+        docs=docs_link("host.resources.cpu"),
+    )
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        have = ctx.fact(cpu_info).logical_cpus
+        need = int(requirement(ctx, "cpus"))
+        msg = f"{have} logical CPUs online, {need} needed for {_sizing(ctx)}"
+        if have >= need:
+            yield self.passed(msg, resource="cpus", observed=have, expected=f">= {need}")
+        else:
+            yield self.fail(msg, resource="cpus", observed=have, expected=f">= {need}")
+
+
+class MemorySize(Check):
+    meta = CheckMeta(
+        id="host.resources.memory",
+        title="Memory for the deployment profile",
+        severity=Severity.HIGH,
+        scope=(Scope.HOST, Scope.GUEST),
+        remediation="add memory, or choose a smaller profile.size",
+        docs=docs_link("host.resources.memory"),
+    )
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        total = ctx.fact(meminfo)["MemTotal"]
+        need_gib = float(requirement(ctx, "memory_gb"))
+        # MemTotal excludes memory the kernel reserved at boot: allow 5 % below the nominal size.
+        need = need_gib * GIB * 0.95
+        msg = f"{_gib(total)} of memory, {need_gib:g} GiB needed for {_sizing(ctx)}"
+        if total >= need:
+            yield self.passed(msg, resource="memory", observed=_gib(total), expected=f">= {need_gib:g} GiB")
+        else:
+            yield self.fail(msg, resource="memory", observed=_gib(total), expected=f">= {need_gib:g} GiB")
+
+
+class DiskSpace(Check):
+    meta = CheckMeta(
+        id="host.resources.disk",
+        title="Free disk space where images and model weights live",
+        severity=Severity.HIGH,
+        scope=(Scope.HOST, Scope.GUEST),
+        remediation="free space or point profile.data_path at a larger (SSD) filesystem",
+        docs=docs_link("host.resources.disk"),
+    )
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        path = data_path(ctx)
+        probe = path
+        usage = ctx.target.disk_usage(probe)
+        while usage is None and probe != "/":
+            probe = posixpath.dirname(probe) or "/"
+            usage = ctx.target.disk_usage(probe)
+        if usage is None:
+            yield self.error(f"cannot measure the filesystem of {path}", resource=path)
+            return
+        need_gib = float(requirement(ctx, "disk_gb"))
+        where = path if probe == path else f"{path} (not created yet; measured at {probe})"
+        msg = f"{_gib(usage.free)} free of {_gib(usage.total)} at {where}, {need_gib:g} GiB needed for {_sizing(ctx)}"
+        if usage.free >= need_gib * GIB:
+            yield self.passed(msg, resource=path, observed=_gib(usage.free), expected=f">= {need_gib:g} GiB free")
+        else:
+            yield self.fail(msg, resource=path, observed=_gib(usage.free), expected=f">= {need_gib:g} GiB free")
+
+
+class SwapPressure(Check):
+    meta = CheckMeta(
+        id="host.resources.swap",
+        title="Swap: configured, and not under pressure",
+        severity=Severity.MEDIUM,
+        scope=(Scope.HOST, Scope.GUEST),
+        remediation="reduce memory pressure (fewer or smaller VMs/containers) or add memory; a swapping model server is orders of magnitude slower",
+        docs=docs_link("host.resources.swap"),
+    )
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        mem = ctx.fact(meminfo)
+        total, free = mem.get("SwapTotal", 0), mem.get("SwapFree", 0)
+        used = max(0, total - free)
+        if total == 0:
+            yield self.passed("no swap configured: memory pressure ends in the OOM killer, never in swapping",
+                              resource="swap", observed="0", expected=f"< {_gib(SWAP_PRESSURE_BYTES)} in use")
+        elif used >= SWAP_PRESSURE_BYTES:
+            yield self.warn(f"{_gib(used)} of {_gib(total)} swap in use: the host is under memory pressure",
+                            resource="swap", observed=_gib(used), expected=f"< {_gib(SWAP_PRESSURE_BYTES)} in use")
+        else:
+            yield self.passed(f"{_gib(used)} of {_gib(total)} swap in use", resource="swap",
+                              observed=_gib(used), expected=f"< {_gib(SWAP_PRESSURE_BYTES)} in use")
+
+
+def _size_kb(label: str) -> int | None:
+    label = label.strip().upper().rstrip("B")
+    units = {"K": 1, "M": 1024, "G": 1024 * 1024}
+    if label and label[-1] in units and label[:-1].isdigit():
+        return int(label[:-1]) * units[label[-1]]
+    return None
+
+
+class Hugepages(Check):
+    meta = CheckMeta(
+        id="host.resources.hugepages",
+        title="Hugepages for the VM's memory",
+        severity=Severity.HIGH,
+        scope=(Scope.HOST,),
+        remediation="reserve the pages at boot: hugepagesz=1G hugepages=N (or vm.nr_hugepages for 2M pages)",
+        docs=docs_link("host.resources.hugepages"),
+        description="Pool per page size (nr/free/reserved) against profile.vm_memory_gb when profile.hugepage_size is set; THP mode as evidence.",
+    )
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        pools = ctx.fact(hugepage_pools)
+        thp = ctx.fact(thp_mode)
+        summary = ", ".join(f"{p.label}: {p.total} total/{p.free} free" for p in pools) or "no hugepage pools"
+        thp_text = f"THP={thp}" if thp else "THP not available"
+        wanted = ctx.profile.get("hugepage_size") if ctx.profile.is_set("hugepage_size") else None
+        if wanted is None:
+            yield self.passed(f"profile asks for no hugepages ({summary}; {thp_text})", resource="hugepages",
+                              observed=summary, expected="none required")
+            return
+        size_kb = _size_kb(wanted)
+        if size_kb is None:
+            yield self.error(f"profile.hugepage_size {wanted!r} is not a size like 2M or 1G", resource="hugepages")
+            return
+        vm_gib = float(ctx.profile.get("vm_memory_gb") or (64 if ctx.profile.size.name == "gpu-host" else ctx.profile.size.memory_gb))
+        need = math.ceil(vm_gib * 1024 * 1024 / size_kb)
+        pool = next((p for p in pools if p.size_kb == size_kb), None)
+        resource = f"hugepages-{wanted}"
+        if pool is None:
+            hint = " (1G pages need the pdpe1gb CPU flag)" if size_kb == 1024 * 1024 else ""
+            yield self.fail(f"the kernel offers no {wanted} hugepage pool{hint}; pools: {summary}", resource=resource,
+                            observed="no pool", expected=f"{need} x {wanted}")
+            return
+        arithmetic = f"{vm_gib:g} GiB / {wanted} = {need} pages needed"
+        if pool.total < need:
+            yield self.fail(f"{pool.total} {wanted} pages reserved but {arithmetic} (short by {need - pool.total})",
+                            resource=resource, observed=pool.total, expected=f">= {need}")
+        elif pool.free < need:
+            yield self.warn(f"{pool.total} {wanted} pages reserved, only {pool.free} free; {arithmetic}: "
+                            "the VM cannot start unless it is the one already holding them",
+                            resource=resource, observed=pool.free, expected=f">= {need} free")
+        else:
+            yield self.passed(f"{pool.free} of {pool.total} {wanted} pages free; {arithmetic}; {thp_text}",
+                              resource=resource, observed=pool.free, expected=f">= {need} free")
+
+
+CHECKS = (CpuCount, MemorySize, DiskSpace, SwapPressure, Hugepages)

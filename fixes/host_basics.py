@@ -1,0 +1,65 @@
+"""Plans for host-basics findings: /dev/kvm access and the vhost_net module."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from autoglm_doctor.check import Context
+from autoglm_doctor.facts.access import accounts, vm_user
+from autoglm_doctor.model import Finding, FixMeta, Severity
+from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, SetMode, SetOwner, WriteFile
+
+KVM_RULE_PATH = "/etc/udev/rules.d/65-autoglm-doctor-kvm.rules"
+KVM_RULE = (
+    "# Written by autoglm-doctor (fix.kvm.device_access): QEMU's user reaches /dev/kvm through group kvm.\n"
+    'KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm"\n'
+)
+VHOST_MODULES_PATH = "/etc/modules-load.d/autoglm-doctor-vhost-net.conf"
+
+
+class KvmDeviceAccess(Fix):
+    meta = FixMeta(
+        id="fix.kvm.device_access",
+        title="Give /dev/kvm to group kvm (0660) and put the VM user in it",
+        fixes=("host.kvm.device",),
+        risk=Severity.LOW,
+        description="udev rule for persistence, chgrp/chmod for now, usermod for the VM user.",
+    )
+
+    def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        acc = ctx.fact(accounts)
+        user = vm_user(ctx)
+        changes: list[Change] = []
+        notes = []
+        if "kvm" not in acc.groups:
+            changes.append(RunCommand(("groupadd", "--system", "kvm"), undo=("groupdel", "kvm")))
+        changes += [
+            WriteFile(KVM_RULE_PATH, KVM_RULE),
+            SetOwner("/dev/kvm", group="kvm"),
+            SetMode("/dev/kvm", 0o660),
+        ]
+        account = acc.account(user)
+        kvm_gid = acc.groups["kvm"][0] if "kvm" in acc.groups else None
+        if user != "root" and (account is None or kvm_gid not in account.groups):
+            changes.append(RunCommand(("usermod", "-aG", "kvm", user), undo=("gpasswd", "-d", user, "kvm")))
+            notes.append(f"{user}'s running processes keep their old groups: restart libvirtd/QEMU afterwards")
+        return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
+
+
+class VhostNetModule(Fix):
+    meta = FixMeta(
+        id="fix.kvm.vhost_net",
+        title="Load vhost_net now and at every boot",
+        fixes=("host.kvm.vhost_net",),
+        risk=Severity.LOW,
+    )
+
+    def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        changes = (
+            WriteFile(VHOST_MODULES_PATH, "# Written by autoglm-doctor (fix.kvm.vhost_net)\nvhost_net\n"),
+            RunCommand(("modprobe", "vhost_net"), undo=("modprobe", "-r", "vhost_net")),
+        )
+        return Plan(self.meta.id, self.meta.title, changes, tuple(findings))
+
+
+FIXES = (KvmDeviceAccess, VhostNetModule)
