@@ -230,15 +230,26 @@ start_libvirt() {
         log "libvirt: starting virtlockd (lock_manager=lockd)"
         spawn virtlockd virtlockd >/dev/null
     fi
-    local daemon=libvirtd pid
+    local daemon=libvirtd pid pin=() cpus=""
     command -v libvirtd >/dev/null || daemon=virtqemud
+    # libvirt keeps the host CPUID in its QEMU capabilities cache and re-probes
+    # every QEMU binary (~8 s) when it differs at startup. CPUID leaf 0x1f
+    # reports the x2APIC id of the CPU the daemon happens to run on, so start
+    # it pinned to the first online CPU (stable cache), then unpin it.
+    if command -v taskset >/dev/null && [ -r /sys/devices/system/cpu/online ]; then
+        cpus=$(cat /sys/devices/system/cpu/online)
+        pin=(taskset -c "${cpus%%[-,]*}")
+    fi
     if pid=$(live_pid "/run/$daemon.pid" "$daemon"); then
         log "libvirt: $daemon pid $pid running but not answering yet; waiting"
     else
         log "libvirt: starting $daemon"
-        pid=$(spawn "$daemon" "$daemon")
+        pid=$(spawn "$daemon" "${pin[@]}" "$daemon")
     fi
-    wait_for "$WAIT" "$pid" virsh_ok && return 0
+    if wait_for "$WAIT" "$pid" virsh_ok; then
+        if [ -n "$cpus" ]; then taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || true; fi
+        return 0
+    fi
     show_log "$daemon"; show_log virtlogd 10
     die "$daemon did not answer on $LIBVIRT_URI within ${WAIT}s"
 }

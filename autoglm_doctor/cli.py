@@ -11,6 +11,7 @@ from autoglm_doctor import __version__
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+LOG_COMMANDS = ("trace", "logs")
 
 
 class UsageError(Exception):
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     common(fx)
     fx.add_argument("--fix", action="append", default=[], metavar="FIX_ID", help="only these fixes (ids or globs)")
     fx.add_argument("--apply", action="store_true", help="apply the plans (not available yet: dry run only)")
+
+    from autoglm_doctor.logscan.cli import add_parsers as add_log_parsers
+
+    add_log_parsers(sub)
     return p
 
 
@@ -73,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        from autoglm_doctor import commands
+        if args.command in LOG_COMMANDS:
+            from autoglm_doctor.logscan import cli as commands
+        else:
+            from autoglm_doctor import commands  # type: ignore[no-redef]
 
         return getattr(commands, f"cmd_{args.command}")(args)
     except UsageError as exc:

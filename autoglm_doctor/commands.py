@@ -72,8 +72,8 @@ def _run(args: Any, target: Any) -> tuple[Any, Any, Any]:
     from autoglm_doctor.logs import configure
     from autoglm_doctor.registry import load_registry
 
+    registry = load_registry()  # first: check modules declare the profile keys the config may use
     config = _config(args.config)
-    registry = load_registry()
     _check_patterns(registry, args)
     opts = _options(args)
     run_id = new_run_id()

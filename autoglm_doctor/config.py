@@ -11,7 +11,7 @@ import datetime as dt
 import fnmatch
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from autoglm_doctor.model import Finding
 
@@ -29,13 +29,21 @@ class ProfileKey:
     types: tuple[type, ...]
     default: Any
     doc: str
+    validate: Callable[[Any], Any] | None = None  # raises ValueError with a message; may return a normalised value
 
 
 PROFILE_KEYS: dict[str, ProfileKey] = {}
 
 
-def declare_profile_key(name: str, types: tuple[type, ...] | type, default: Any, doc: str) -> None:
-    PROFILE_KEYS[name] = ProfileKey(name, types if isinstance(types, tuple) else (types,), default, doc)
+def declare_profile_key(
+    name: str,
+    types: tuple[type, ...] | type,
+    default: Any,
+    doc: str,
+    validate: Callable[[Any], Any] | None = None,
+) -> None:
+    """Declare a profile key (at import time of the family's module; no I/O)."""
+    PROFILE_KEYS[name] = ProfileKey(name, types if isinstance(types, tuple) else (types,), default, doc, validate)
 
 
 declare_profile_key("size", str, "standard", "VM/host size preset: small, standard, performance or gpu-host (see SIZES)")
@@ -128,6 +136,13 @@ def _parse_profile(data: Any, where: str) -> dict[str, Any]:
         if isinstance(value, bool) and bool not in spec.types or not isinstance(value, spec.types):
             names = " or ".join(t.__name__ for t in spec.types)
             raise ConfigError(f"{where}: profile.{key} must be {names}, got {type(value).__name__}")
+        if spec.validate is not None:
+            try:
+                normalised = spec.validate(value)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{where}: profile.{key}: {exc}") from exc
+            if normalised is not None:
+                value = normalised
         out[key] = value
     size = out.get("size")
     if size is not None and size not in SIZES:

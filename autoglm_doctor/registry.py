@@ -25,8 +25,22 @@ BUILTIN_FALLBACK = {
         "autoglm_doctor.checks.host_kvm",
         "autoglm_doctor.checks.host_cgroup",
         "autoglm_doctor.checks.host_resources",
+        "autoglm_doctor.checks.host_iommu",
+        "autoglm_doctor.checks.host_vfio",
+        "autoglm_doctor.checks.host_bridge",
+        "autoglm_doctor.checks.host_firewall",
+        "autoglm_doctor.checks.container_docker",
+        "autoglm_doctor.checks.container_deploy",
+        "autoglm_doctor.checks.container_volumes",
+        "autoglm_doctor.checks.container_selinux",
+        "autoglm_doctor.checks.logs_traces",
     ),
-    FIX_GROUP: ("autoglm_doctor.fixes.host_basics",),
+    FIX_GROUP: (
+        "autoglm_doctor.fixes.host_basics",
+        "autoglm_doctor.fixes.host_vfio",
+        "autoglm_doctor.fixes.host_network",
+        "autoglm_doctor.fixes.container",
+    ),
 }
 
 
@@ -79,7 +93,7 @@ def _load_value(value: str) -> list[type]:
         for part in attr.strip().split("."):
             obj = getattr(obj, part)
         return list(obj) if isinstance(obj, (list, tuple)) else [obj]
-    items = getattr(module, "CHECKS", None) or getattr(module, "FIXES", None)
+    items = getattr(module, "CHECKS", getattr(module, "FIXES", None))
     if items is None:
         raise ImportError(f"module {module_name} defines neither CHECKS nor FIXES")
     return list(items)

@@ -1,0 +1,1 @@
+"""Trace-id log correlation: sources, extraction, correlation, the trace/logs commands."""
