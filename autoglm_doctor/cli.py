@@ -24,12 +24,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Preflight diagnostics and remediation for AutoGLM deployments (KVM, VFIO, bridges, Docker, SELinux, logs).",
     )
     p.add_argument("--version", action="version", version=f"autoglm-doctor {__version__}")
-    p.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
-                   help="the tool's own logs on stderr (default: JSON unless stderr is a terminal)")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="warning")
+    def logging_options(parser: argparse.ArgumentParser, default: Any) -> None:
+        parser.add_argument("--log-format", choices=("auto", "console", "json"),
+                            default="auto" if default is None else default,
+                            help="the tool's own logs on stderr (default: JSON unless stderr is a terminal)")
+        parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                            default="warning" if default is None else default)
+
+    logging_options(p, None)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser) -> None:
+        logging_options(sp, argparse.SUPPRESS)  # accepted after the command too
         sp.add_argument("--target", default="local", help="local (default), local:/SYSROOT or snapshot:PATH")
         sp.add_argument("--only", action="append", default=[], metavar="ID", help="check ids or globs (repeatable)")
         sp.add_argument("--skip", action="append", default=[], metavar="ID", help="check ids or globs to leave out")

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from autoglm_doctor.check import Context
 from autoglm_doctor.model import Finding, Severity, Status
-from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+from autoglm_doctor.targets.base import AdapterUnavailable, GarbageValue, NotCaptured, TargetError
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_JOBS = 4
@@ -36,6 +36,8 @@ def run_one(cls: type, ctx: Context) -> list[Finding]:
         return [_meta_finding(cls, Status.SKIP, f"not captured: {exc}")]
     except AdapterUnavailable as exc:
         return [_meta_finding(cls, Status.SKIP, str(exc), remediation=exc.hint)]
+    except GarbageValue as exc:
+        return [_meta_finding(cls, Status.ERROR, f"unexpected content: {exc}")]
     except TargetError as exc:
         return [_meta_finding(cls, Status.ERROR, f"could not read the target: {exc}")]
     except Exception as exc:  # noqa: BLE001 - the contract: a crash is an error finding

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-KINDS = ("docker", "libvirt", "udev")
+KINDS = ("docker", "libvirt", "udev", "http")
 
 
 def open_local_adapter(kind: str, target: Any) -> Any:
@@ -27,4 +27,8 @@ def open_local_adapter(kind: str, target: Any) -> Any:
         from autoglm_doctor.adapters.udev_api import UdevAdapter
 
         return UdevAdapter.connect(target)
+    if kind == "http":
+        from autoglm_doctor.adapters.http_api import HttpAdapter
+
+        return HttpAdapter.connect()
     raise AdapterUnavailable(f"unknown adapter {kind!r}")

@@ -1,41 +1,139 @@
-"""Docker Engine API adapter (docker SDK, low-level client, imported lazily)."""
+"""Docker Engine API adapter (docker SDK, low-level client, imported lazily).
+
+Every method takes JSON-able arguments and returns JSON-able data (listed in ``API``) so that a
+recorder captures it and a snapshot replays it. Connection problems are ``DockerUnreachable``
+(an ``AdapterUnavailable``) with a ``reason``: socket_missing, permission_denied, daemon_down,
+unreachable or sdk_missing; the reason is also the first word of the message (``[daemon_down] ...``)
+so that it survives a snapshot round trip.
+"""
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from typing import Any
 
 from autoglm_doctor.targets.base import AdapterUnavailable, TargetError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 INSTALL_HINT = "install Docker (Debian/Ubuntu: apt-get install docker.io) and start it (systemctl start docker)"
+START_HINT = "start it: systemctl start docker (see journalctl -u docker for why it stopped)"
+MAX_FILE_BYTES = 1024 * 1024
+REASONS = ("socket_missing", "permission_denied", "daemon_down", "unreachable", "sdk_missing")
 
 
-def _describe_connect_error(exc: BaseException, socket_path: str | None) -> AdapterUnavailable:
+class DockerUnreachable(AdapterUnavailable):
+    def __init__(self, reason: str, message: str, hint: str = "") -> None:
+        super().__init__(f"[{reason}] {message}", hint=hint)
+        self.reason = reason
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """The reason of a connection failure, also from a replayed (plain) AdapterUnavailable."""
+    reason = getattr(exc, "reason", None)
+    if reason in REASONS:
+        return reason
     text = str(exc)
-    if socket_path and not os.path.exists(socket_path):
-        return AdapterUnavailable(
-            f"Docker socket {socket_path} does not exist: the daemon is not running or not installed",
+    if text.startswith("[") and "]" in text:
+        word = text[1:text.index("]")]
+        return word if word in REASONS else None
+    return None
+
+
+def _who() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return f"uid {os.getuid()}"
+
+
+def _socket_owner(path: str) -> str:
+    try:
+        import grp
+        import stat
+
+        st = os.stat(path)
+        try:
+            group = grp.getgrgid(st.st_gid).gr_name
+        except KeyError:
+            group = str(st.st_gid)
+        return f"{stat.filemode(st.st_mode)} group {group}"
+    except OSError:
+        return "mode unknown"
+
+
+def describe_connect_error(exc: BaseException, url: str, socket_path: str | None) -> DockerUnreachable:
+    text = f"{exc!r} {exc}"
+    if "FileNotFoundError" in text or "No such file or directory" in text:
+        return DockerUnreachable(
+            "socket_missing",
+            f"the Docker socket {socket_path or url} does not exist: dockerd is not running, not installed, "
+            "or DOCKER_HOST points elsewhere",
             hint=INSTALL_HINT,
         )
-    if "Permission denied" in text or isinstance(exc, PermissionError):
-        return AdapterUnavailable(
-            f"permission denied on the Docker socket {socket_path or ''}".strip(),
-            hint="run as root or add the user to the 'docker' group (usermod -aG docker USER), then log in again",
+    if "PermissionError" in text or "Permission denied" in text:
+        user = _who()
+        return DockerUnreachable(
+            "permission_denied",
+            f"permission denied on the Docker socket {socket_path or url} ({_socket_owner(socket_path or '')}) "
+            f"for {user}",
+            hint=f"run as root, or add {user} to the socket's group: usermod -aG docker {user} and log in again "
+            "(membership of group docker is equivalent to root on this host)",
         )
-    if "Connection refused" in text or "ConnectionRefused" in text:
-        return AdapterUnavailable(
-            f"the Docker daemon is not answering on {socket_path or 'its socket'} (connection refused): it is down",
-            hint="start it: systemctl start docker; see journalctl -u docker",
+    if "ConnectionRefused" in text or "Connection refused" in text:
+        return DockerUnreachable(
+            "daemon_down",
+            f"nothing answers on {socket_path or url} (connection refused): the socket file is left over but "
+            "dockerd is down",
+            hint=START_HINT,
         )
-    return AdapterUnavailable(f"cannot reach the Docker daemon: {text}", hint=INSTALL_HINT)
+    if "timed out" in text.lower() or "Timeout" in text:
+        return DockerUnreachable(
+            "unreachable", f"dockerd did not answer on {url} in time: it is hung or overloaded",
+            hint="see journalctl -u docker; restart it if it stays unresponsive",
+        )
+    return DockerUnreachable("unreachable", f"cannot reach the Docker daemon at {url}: {exc}", hint=INSTALL_HINT)
+
+
+def _read_single_member(stream: Any, limit: int) -> dict[str, Any]:
+    buf = io.BytesIO()
+    for chunk in stream:
+        buf.write(chunk)
+        if buf.tell() > limit + 64 * 1024:
+            break
+    buf.seek(0)
+    with tarfile.open(fileobj=buf, mode="r|*") as tar:
+        for member in tar:
+            if member.isfile():
+                fh = tar.extractfile(member)
+                data = fh.read(limit + 1) if fh else b""
+                return {
+                    "content": data[:limit].decode("utf-8", "replace"),
+                    "truncated": len(data) > limit,
+                    "size": member.size,
+                }
+            return {"content": None, "kind": "dir" if member.isdir() else "other", "size": member.size}
+    return {"content": None, "kind": "missing", "size": 0}
 
 
 class DockerAdapter:
-    API = ("version", "info", "containers", "inspect_container", "inspect_image")
+    API = (
+        "endpoint",
+        "version",
+        "info",
+        "containers",
+        "inspect_container",
+        "inspect_image",
+        "container_file",
+        "logs",
+    )
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, url: str = "") -> None:
         self._client = client
+        self._url = url
 
     @classmethod
     def connect(cls, base_url: str | None = None, timeout: float = 10.0) -> "DockerAdapter":
@@ -43,14 +141,15 @@ class DockerAdapter:
             import docker  # noqa: F401 - heavy, lazily imported
             from docker import APIClient
         except ImportError as exc:
-            raise AdapterUnavailable("the docker Python SDK is not installed", hint="pip install docker") from exc
+            raise DockerUnreachable("sdk_missing", "the docker Python SDK is not installed",
+                                    hint="pip install docker") from exc
         url = base_url or os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
         socket_path = url[len("unix://"):] if url.startswith("unix://") else None
         try:
             client = APIClient(base_url=url, version="auto", timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - the SDK raises many shapes; all mean "unreachable"
-            raise _describe_connect_error(exc, socket_path) from exc
-        return cls(client)
+            raise describe_connect_error(exc, url, socket_path) from exc
+        return cls(client, url)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -59,7 +158,12 @@ class DockerAdapter:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status == 404:
                 return None
-            raise TargetError(f"Docker API error: {exc}") from exc
+            explanation = getattr(exc, "explanation", None) or str(exc)
+            raise TargetError(f"Docker API error{f' {status}' if status else ''}: {explanation}") from exc
+
+    def endpoint(self) -> dict[str, Any]:
+        """Where the adapter talks to dockerd (DOCKER_HOST or the default socket)."""
+        return {"url": self._url, "api_version": getattr(self._client, "api_version", None)}
 
     def version(self) -> dict[str, Any]:
         return self._call(self._client.version)
@@ -75,6 +179,30 @@ class DockerAdapter:
 
     def inspect_image(self, ref: str) -> dict[str, Any] | None:
         return self._call(self._client.inspect_image, ref)
+
+    def container_file(self, name: str, path: str) -> dict[str, Any] | None:
+        """A file of a container's filesystem (running or not; read-only API): ``{"content": text,
+        "truncated", "size"}``; ``content`` is None for a directory; None when the container or the
+        path does not exist."""
+        try:
+            stream, _stat = self._client.get_archive(name, path)
+        except Exception as exc:  # noqa: BLE001
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status == 404:
+                return None
+            explanation = getattr(exc, "explanation", None) or str(exc)
+            raise TargetError(f"Docker API error reading {path} from {name}: {explanation}") from exc
+        try:
+            return _read_single_member(stream, MAX_FILE_BYTES)
+        except (tarfile.TarError, OSError) as exc:
+            raise TargetError(f"{name}:{path}: unreadable archive from dockerd ({exc})") from exc
+
+    def logs(self, name: str, tail: int = 200) -> str | None:
+        """The last ``tail`` lines of a container's stdout/stderr (None: no such container)."""
+        data = self._call(self._client.logs, name, stdout=True, stderr=True, tail=tail, timestamps=False)
+        if data is None:
+            return None
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
     def close(self) -> None:
         self._client.close()

@@ -8,7 +8,7 @@ from autoglm_doctor.targets.base import AdapterUnavailable
 
 
 class UdevAdapter:
-    API = ("devices",)
+    API = ("devices", "hwdb")
 
     def __init__(self, context: Any) -> None:
         self._context = context
@@ -39,3 +39,22 @@ class UdevAdapter:
                 }
             )
         return sorted(out, key=lambda d: d["sys_name"])
+
+    def hwdb(self, modalias: str) -> dict[str, str]:
+        """Properties the udev hardware database gives a modalias (ID_VENDOR_FROM_DATABASE,
+        ID_MODEL_FROM_DATABASE, ...): what udevd would have stored, for hosts where the udev
+        database is not populated (containers, no udevd)."""
+        lib = self._context._libudev
+        if not hasattr(lib, "udev_hwdb_new"):
+            raise AdapterUnavailable("this libudev has no hwdb interface")
+        hwdb = lib.udev_hwdb_new(self._context)
+        if not hwdb:
+            raise AdapterUnavailable("the udev hwdb is not available (no hwdb.bin: run systemd-hwdb update)")
+        try:
+            from pyudev._util import udev_list_iterate
+
+            entry = lib.udev_hwdb_get_properties_list_entry(hwdb, modalias.encode(), 0)
+            return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                    for k, v in udev_list_iterate(lib, entry)}
+        finally:
+            lib.udev_hwdb_unref(hwdb)

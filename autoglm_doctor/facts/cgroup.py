@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import GarbageValue, TargetError
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,10 @@ def cgroup_info(ctx) -> CgroupInfo:
         raise TargetError("neither /sys/fs/cgroup/cgroup.controllers nor /proc/mounts is readable")
     mounts: dict[str, str] = {}
     hybrid = None
-    for _dev, point, fstype, options in parse_mounts(mounts_text):
+    parsed = parse_mounts(mounts_text)
+    if not parsed:
+        raise GarbageValue("/proc/mounts holds no mount lines")
+    for _dev, point, fstype, options in parsed:
         if fstype == "cgroup2":
             hybrid = point
         elif fstype == "cgroup":

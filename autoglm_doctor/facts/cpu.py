@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoglm_doctor.facts.kernel import GarbageValue
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import NotCaptured, TargetError
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def cpu_info(ctx) -> CpuInfo:
             flags = set(value.split())
     if processors == 0 or not flags:
         raise GarbageValue("/proc/cpuinfo has no processor or flags lines")
-    online = ctx.target.read_text("/sys/devices/system/cpu/online")
+    try:
+        online = ctx.target.read_text("/sys/devices/system/cpu/online")
+    except NotCaptured:
+        online = None  # optional: the processor count from /proc/cpuinfo stands in
     logical = parse_cpu_list(online) if online and online.strip() else processors
     return CpuInfo(vendor, model, frozenset(flags), logical)

@@ -7,13 +7,11 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import GarbageValue, TargetError
 
 _RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 
-
-class GarbageValue(TargetError):
-    """A file exists but its content cannot be what the kernel writes there."""
+__all__ = ["GarbageValue", "KernelConfig", "KernelRelease", "kernel_config", "kernel_release", "parse_release"]
 
 
 @dataclass(frozen=True)

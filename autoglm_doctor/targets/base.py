@@ -18,6 +18,10 @@ class TargetError(Exception):
     """A path or command exists but could not be read."""
 
 
+class GarbageValue(TargetError):
+    """A file exists but its content cannot be what the kernel or the tool writes there."""
+
+
 class NotCaptured(TargetError):
     """A snapshot holds no data for this read."""
 

@@ -44,7 +44,10 @@ def _load_json(path: str, default: Any) -> Any:
 def _extract(archive: str) -> str:
     tmp = tempfile.mkdtemp(prefix="autoglm-doctor-snap-")
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        with open(archive, "rb") as fh:
+            magic = fh.read(2)
+        mode = "r:gz" if magic == b"\x1f\x8b" else "r:*"
+        with tarfile.open(archive, mode) as tar:
             if hasattr(tarfile, "tar_filter"):
                 tar.extractall(tmp, filter="tar")
             else:  # Python without extraction filters: refuse anything that escapes
@@ -55,7 +58,8 @@ def _extract(archive: str) -> str:
                 tar.extractall(tmp)  # noqa: S202 - members checked above
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise SnapshotError(f"{archive}: not a readable snapshot archive ({exc})") from exc
+        detail = " ".join(str(exc).split())  # one line, whatever the library said
+        raise SnapshotError(f"{archive}: not a readable snapshot archive ({detail})") from exc
     entries = os.listdir(tmp)
     if len(entries) == 1 and os.path.isdir(os.path.join(tmp, entries[0])) and entries[0] != SIDE_DIR:
         inner = os.path.join(tmp, entries[0])
@@ -67,9 +71,10 @@ def _extract(archive: str) -> str:
 class SnapshotTarget:
     """Replays what a recorder captured, or serves a hand-made tree.
 
-    A read the snapshot has no answer for raises ``NotCaptured``. In a *hand-made* snapshot (no
-    manifest, or ``kind: handmade``) a directory that exists is taken as complete: a missing entry
-    inside it is absent. In a *recorded* snapshot only recorded absences are absent.
+    A read the snapshot has no answer for raises ``NotCaptured``. In a snapshot declared
+    ``kind: handmade`` a directory that exists is taken as complete: a missing entry inside it is
+    absent. In a recorded snapshot, or a plain tree without a manifest, only recorded absences
+    (absent.json) are absent; anything else missing is "not captured".
     """
 
     writable = False
@@ -92,6 +97,7 @@ class SnapshotTarget:
         if int(self.manifest.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise SnapshotError(f"{path}: snapshot format version {self.manifest['version']} is newer than this tool")
         self.recorded = self.manifest.get("kind") == "recorded"
+        self.handmade = self.manifest.get("kind") == "handmade"
         self.name = f"snapshot:{path}"
         self._absent = set(_load_json(os.path.join(side, "absent.json"), []))
         self._unreadable: dict[str, str] = _load_json(os.path.join(side, "unreadable.json"), {})
@@ -130,7 +136,7 @@ class SnapshotTarget:
             raise TargetError(self._unreadable[path])
         if path in self._absent:
             return None
-        if not self.recorded:
+        if self.handmade:
             parent = os.path.dirname(path.rstrip("/")) or "/"
             while parent != "/":
                 host = self._locate(parent)

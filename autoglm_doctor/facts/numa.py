@@ -1,0 +1,47 @@
+"""NUMA facts: nodes and their hugepage pools (/sys/devices/system/node/nodeN/hugepages)."""
+
+from __future__ import annotations
+
+from autoglm_doctor.config import declare_profile_key
+from autoglm_doctor.facts.kernel import GarbageValue
+from autoglm_doctor.facts.meminfo import HugepagePool
+
+NODE_ROOT = "/sys/devices/system/node"
+
+
+def _validate_node(value: int) -> int:
+    if value < 0:
+        raise ValueError("must be a NUMA node number (0, 1, ...)")
+    return value
+
+
+declare_profile_key(
+    "vm_numa_node", int, None,
+    "NUMA node the AutoGLM VM's memory is bound to (libvirt <numatune>); unset: not checked",
+    validate=_validate_node,
+)
+
+
+def numa_nodes(ctx) -> list[int]:
+    """Node numbers; [] when the kernel has no NUMA sysfs (CONFIG_NUMA off)."""
+    names = ctx.target.listdir(NODE_ROOT) or []
+    return sorted(int(n[4:]) for n in names if n.startswith("node") and n[4:].isdigit())
+
+
+def _count(ctx, path: str) -> int:
+    text = ctx.target.read_text(path)
+    if text is None:
+        return 0
+    text = text.strip()
+    if not text.isdigit():
+        raise GarbageValue(f"{path}: {text[:40]!r} is not a number")
+    return int(text)
+
+
+def node_hugepage_pool(ctx, node: int, size_kb: int) -> HugepagePool | None:
+    """The pool of ``size_kb`` pages on one node, or None when the node or size does not exist."""
+    d = f"{NODE_ROOT}/node{node}/hugepages/hugepages-{size_kb}kB"
+    if ctx.target.listdir(d) is None:
+        return None
+    return HugepagePool(size_kb, _count(ctx, f"{d}/nr_hugepages"), _count(ctx, f"{d}/free_hugepages"),
+                        0)

@@ -1,0 +1,138 @@
+"""How libvirt guests attach to the network: <interface> elements of every domain and the libvirt networks
+they name, read through the libvirt adapter (recordable). Which host bridges matter comes from here."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+
+@dataclass(frozen=True)
+class GuestInterface:
+    domain: str
+    type: str  # bridge, network, direct, user, ...
+    source: str  # bridge name, network name, or macvtap device
+    mac: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.domain}:{self.mac or self.source}"
+
+
+@dataclass(frozen=True)
+class LibvirtNetwork:
+    name: str
+    active: bool
+    forward_mode: str  # nat, route, open, bridge, passthrough, ... ; '' = isolated
+    bridge: str  # <bridge name='virbr0'/> (or the host bridge for forward mode='bridge')
+
+
+@dataclass(frozen=True)
+class VmNetworking:
+    available: bool
+    reason: str = ""  # why libvirt could not be asked
+    interfaces: tuple[GuestInterface, ...] = ()
+    networks: dict[str, LibvirtNetwork] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # domain/network XML that could not be parsed
+
+    def bridges(self) -> dict[str, list[str]]:
+        """Host bridges guests attach to -> the guest interfaces that use them."""
+        out: dict[str, list[str]] = {}
+        for iface in self.interfaces:
+            bridge = ""
+            if iface.type == "bridge":
+                bridge = iface.source
+            elif iface.type == "network":
+                net = self.networks.get(iface.source)
+                if net is not None and net.forward_mode == "bridge" and net.bridge:
+                    bridge = net.bridge
+            if bridge:
+                out.setdefault(bridge, []).append(iface.label)
+        return out
+
+
+def _parse_xml(text: str, what: str) -> ET.Element:
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise ValueError(f"{what}: XML with a DTD/entities is not what libvirt emits")
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"{what}: not well-formed XML ({exc})") from exc
+
+
+def parse_domain_interfaces(name: str, xml: str) -> list[GuestInterface]:
+    root = _parse_xml(xml, f"domain {name}")
+    out = []
+    for el in root.findall("./devices/interface"):
+        kind = el.get("type", "")
+        src = el.find("source")
+        source = ""
+        if src is not None:
+            source = src.get({"bridge": "bridge", "network": "network", "direct": "dev"}.get(kind, "bridge"), "")
+        mac_el = el.find("mac")
+        out.append(GuestInterface(name, kind, source, mac_el.get("address", "") if mac_el is not None else ""))
+    return out
+
+
+def parse_network(xml: str, active: bool) -> LibvirtNetwork:
+    root = _parse_xml(xml, "network")
+    name = (root.findtext("name") or "").strip()
+    fwd = root.find("forward")
+    mode = "" if fwd is None else fwd.get("mode", "nat")  # <forward/> without mode means NAT
+    br = root.find("bridge")
+    return LibvirtNetwork(name, active, mode, br.get("name", "") if br is not None else "")
+
+
+def vm_networking(ctx: Any) -> VmNetworking:
+    try:
+        lv = ctx.target.adapter("libvirt")
+        domains = lv.domains()
+    except AdapterUnavailable as exc:
+        return VmNetworking(False, f"libvirt unavailable ({exc})")
+    except NotCaptured as exc:
+        return VmNetworking(False, f"libvirt domains not captured ({exc})")
+    except TargetError as exc:
+        return VmNetworking(False, f"libvirt error ({exc})")
+    problems: list[str] = []
+    interfaces: list[GuestInterface] = []
+    for dom in domains or []:
+        try:
+            interfaces += parse_domain_interfaces(str(dom.get("name", "?")), str(dom.get("xml", "")))
+        except ValueError as exc:
+            problems.append(str(exc))
+    networks: dict[str, LibvirtNetwork] = {}
+    try:
+        for net in lv.networks() or []:
+            try:
+                parsed = parse_network(str(net.get("xml", "")), bool(net.get("active")))
+            except ValueError as exc:
+                problems.append(f"network {net.get('name', '?')}: {exc}")
+                continue
+            networks[parsed.name or str(net.get("name"))] = parsed
+    except (AdapterUnavailable, TargetError) as exc:
+        problems.append(f"libvirt networks could not be listed ({exc})")
+    return VmNetworking(True, "", tuple(interfaces), networks, tuple(problems))
+
+
+@dataclass(frozen=True)
+class BridgeSet:
+    names: tuple[str, ...]
+    why: dict[str, str]  # bridge -> why it is checked
+    note: str = ""  # e.g. libvirt unavailable: only the profile's bridge
+
+
+def bridges_to_check(ctx: Any) -> BridgeSet:
+    profile_bridge = ctx.profile.get("bridge")
+    why = {profile_bridge: "profile.bridge"}
+    vm = ctx.fact(vm_networking)
+    note = ""
+    if not vm.available:
+        note = f"{vm.reason}: checking only the profile's bridge {profile_bridge}"
+    else:
+        for bridge, users in vm.bridges().items():
+            used = "used by " + ", ".join(users)
+            why[bridge] = f"{why[bridge]}; {used}" if bridge in why else used
+    return BridgeSet(tuple(why), why, note)

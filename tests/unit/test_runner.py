@@ -1,0 +1,122 @@
+"""The runner's contract: crashes and hangs become error findings, requirements gate, order is stable."""
+
+import threading
+import time
+
+from autoglm_doctor.check import Check, Context
+from autoglm_doctor.config import Profile
+from autoglm_doctor.model import CheckMeta, Scope, Severity, Status
+from autoglm_doctor.runner import run_checks
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+
+def meta(cid, requires=()):
+    return CheckMeta(id=cid, title=cid, severity=Severity.HIGH, scope=(Scope.HOST,), remediation="r", docs="d",
+                     requires=tuple(requires))
+
+
+def make(cid, body, requires=()):
+    return type(cid.replace(".", "_"), (Check,), {"meta": meta(cid, requires), "run": lambda self, ctx: body(self, ctx)})
+
+
+def run(*classes, timeout=5.0, jobs=4):
+    return run_checks(list(classes), Context(None, Profile({})), timeout=timeout, jobs=jobs)
+
+
+def test_pass_and_fail_come_through_with_duration():
+    ok = make("t.a.ok", lambda s, c: [s.passed("fine", resource="x")])
+    [f] = run(ok)
+    assert (f.status, f.resource, f.message) == (Status.PASS, "x", "fine")
+    assert f.duration_ms >= 0
+
+
+def test_crash_becomes_error_finding_with_message():
+    def boom(s, c):
+        raise ZeroDivisionError("division by zero")
+    [f] = run(make("t.a.crash", boom))
+    assert f.status is Status.ERROR
+    assert f.message == "check crashed: ZeroDivisionError: division by zero"
+
+
+def test_crash_in_generator_after_some_findings_is_still_an_error():
+    def gen(s, c):
+        yield s.passed("first")
+        raise RuntimeError("later")
+    [f] = run(make("t.a.gen", gen))
+    assert f.status is Status.ERROR and "RuntimeError: later" in f.message
+
+
+def test_target_errors_map_to_error_and_skip():
+    def unreadable(s, c):
+        raise TargetError("/x: Permission denied")
+    def missing(s, c):
+        raise NotCaptured("/x: not captured in snap")
+    def down(s, c):
+        raise AdapterUnavailable("daemon down", hint="start it")
+    fs = {f.check_id: f for f in run(make("t.a.one", unreadable), make("t.a.two", missing), make("t.a.three", down))}
+    assert fs["t.a.one"].status is Status.ERROR and "Permission denied" in fs["t.a.one"].message
+    assert fs["t.a.two"].status is Status.SKIP and fs["t.a.two"].message.startswith("not captured:")
+    assert fs["t.a.three"].status is Status.SKIP and fs["t.a.three"].remediation == "start it"
+
+
+def test_no_findings_is_an_error():
+    [f] = run(make("t.a.silent", lambda s, c: []))
+    assert f.status is Status.ERROR and "no findings" in f.message
+
+
+def test_timeout_is_an_error_and_the_run_finishes():
+    release = threading.Event()
+    def hang(s, c):
+        release.wait(30)
+        return [s.passed("late")]
+    start = time.monotonic()
+    fs = run(make("t.a.hang", hang), make("t.a.quick", lambda s, c: [s.passed("ok")]), timeout=0.3)
+    elapsed = time.monotonic() - start
+    release.set()
+    by_id = {f.check_id: f for f in fs}
+    assert by_id["t.a.hang"].status is Status.ERROR
+    assert by_id["t.a.hang"].message == "check timed out after 0.3s and was abandoned"
+    assert by_id["t.a.quick"].status is Status.PASS
+    assert elapsed < 5
+
+
+def test_requirement_failure_skips_dependents_with_reason():
+    base = make("t.a.base", lambda s, c: [s.fail("broken")])
+    dep = make("t.a.dep", lambda s, c: [s.passed("never")], requires=["t.a.base"])
+    fs = {f.check_id: f for f in run(base, dep)}
+    assert fs["t.a.dep"].status is Status.SKIP
+    assert fs["t.a.dep"].message == "requirement not met: t.a.base (fail)"
+
+
+def test_requirement_warn_lets_dependents_run_after_it():
+    order = []
+    def base_body(s, c):
+        time.sleep(0.05)
+        order.append("base")
+        return [s.warn("meh")]
+    def dep_body(s, c):
+        order.append("dep")
+        return [s.passed("ran")]
+    fs = {f.check_id: f for f in run(make("t.a.base", base_body), make("t.a.dep", dep_body, requires=["t.a.base"]))}
+    assert fs["t.a.dep"].status is Status.PASS
+    assert order == ["base", "dep"]
+
+
+def test_checks_run_concurrently_up_to_jobs():
+    active, peak, lock = [0], [0], threading.Lock()
+    def body(s, c):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.1)
+        with lock:
+            active[0] -= 1
+        return [s.passed("ok")]
+    classes = [make(f"t.a.c{i}", body) for i in range(6)]
+    run(*classes, jobs=3)
+    assert peak[0] == 3
+
+
+def test_output_sorted_by_check_id():
+    fs = run(make("t.b.z", lambda s, c: [s.passed("z")]), make("t.b.a", lambda s, c: [s.passed("a")]))
+    assert [f.check_id for f in fs] == ["t.b.a", "t.b.z"]
