@@ -87,12 +87,15 @@ def parse_acl(blob: bytes) -> list[AclEntry]:
     return entries
 
 
-def permitted(st: StatResult, who: Account, want: int, acl: list[AclEntry] | None = None) -> bool:
+def permitted(st: StatResult, who: Account, want: int, acl: list[AclEntry] | None = None,
+              *, privileged: bool | None = None) -> bool:
     """Would ``who`` be granted ``want`` (bits of R/W/X) on a file with ``st`` (and ``acl``)?
-    Follows POSIX.1e access-check order. Root is granted read/write (and execute when any x bit is
-    set), as the kernel does with CAP_DAC_OVERRIDE."""
+    Follows POSIX.1e access-check order. A privileged caller (default: uid 0) is granted read/write
+    (and execute when any x bit is set), as the kernel does with CAP_DAC_OVERRIDE; pass
+    ``privileged=False`` for a root without that capability (a container that dropped it, or a
+    remapped root on files it does not map)."""
     mode = st.perms
-    if who.uid == 0:
+    if privileged if privileged is not None else who.uid == 0:
         return not (want & X) or bool(mode & 0o111) or st.kind == "dir"
     if who.uid == st.uid:
         return ((mode >> 6) & want) == want
@@ -121,3 +124,30 @@ def vm_user(ctx) -> str:
         return ctx.profile.get("vm_user")
     users = ctx.fact(accounts).users
     return next((u for u in VM_USER_CANDIDATES if u in users), "root")
+
+
+@dataclass(frozen=True)
+class Traversal:
+    ok: bool
+    blocked_at: str | None = None  # first directory ``who`` cannot search (x)
+    stat: StatResult | None = None  # of that directory
+    missing_at: str | None = None  # first path component that does not exist
+
+
+def parent_dirs(path: str) -> list[str]:
+    """``/srv/a/b`` -> ["/", "/srv", "/srv/a"]: the directories a lookup of ``path`` searches."""
+    parts = [p for p in path.split("/") if p][:-1]
+    return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def traverse(target, path: str, who: Account, *, privileged: bool | None = None) -> Traversal:
+    """Can ``who`` search every parent directory of ``path`` (x on each, mode bits and ACLs)?"""
+    for d in parent_dirs(path):
+        st = target.stat(d)
+        if st is None:
+            return Traversal(False, missing_at=d)
+        blob = target.getxattr(d, ACL_XATTR)
+        acl = parse_acl(blob) if blob else None
+        if not permitted(st, who, X, acl, privileged=privileged):
+            return Traversal(False, blocked_at=d, stat=st)
+    return Traversal(True)
