@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoglm_doctor.facts.net import Interface, read_interface
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
 
@@ -125,14 +126,50 @@ class BridgeSet:
 
 
 def bridges_to_check(ctx: Any) -> BridgeSet:
+    """The profile's bridge (unless network_mode is 'nat' and no bridge was named) and every host bridge
+    a libvirt guest attaches to, directly or through a libvirt network with <forward mode='bridge'/>."""
     profile_bridge = ctx.profile.get("bridge")
-    why = {profile_bridge: "profile.bridge"}
+    why: dict[str, str] = {}
+    if ctx.profile.get("network_mode") == "bridged" or ctx.profile.is_set("bridge"):
+        why[profile_bridge] = "profile.bridge"
     vm = ctx.fact(vm_networking)
     note = ""
     if not vm.available:
-        note = f"{vm.reason}: checking only the profile's bridge {profile_bridge}"
+        note = f"{vm.reason}: checking only the profile's bridge {profile_bridge}" if why else vm.reason
     else:
         for bridge, users in vm.bridges().items():
             used = "used by " + ", ".join(users)
             why[bridge] = f"{why[bridge]}; {used}" if bridge in why else used
     return BridgeSet(tuple(why), why, note)
+
+
+@dataclass(frozen=True)
+class BridgeView:
+    name: str
+    why: str
+    iface: Interface | None  # None: no such interface
+    ports: dict[str, Interface] = field(default_factory=dict)
+    error: str = ""  # sysfs could not be read for this bridge
+
+    @property
+    def usable(self) -> bool:
+        return self.iface is not None and self.iface.is_bridge and not self.error
+
+
+def bridge_views(ctx: Any) -> dict[str, BridgeView]:
+    out = {}
+    for name, why in ctx.fact(bridges_to_check).why.items():
+        try:
+            iface = read_interface(ctx.target, name)
+            ports = {}
+            if iface is not None and iface.is_bridge:
+                for port in iface.ports:
+                    info = read_interface(ctx.target, port)
+                    if info is not None:
+                        ports[port] = info
+            out[name] = BridgeView(name, why, iface, ports)
+        except NotCaptured:
+            raise
+        except TargetError as exc:
+            out[name] = BridgeView(name, why, None, {}, error=str(exc))
+    return out
