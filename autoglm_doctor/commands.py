@@ -21,11 +21,11 @@ def _open_target(spec: str) -> Any:
         raise UsageError(str(exc)) from exc
 
 
-def _config(path: str | None) -> Any:
+def _config(path: str | None, tolerated: Any = ()) -> Any:
     from autoglm_doctor.config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        return load_config(path, tolerated=tolerated)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -72,8 +72,10 @@ def _run(args: Any, target: Any) -> tuple[Any, Any, Any]:
     from autoglm_doctor.logs import configure
     from autoglm_doctor.registry import load_registry
 
-    registry = load_registry()  # first: check modules declare the profile keys the config may use
-    config = _config(args.config)
+    # first: check modules declare the profile keys the config may use; a check run with --only imports
+    # only the modules it selects (fixes are not needed to report)
+    registry = load_registry(args.only, args.skip, fixes=args.command == "fix")
+    config = _config(args.config, registry.unloaded_profile_keys)
     _check_patterns(registry, args)
     opts = _options(args)
     run_id = new_run_id()

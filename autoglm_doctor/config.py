@@ -125,12 +125,14 @@ def _toml_loads(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def _parse_profile(data: Any, where: str) -> dict[str, Any]:
+def _parse_profile(data: Any, where: str, tolerated: frozenset[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: [profile] must be a table")
     out = {}
     for key, value in data.items():
         spec = PROFILE_KEYS.get(key)
+        if spec is None and key in tolerated:
+            continue  # declared by a check family this (selective) run did not load
         if spec is None:
             raise ConfigError(f"{where}: unknown profile key {key!r} (known: {', '.join(sorted(PROFILE_KEYS))})")
         if isinstance(value, bool) and bool not in spec.types or not isinstance(value, spec.types):
@@ -182,7 +184,7 @@ def _parse_ignores(data: Any, where: str) -> list[Ignore]:
     return out
 
 
-def parse_config_text(text: str, where: str) -> tuple[dict[str, Any], list[Ignore]]:
+def parse_config_text(text: str, where: str, tolerated: frozenset[str] = frozenset()) -> tuple[dict[str, Any], list[Ignore]]:
     try:
         data = _toml_loads(text)
     except Exception as exc:  # noqa: BLE001 - tomllib.TOMLDecodeError and friends
@@ -190,10 +192,12 @@ def parse_config_text(text: str, where: str) -> tuple[dict[str, Any], list[Ignor
     unknown = set(data) - {"profile", "ignore"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))} (known: profile, ignore)")
-    return _parse_profile(data.get("profile", {}), where), _parse_ignores(data.get("ignore", []), where)
+    return _parse_profile(data.get("profile", {}), where, tolerated), _parse_ignores(data.get("ignore", []), where)
 
 
-def load_config(explicit: str | None = None, *, search: Iterable[str] | None = None) -> Config:
+def load_config(
+    explicit: str | None = None, *, search: Iterable[str] | None = None, tolerated: Iterable[str] = ()
+) -> Config:
     """Merge the system file, the working-directory file and ``explicit`` (which must exist)."""
     candidates = list(search) if search is not None else [SYSTEM_CONFIG, os.path.join(os.getcwd(), LOCAL_CONFIG)]
     paths = [p for p in candidates if os.path.isfile(p)]
@@ -209,7 +213,7 @@ def load_config(explicit: str | None = None, *, search: Iterable[str] | None = N
                 text = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-        prof, ign = parse_config_text(text, path)
+        prof, ign = parse_config_text(text, path, frozenset(tolerated))
         profile.update(prof)
         ignores.extend(ign)
     return Config(profile=Profile(profile), ignores=tuple(ignores), sources=tuple(paths))

@@ -1,18 +1,54 @@
-"""The tool's own logs: structlog to stderr, JSON when stderr is not a terminal (or asked for),
-every line bound to the run_id the report carries. stdout is only for the report."""
+"""The tool's own logs: structlog to stderr, JSON when stderr is not a terminal (or asked for), every
+line bound to the run_id the report carries. stdout is only for the report.
+
+structlog (and through it rich) costs tens of milliseconds to import, so the logger returned here is
+lazy: events below the configured level are dropped without importing anything, and structlog is set
+up on the first event that is actually emitted.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any
 
-_configured = False
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure(run_id: str, fmt: str = "auto", level: str = "warning") -> Any:
-    """Set up structlog once per process and return a logger bound to ``run_id``."""
-    global _configured
+class LazyLogger:
+    def __init__(self, run_id: str, fmt: str = "auto", level: str = "warning") -> None:
+        self.run_id = run_id
+        self.fmt = fmt
+        self.threshold = LEVELS.get(level, logging.WARNING)
+        self._logger: Any = None
+        self._lock = threading.Lock()
+
+    def _real(self) -> Any:
+        with self._lock:
+            if self._logger is None:
+                self._logger = _configure_structlog(self.run_id, self.fmt, self.threshold)
+            return self._logger
+
+    def _emit(self, level: int, name: str, event: str, **kw: Any) -> None:
+        if level < self.threshold:
+            return
+        getattr(self._real(), name)(event, **kw)
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._emit(logging.DEBUG, "debug", event, **kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._emit(logging.INFO, "info", event, **kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._emit(logging.WARNING, "warning", event, **kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._emit(logging.ERROR, "error", event, **kw)
+
+
+def _configure_structlog(run_id: str, fmt: str, threshold: int) -> Any:
     import structlog
 
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -24,24 +60,15 @@ def configure(run_id: str, fmt: str = "auto", level: str = "warning") -> Any:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.WARNING)),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(run_id=run_id)
-    _configured = True
     return structlog.get_logger("autoglm_doctor")
 
 
-def get_logger() -> Any:
-    if not _configured:
-        return _Null()
-    import structlog
-
-    return structlog.get_logger("autoglm_doctor")
-
-
-class _Null:
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *a, **k: None
+def configure(run_id: str, fmt: str = "auto", level: str = "warning") -> LazyLogger:
+    """A logger bound to ``run_id`` (structlog is imported on the first emitted event)."""
+    return LazyLogger(run_id, fmt, level)

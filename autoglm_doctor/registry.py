@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import importlib
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Iterable
 
 from autoglm_doctor.model import ID_PATTERN
@@ -51,6 +50,8 @@ class Registry:
     origins: dict[str, str] = field(default_factory=dict)  # id -> entry point "name = value"
     problems: list[str] = field(default_factory=list)  # load failures: reported as error findings
     warnings: list[str] = field(default_factory=list)  # id clashes won by a built-in
+    known_ids: set[str] = field(default_factory=set)  # ids of modules not imported by a selective load
+    unloaded_profile_keys: set[str] = field(default_factory=set)  # declared by modules a selective load skipped
 
     def select(self, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[type]:
         """Checks matching ``only`` (all when empty) minus ``skip``, plus what they require."""
@@ -70,10 +71,13 @@ class Registry:
         return [self.checks[cid] for cid in sorted(chosen)]
 
     def unmatched(self, patterns: Iterable[str]) -> list[str]:
-        return [p for p in patterns if not any(fnmatch.fnmatchcase(cid, p) for cid in self.checks)]
+        ids = set(self.checks) | self.known_ids
+        return [p for p in patterns if not any(fnmatch.fnmatchcase(cid, p) for cid in ids)]
 
 
 def _entry_points(group: str) -> list[tuple[str, str]]:
+    from importlib import metadata  # scans every installed distribution: only when the index cannot answer
+
     try:
         eps = metadata.entry_points(group=group)
     except TypeError:  # Python < 3.10 API shape
@@ -116,11 +120,48 @@ def _add(reg: Registry, table: dict[str, type], cls: type, origin: str, kind: st
     reg.origins[cid] = origin
 
 
-def load_registry() -> Registry:
+def _matches(cid: str, only: Iterable[str], skip: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(cid, p) for p in only) and not any(fnmatch.fnmatchcase(cid, p) for p in skip)
+
+
+def _needed_modules(index: dict[str, Any], only: list[str], skip: list[str]) -> set[str] | None:
+    """Modules holding the selected ids and everything they require, from a valid index; None when the
+    index cannot answer (then everything is imported)."""
+    owner = {cid: module for module, entry in index.items() for cid in entry["ids"]}
+    requires = {cid: reqs for entry in index.values() for cid, reqs in entry["requires"].items()}
+    wanted = [cid for cid in owner if _matches(cid, only, skip)]
+    seen: set[str] = set()
+    while wanted:
+        cid = wanted.pop()
+        if cid in seen:
+            continue
+        seen.add(cid)
+        wanted.extend(r for r in requires.get(cid, []) if r in owner)
+    return {owner[cid] for cid in seen}
+
+
+def load_registry(only: Iterable[str] = (), skip: Iterable[str] = (), *, fixes: bool = True) -> Registry:
+    """Load every check (and fix) plugin. With ``only`` patterns, a valid on-disk index (registry_cache)
+    lets unselected check modules stay unimported; their ids are still known for pattern validation."""
+    from autoglm_doctor import registry_cache
+
+    only, skip = list(only), list(skip)
+    cache = registry_cache.load() if only else None
     reg = Registry()
-    for group, table, kind in ((CHECK_GROUP, reg.checks, "check"), (FIX_GROUP, reg.fixes, "fix")):
-        for name, value in _entry_points(group):
+    groups = [(CHECK_GROUP, reg.checks, "check")] + ([(FIX_GROUP, reg.fixes, "fix")] if fixes else [])
+    entry_points = {g: [tuple(x) for x in cache["entry_points"][g]] for g in (CHECK_GROUP, FIX_GROUP)} if cache else \
+        {g: _entry_points(g) for g in (CHECK_GROUP, FIX_GROUP)}
+    old_index: dict[str, Any] = cache["modules"] if cache else {}
+    index: dict[str, Any] = {}
+    valid = {v: e for v, e in old_index.items() if e.get("stamp") and e["stamp"] == registry_cache.module_stamp(v)}
+    needed = _needed_modules(valid, only, skip) if only and len(valid) == len(entry_points[CHECK_GROUP]) else None
+    for group, table, kind in groups:
+        for name, value in entry_points[group]:
             origin = f"{name} = {value}"
+            if group == CHECK_GROUP and needed is not None and value not in needed:
+                reg.known_ids.update(valid[value]["ids"])
+                index[value] = valid[value]
+                continue
             try:
                 classes = _load_value(value)
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the tool
@@ -128,4 +169,19 @@ def load_registry() -> Registry:
                 continue
             for cls in classes:
                 _add(reg, table, cls, origin, kind)
+            if group == CHECK_GROUP and ":" not in value:
+                index[value] = {
+                    "stamp": registry_cache.module_stamp(value),
+                    "ids": [c.meta.id for c in classes if hasattr(c, "meta")],
+                    "requires": {c.meta.id: list(c.meta.requires) for c in classes if hasattr(c, "meta")},
+                }
+    from autoglm_doctor.config import PROFILE_KEYS
+
+    if needed is None:
+        profile_keys = sorted(PROFILE_KEYS)
+    else:
+        profile_keys = cache.get("profile_keys", [])
+        reg.unloaded_profile_keys = set(profile_keys) - set(PROFILE_KEYS)
+    if index != old_index or cache is None or cache.get("profile_keys") != profile_keys:
+        registry_cache.save({g: [list(x) for x in entry_points[g]] for g in entry_points}, index, profile_keys)
     return reg

@@ -80,7 +80,11 @@ class KvmDevice(Check):
         t = ctx.target
         st = t.stat("/dev/kvm")
         if st is None:
-            modules = "kvm_intel" if ctx.fact(cpu_info).vendor == "GenuineIntel" else "kvm_amd"
+            try:
+                vendor = ctx.fact(cpu_info).vendor
+            except TargetError:
+                vendor = ""
+            modules = {"GenuineIntel": "kvm_intel", "AuthenticAMD": "kvm_amd"}.get(vendor, "kvm_intel or kvm_amd")
             yield self.fail(
                 "/dev/kvm does not exist: the KVM module is not loaded or the CPU offers no virtualization",
                 resource="/dev/kvm", observed="absent", expected="character device 10:232",
