@@ -9,6 +9,7 @@ from typing import Iterable
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.cpu import cpu_info
 from autoglm_doctor.facts.meminfo import hugepage_pools, meminfo, thp_mode
+from autoglm_doctor.facts.numa import node_hugepage_pool, numa_nodes
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
 GIB = 1024**3
@@ -148,7 +149,8 @@ class Hugepages(Check):
         scope=(Scope.HOST,),
         remediation="reserve the pages at boot: hugepagesz=1G hugepages=N (or vm.nr_hugepages for 2M pages)",
         docs=docs_link("host.resources.hugepages"),
-        description="Pool per page size (nr/free/reserved) against profile.vm_memory_gb when profile.hugepage_size is set; THP mode as evidence.",
+        description="Pool per page size (nr/free) against profile.vm_memory_gb when profile.hugepage_size is set, "
+                    "and on profile.vm_numa_node when set (per-node pools); THP mode as evidence.",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:
@@ -176,8 +178,12 @@ class Hugepages(Check):
             return
         arithmetic = f"{vm_gib:g} GiB / {wanted} = {need} pages needed"
         if pool.total < need:
+            runtime = (f" or at runtime: sysctl vm.nr_hugepages={need}" if size_kb == 2048 else
+                       " (1G pages are reliably reserved only at boot, before memory fragments)")
             yield self.fail(f"{pool.total} {wanted} pages reserved but {arithmetic} (short by {need - pool.total})",
-                            resource=resource, observed=pool.total, expected=f">= {need}")
+                            resource=resource, observed=pool.total, expected=f">= {need}",
+                            remediation=f"reserve them at boot: hugepagesz={wanted} hugepages={need} on the kernel "
+                                        f"command line{runtime}")
         elif pool.free < need:
             yield self.warn(f"{pool.total} {wanted} pages reserved, only {pool.free} free; {arithmetic}: "
                             "the VM cannot start unless it is the one already holding them",
@@ -185,6 +191,31 @@ class Hugepages(Check):
         else:
             yield self.passed(f"{pool.free} of {pool.total} {wanted} pages free; {arithmetic}; {thp_text}",
                               resource=resource, observed=pool.free, expected=f">= {need} free")
+        if ctx.profile.is_set("vm_numa_node"):
+            yield self._node(ctx, ctx.profile.get("vm_numa_node"), size_kb, wanted, need, vm_gib)
+
+    def _node(self, ctx: Context, node: int, size_kb: int, wanted: str, need: int, vm_gib: float) -> Finding:
+        """The VM's memory is bound to one node (numatune strict): the pages must be reserved there."""
+        resource = f"hugepages-{wanted}@node{node}"
+        nodes = ctx.fact(numa_nodes)
+        if node not in nodes:
+            return self.fail(f"profile.vm_numa_node is {node}, but the host has NUMA nodes {nodes or 'none exposed'}",
+                             resource=resource, observed=nodes, expected=f"node {node}",
+                             remediation="set profile.vm_numa_node to one of the host's nodes")
+        pool = node_hugepage_pool(ctx, node, size_kb)
+        have, free = (pool.total, pool.free) if pool else (0, 0)
+        arithmetic = f"{vm_gib:g} GiB / {wanted} = {need} pages needed on node {node}"
+        fix = (f"reserve them on node {node}: hugepagesz={wanted} hugepages={node}:{need} on the kernel command line "
+               f"(or echo {need} > /sys/devices/system/node/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages)")
+        if have < need:
+            return self.fail(f"node {node} holds {have} {wanted} pages but {arithmetic} (short by {need - have}); a VM "
+                             "bound to that node cannot use pages of another node", resource=resource,
+                             observed=have, expected=f">= {need}", remediation=fix)
+        if free < need:
+            return self.warn(f"node {node} holds {have} {wanted} pages, only {free} free; {arithmetic}",
+                             resource=resource, observed=free, expected=f">= {need} free")
+        return self.passed(f"{free} of {have} {wanted} pages free on node {node}; {arithmetic}", resource=resource,
+                           observed=free, expected=f">= {need} free")
 
 
 CHECKS = (CpuCount, MemorySize, DiskSpace, SwapPressure, Hugepages)

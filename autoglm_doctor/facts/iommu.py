@@ -66,6 +66,8 @@ def iommu_state(ctx) -> IommuState:
         kind = t.read_text(f"{IOMMU_GROUPS}/{name}/type")
         if kind is not None:
             types[name] = kind.strip()
+    if tables is not None:  # table names are upper case (SSDT1 too); data/ and dynamic/ are directories
+        tables = [n for n in tables if n == n.upper()]
     return IommuState(tuple(tables) if tables is not None else None, units, groups, types, _interrupt_remapping(t, units))
 
 

@@ -119,8 +119,9 @@ class PciDevice:
         return CLASS_NAMES.get(self.base_class, f"class {self.class_code:06x}")
 
     def describe(self) -> str:
-        name = " ".join(p for p in (self.vendor_name, self.device_name) if p) or self.kind
-        return f"{self.address} [{self.ids}] {name} ({self.kind}, driver {self.driver or 'none'})"
+        name = " ".join(p for p in (self.vendor_name, self.device_name) if p)
+        kind = f"{self.kind}, " if name else ""
+        return f"{self.address} [{self.ids}] {name or self.kind} ({kind}driver {self.driver or 'none'})"
 
 
 @dataclass(frozen=True)
