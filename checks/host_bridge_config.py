@@ -71,12 +71,18 @@ class BridgePersistent(Check):
             yield self.skip("no bridge to check: " + (ctx.fact(bridges_to_check).note or "network_mode is 'nat'"))
             return
         unreadable = [p.path for p in cfg.problems if p.kind != "invalid"]
+        invalid = [p.path for p in cfg.problems if p.kind == "invalid"]
         for name, view in views.items():
             defs = cfg.bridges.get(name, [])
             if not defs:
                 if unreadable:
+                    bad = f"; {', '.join(invalid)} is invalid" if invalid else ""
                     yield self.error(f"{name} was not found in the readable configuration, and "
-                                     f"{', '.join(unreadable)} could not be evaluated", resource=name)
+                                     f"{', '.join(unreadable)} could not be evaluated{bad}", resource=name)
+                elif invalid and view.iface is not None:
+                    yield self.warn(f"{name} is not defined by any valid configuration file; {', '.join(invalid)} "
+                                    f"is invalid and applies nothing at boot, so {name} exists only at runtime",
+                                    resource=name, observed="runtime only", expected="a persistent definition")
                 elif view.iface is None:
                     yield self.skip(f"{name} neither exists nor is defined anywhere (see host.bridge.present)",
                                     resource=name)
