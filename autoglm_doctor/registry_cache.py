@@ -36,9 +36,9 @@ def fingerprint() -> str:
             names = sorted(n for n in os.listdir(entry or ".") if n.endswith((".dist-info", ".egg-info")))
         except OSError:
             continue
-        h.update(entry.encode())
-        for name in names:
+        for name in names:  # names, not the path entry: a script's own dir or the cwd must not matter
             h.update(name.encode())
+            h.update(os.path.abspath(entry or ".").encode())
             try:
                 st = os.stat(os.path.join(entry or ".", name, "entry_points.txt"))
                 h.update(f"{st.st_mtime_ns}:{st.st_size}".encode())
