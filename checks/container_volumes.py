@@ -7,7 +7,7 @@ from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.access import accounts
-from autoglm_doctor.facts.docker import resolve_containers
+from autoglm_doctor.facts.docker import host_volumes, resolve_containers
 from autoglm_doctor.facts.volumes import (
     MountInfo,
     UnresolvableUser,
@@ -64,7 +64,7 @@ class VolumeSources(Check):
                                   observed="none", expected="none required")
             for dest, m in sorted(mounts.items()):
                 yield self._source(t, acc, res.name, m)
-        for vol in ctx.profile.get("volumes"):
+        for vol in host_volumes(ctx):
             yield self._host_path(t, acc, vol["path"])
 
     def _source(self, t, acc, name: str, m: MountInfo) -> Finding:
@@ -145,8 +145,13 @@ class VolumeAccess(Check):
                                   observed="none", expected="none required")
             for m in mounts:
                 yield self._mount(t, acc, res.name, m, user, expected.get(m.destination))
-        for vol in ctx.profile.get("volumes"):
+        for vol in host_volumes(ctx):
             yield self._host_path(ctx, t, acc, vol)
+
+    def _repairing(self, message: str, repair, kw: dict) -> Finding:
+        """A fail whose remediation is the exact command, and whose expected state carries it for the fix."""
+        kw = dict(kw, expected={**kw["expected"], "fix": repair.to_dict()})
+        return self.fail(message, remediation=repair.command(), **kw)
 
     def _mount(self, t, acc, name, m: MountInfo, user, exp: dict | None) -> Finding:
         resource = f"{name}:{m.destination}"
@@ -165,23 +170,23 @@ class VolumeAccess(Check):
         kw = dict(resource=resource, observed=observed, expected=expected)
         if access.parents is not None and not access.parents.ok:
             blocked = access.parents.blocked_at or access.parents.missing_at
-            fix = search_repair(blocked, access.parents.stat) if access.parents.stat else None
-            return self.fail(f"{m.source} -> {m.destination}: with userns-remap the mount is made as host uid "
-                             f"{who.uid}, which cannot search {blocked}"
-                             + (f" ({mode_text(access.parents.stat, acc)})" if access.parents.stat else " (missing)")
-                             + ": the container fails to start with 'permission denied'",
-                             remediation=fix.command() if fix else f"create {blocked}", **kw)
+            message = (f"{m.source} -> {m.destination}: with userns-remap the mount is made as host uid {who.uid}, "
+                       f"which cannot search {blocked}"
+                       + (f" ({mode_text(access.parents.stat, acc)})" if access.parents.stat else " (missing)")
+                       + ": the container fails to start with 'permission denied'")
+            if access.parents.stat is None:
+                return self.fail(message, remediation=f"create {blocked}", **kw)
+            return self._repairing(message, search_repair(blocked, access.parents.stat), kw)
         if need_write and not m.rw:
             return self.fail(f"{m.source} -> {m.destination} is mounted read-only but the container must write "
                              "there", remediation=f"re-create the container with -v {m.source}:{m.destination}:rw "
                              "(drop :ro)", **kw)
         if not access.read:
-            repair = repair_for(m.source, access.st, who, need_write)
-            return self.fail(f"{m.source} ({node}) is not readable {as_user}", remediation=repair.command(), **kw)
+            return self._repairing(f"{m.source} ({node}) is not readable {as_user}",
+                                   repair_for(m.source, access.st, who, need_write), kw)
         if need_write and not access.write:
-            repair = repair_for(m.source, access.st, who, True)
-            return self.fail(f"{m.source} ({node}) must be writable but is not {as_user}",
-                             remediation=repair.command(), **kw)
+            return self._repairing(f"{m.source} ({node}) must be writable but is not {as_user}",
+                                   repair_for(m.source, access.st, who, True), kw)
         if want_mode == "rw" and not m.rw:
             return self.warn(f"{m.source} -> {m.destination} is mounted read-only, the profile expects rw",
                              remediation=f"re-create the container with -v {m.source}:{m.destination}", **kw)
@@ -207,13 +212,12 @@ class VolumeAccess(Check):
         if access.parents and not access.parents.ok:
             blocked = access.parents.blocked_at
             st = access.parents.stat
-            return self.fail(f"{who.name} cannot search {blocked} ({mode_text(st, acc)}) on the way to {path}",
-                             remediation=search_repair(blocked, st).command(), **kw)
+            return self._repairing(f"{who.name} cannot search {blocked} ({mode_text(st, acc)}) on the way to {path}",
+                                   search_repair(blocked, st), kw)
         if not access.read or (vol["write"] and not access.write):
             need = "writable" if vol["write"] else "readable"
-            repair = repair_for(path, access.st, who, vol["write"])
-            return self.fail(f"{path} ({node}) is not {need} for {who.name} (uid {who.uid})",
-                             remediation=repair.command(), **kw)
+            return self._repairing(f"{path} ({node}) is not {need} for {who.name} (uid {who.uid})",
+                                   repair_for(path, access.st, who, vol["write"]), kw)
         return self.passed(f"{path} ({node}) is {'writable' if vol['write'] else 'readable'} for {who.name}", **kw)
 
 

@@ -25,6 +25,8 @@ DEFAULT_CONTAINERS = (
 
 # -- profile keys -----------------------------------------------------------------------------
 def _port(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, dict) and set(value) == {"host", "container", "proto"}:  # already normalised
+        return value
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     m = _PORT.match(text) if isinstance(text, str) else None
     if not m:
@@ -133,9 +135,12 @@ declare_profile_key("volumes", list, [], "extra host paths a host process or con
 
 
 def expected_specs(ctx) -> list[dict[str, Any]]:
-    if ctx.profile.is_set("containers"):
-        return ctx.profile.get("containers")
-    return validate_containers([dict(c) for c in DEFAULT_CONTAINERS])
+    """The profile's containers, normalised (idempotent: a config file's value is already)."""
+    return validate_containers(ctx.profile.get("containers"))
+
+
+def host_volumes(ctx) -> list[dict[str, Any]]:
+    return validate_host_volumes(ctx.profile.get("volumes"))
 
 
 def describe_spec(spec: dict[str, Any]) -> str:

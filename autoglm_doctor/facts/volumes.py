@@ -204,6 +204,13 @@ class Repair:
     group: int | None
     mode: int
 
+    def to_dict(self) -> dict:
+        return {"path": self.path, "owner": self.owner, "group": self.group, "mode": f"{self.mode:04o}"}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Repair":
+        return cls(str(data["path"]), data.get("owner"), data.get("group"), int(str(data["mode"]), 8))
+
     def command(self) -> str:
         parts = []
         if self.owner is not None or self.group is not None:
