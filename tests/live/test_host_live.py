@@ -2,7 +2,7 @@
 
 This machine is a KVM guest (Firecracker) whose CPU shows no vmx/svm: the doctor must say it is a VM without
 nested virtualization. Where our verdict differs from virt-host-validate's, the reason is asserted here and
-documented in docs/virt-host-validate.md.
+documented in the README ("Where we differ from virt-host-validate").
 """
 
 import json
