@@ -47,6 +47,12 @@ class PciInventoryRead(Check):
         for address, why in sorted(inv.broken.items()):
             yield self.error(f"PCI device {address} cannot be identified: {why}", resource=address,
                              observed=why, expected="readable vendor/device/class")
+        if not inv.devices and not inv.broken:
+            yield self.warn(f"no PCI devices visible through {inv.source}: this is a container without the host's "
+                            "/sys, or a platform without a PCI bus; nothing here can be passed through",
+                            resource="pci", observed=0, expected="the host's PCI devices",
+                            remediation="run the doctor on the host itself (or give the container the host's /sys)")
+            return
         names = f"names from {inv.names_source}" if inv.names_source else "no name database (ids only)"
         yield self.passed(f"{len(inv.devices)} PCI devices read from {inv.source}; {names}", resource="pci",
                           observed=len(inv.devices), expected="every device readable")

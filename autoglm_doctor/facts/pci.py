@@ -352,7 +352,12 @@ class GpuSelection:
 def passthrough_gpus(ctx) -> GpuSelection:
     inv = ctx.fact(pci_inventory)
     if ctx.profile.is_set("gpus"):
-        wanted = ctx.profile.get("gpus")
+        wanted = []
+        for raw in ctx.profile.get("gpus"):  # normalised by the config loader; again for API callers
+            try:
+                wanted.append(normalise_address(str(raw)))
+            except ValueError:
+                wanted.append(str(raw))
         found = tuple(inv.devices[a] for a in wanted if a in inv.devices)
         return GpuSelection(True, found, tuple(a for a in wanted if a not in inv.devices))
     candidates = [d for d in inv.devices.values() if d.is_gpu]
