@@ -76,7 +76,7 @@ class Check(ABC):
             resource=resource,
             observed=observed,
             expected=expected,
-            remediation=(remediation if remediation is not None else meta.remediation) if failing else "",
+            remediation=remediation if remediation is not None else (meta.remediation if failing else ""),
             fix_id=meta.fix if failing else None,
         )
 

@@ -24,6 +24,7 @@ BUILTIN_FALLBACK = {
         "autoglm_doctor.checks.host_kvm",
         "autoglm_doctor.checks.host_cgroup",
         "autoglm_doctor.checks.host_resources",
+        "autoglm_doctor.checks.host_libvirt",
         "autoglm_doctor.checks.host_iommu",
         "autoglm_doctor.checks.host_vfio",
         "autoglm_doctor.checks.host_bridge",

@@ -29,22 +29,24 @@ def _meta_finding(cls: type, status: Status, message: str, remediation: str = ""
 
 
 def run_one(cls: type, ctx: Context) -> list[Finding]:
-    """Run a single check and turn every way it can go wrong into findings."""
+    """Run a single check and turn every way it can go wrong into findings. What a check yielded
+    before it failed is kept, followed by the error."""
+    findings: list[Finding] = []
     try:
-        findings = list(cls().run(ctx))
+        for item in cls().run(ctx):
+            if not isinstance(item, Finding):
+                return findings + [_meta_finding(cls, Status.ERROR, f"check returned {type(item).__name__}, not a Finding")]
+            findings.append(item)
     except NotCaptured as exc:
-        return [_meta_finding(cls, Status.SKIP, f"not captured: {exc}")]
+        return findings + [_meta_finding(cls, Status.SKIP, f"not captured: {exc}")]
     except AdapterUnavailable as exc:
-        return [_meta_finding(cls, Status.SKIP, str(exc), remediation=exc.hint)]
+        return findings + [_meta_finding(cls, Status.SKIP, str(exc), remediation=exc.hint)]
     except GarbageValue as exc:
-        return [_meta_finding(cls, Status.ERROR, f"unexpected content: {exc}")]
+        return findings + [_meta_finding(cls, Status.ERROR, f"unexpected content: {exc}")]
     except TargetError as exc:
-        return [_meta_finding(cls, Status.ERROR, f"could not read the target: {exc}")]
+        return findings + [_meta_finding(cls, Status.ERROR, f"could not read the target: {exc}")]
     except Exception as exc:  # noqa: BLE001 - the contract: a crash is an error finding
-        return [_meta_finding(cls, Status.ERROR, f"check crashed: {type(exc).__name__}: {exc}")]
-    bad = [f for f in findings if not isinstance(f, Finding)]
-    if bad:
-        return [_meta_finding(cls, Status.ERROR, f"check returned {type(bad[0]).__name__}, not a Finding")]
+        return findings + [_meta_finding(cls, Status.ERROR, f"check crashed: {type(exc).__name__}: {exc}")]
     if not findings:
         return [_meta_finding(cls, Status.ERROR, "check returned no findings (a check must always say something)")]
     return findings

@@ -26,7 +26,7 @@ class LibvirtAdapter:
         try:
             import libvirt  # heavy C extension, optional
         except ImportError as exc:
-            raise AdapterUnavailable("libvirt-python is not installed", hint=INSTALL_HINT) from exc
+            raise AdapterUnavailable("libvirt-python is not installed", hint=INSTALL_HINT, reason="missing") from exc
         uri = uri or os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # keep libvirt quiet on stderr
         try:

@@ -27,11 +27,14 @@ class NotCaptured(TargetError):
 
 
 class AdapterUnavailable(TargetError):
-    """A typed adapter (docker, libvirt, udev) cannot be used on this target."""
+    """A typed adapter (docker, libvirt, udev) cannot be used on this target. ``reason`` tells why:
+    "missing" (the client library is not installed), "unreachable" (daemon down, socket refused,
+    permission denied) or "unsupported" (not possible on this kind of target)."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", reason: str = "unreachable") -> None:
         super().__init__(message)
         self.hint = hint
+        self.reason = reason
 
 
 class ReadOnlyTarget(TypeError):

@@ -157,7 +157,7 @@ class RecordingTarget:
         except AdapterUnavailable as exc:
             with self._lock:
                 self._api[call_key(kind, "connect", [])] = {
-                    "error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint}
+                    "error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint, "reason": exc.reason}
                 }
             raise
         wrapped = RecordingAdapter(kind, inner, self)
@@ -234,7 +234,7 @@ class RecordingAdapter:
                 result = fn(*args)
             except AdapterUnavailable as exc:
                 self._recorder._record_call(
-                    key, {"error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint}}
+                    key, {"error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint, "reason": exc.reason}}
                 )
                 raise
             except TargetError as exc:

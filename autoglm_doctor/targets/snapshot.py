@@ -228,7 +228,8 @@ class SnapshotTarget:
         connect = self._api.get(call_key(kind, "connect", []))
         if connect and connect.get("error"):
             err = connect["error"]
-            raise AdapterUnavailable(err.get("message", f"{kind} unavailable"), hint=err.get("hint", ""))
+            raise AdapterUnavailable(err.get("message", f"{kind} unavailable"), hint=err.get("hint", ""),
+                                     reason=err.get("reason", "unreachable"))
         return ReplayAdapter(kind, self._api, self.source)
 
     def write(self, *_args: Any, **_kwargs: Any) -> None:
@@ -259,7 +260,8 @@ class ReplayAdapter:
             if entry.get("error"):
                 err = entry["error"]
                 if err.get("type") == "AdapterUnavailable":
-                    raise AdapterUnavailable(err["message"], hint=err.get("hint", ""))
+                    raise AdapterUnavailable(err["message"], hint=err.get("hint", ""),
+                                             reason=err.get("reason", "unreachable"))
                 raise TargetError(err["message"])
             return entry.get("result")
 
