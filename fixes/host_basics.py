@@ -6,6 +6,8 @@ from typing import Sequence
 
 from autoglm_doctor.check import Context
 from autoglm_doctor.facts.access import accounts, vm_user
+from autoglm_doctor.facts.kernel import kernel_config
+from autoglm_doctor.targets.base import TargetError
 from autoglm_doctor.model import Finding, FixMeta, Severity
 from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, SetMode, SetOwner, WriteFile
 
@@ -55,6 +57,14 @@ class VhostNetModule(Fix):
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        try:
+            config = ctx.fact(kernel_config)
+        except TargetError:
+            config = None
+        if config is not None and config.source and config.state("CONFIG_VHOST_NET") == "n":
+            note = (f"the running kernel is built without CONFIG_VHOST_NET ({config.source}): there is no module to "
+                    "load; boot a kernel that has CONFIG_VHOST_NET=m")
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=(note,))
         changes = (
             WriteFile(VHOST_MODULES_PATH, "# Written by autoglm-doctor (fix.kvm.vhost_net)\nvhost_net\n"),
             RunCommand(("modprobe", "vhost_net"), undo=("modprobe", "-r", "vhost_net")),
