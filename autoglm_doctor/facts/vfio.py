@@ -133,7 +133,10 @@ class Recommendation:
 
 
 def recommendation(ctx) -> Recommendation:
-    devices = [dev for dev, _why in devices_to_bind(ctx)]
+    return recommendation_for(ctx, [dev for dev, _why in devices_to_bind(ctx)])
+
+
+def recommendation_for(ctx, devices: list[PciDevice]) -> Recommendation:
     ids = tuple(dict.fromkeys(dev.ids for dev in devices))
     mods = tuple(dict.fromkeys(m for dev in devices for m in native_modules(dev)))
     return Recommendation(ids, mods, bool(vfio_pci_builtin(ctx)))
