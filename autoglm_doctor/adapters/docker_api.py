@@ -2,8 +2,8 @@
 
 Every method takes JSON-able arguments and returns JSON-able data (listed in ``API``) so that a
 recorder captures it and a snapshot replays it. Connection problems are ``DockerUnreachable``
-(an ``AdapterUnavailable``) with a ``reason``: socket_missing, permission_denied, daemon_down,
-unreachable or sdk_missing; the reason is also the first word of the message (``[daemon_down] ...``)
+(an ``AdapterUnavailable``) with a ``cause``: socket_missing, permission_denied, daemon_down,
+unreachable or sdk_missing; the cause is also the first word of the message (``[daemon_down] ...``)
 so that it survives a snapshot round trip.
 """
 
@@ -24,16 +24,20 @@ REASONS = ("socket_missing", "permission_denied", "daemon_down", "unreachable", 
 
 
 class DockerUnreachable(AdapterUnavailable):
-    def __init__(self, reason: str, message: str, hint: str = "") -> None:
-        super().__init__(f"[{reason}] {message}", hint=hint)
-        self.reason = reason
+    """``cause`` is the precise Docker reason; the base class's ``reason`` stays coarse
+    ("missing" for the SDK, "unreachable" for the daemon)."""
+
+    def __init__(self, cause: str, message: str, hint: str = "") -> None:
+        super().__init__(f"[{cause}] {message}", hint=hint)
+        self.reason = "missing" if cause == "sdk_missing" else "unreachable"
+        self.cause = cause
 
 
 def unreachable_reason(exc: BaseException) -> str | None:
-    """The reason of a connection failure, also from a replayed (plain) AdapterUnavailable."""
-    reason = getattr(exc, "reason", None)
-    if reason in REASONS:
-        return reason
+    """The precise cause of a connection failure, also from a replayed (plain) AdapterUnavailable."""
+    cause = getattr(exc, "cause", None)
+    if cause in REASONS:
+        return cause
     text = str(exc)
     if text.startswith("[") and "]" in text:
         word = text[1:text.index("]")]

@@ -74,7 +74,7 @@ def validate_containers(value: Any) -> list[dict[str, Any]]:
         if image is not None and not (isinstance(image, list) and image and all(isinstance(s, str) and s for s in image)):
             raise ValueError(f"{where}: image must be a non-empty string or list of strings")
         for key in ("name", "label", "user"):
-            if key in item and (not isinstance(item[key], str) or not item[key]):
+            if item.get(key) is not None and (not isinstance(item[key], str) or not item[key]):
                 raise ValueError(f"{where}: {key} must be a non-empty string")
         if not any(item.get(k) for k in ("name", "label", "image")):
             raise ValueError(f"{where}: needs 'name', 'label' (KEY or KEY=VALUE) or 'image' to find the container")

@@ -67,3 +67,18 @@ def test_port_clash_names_the_holder(tmp_path):
                                           (21, "HTTP 500"), (22, "connection refused"), (23, "no answer within 5 s")])
 def test_endpoint_failures_are_precise(tmp_path, index, words):
     assert words in _finding(CASES[index], tmp_path, MODELS).message
+
+
+def test_profile_validation_is_idempotent_and_strict():
+    from autoglm_doctor.facts.docker import validate_containers, validate_host_volumes
+
+    once = validate_containers([{"name": "auto-glm", "ports": [8080, "18000:8000/tcp"],
+                                 "volumes": ["/app/config", {"target": "/data", "mode": "ro"}]}])
+    assert validate_containers(once) == once
+    assert once[0]["ports"][1] == {"host": 18000, "container": 8000, "proto": "tcp"}
+    assert validate_host_volumes(validate_host_volumes(["/srv/x"])) == [{"path": "/srv/x", "user": "root",
+                                                                        "write": False}]
+    for bad in ([{"role": "agent"}], [{"name": "x", "ports": ["99999"]}], [{"name": "x", "volumes": ["rel"]}],
+                [{"name": "x", "volumes": [{"target": "/a", "mode": "ro", "write": True}]}], [{"name": "x", "bogus": 1}]):
+        with pytest.raises(ValueError):
+            validate_containers(bad)

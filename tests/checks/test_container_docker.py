@@ -52,6 +52,6 @@ def test_daemon_down_finding_names_the_reason_and_the_fix(tmp_path):
 ])
 def test_connect_errors_are_told_apart(text, reason):
     exc = describe_connect_error(Exception(text), "unix:///x.sock", "/x.sock")
-    assert exc.reason == reason
+    assert exc.cause == reason
     assert unreachable_reason(Exception(str(exc))) == reason  # survives a snapshot round trip as plain text
     assert exc.hint
