@@ -288,3 +288,59 @@ def test_collect_then_replay_gives_the_same_verdicts(containers, tmp_path):
 
     assert picked(live) == picked(replay)
     assert ("container.volumes.access", f"{name}:/app/config", "fail") in picked(live)
+
+
+class _SelinuxDockerd(LocalTarget):
+    """The real machine, except that dockerd's info says selinux-enabled (this kernel has no SELinux
+    loaded, so dockerd cannot); containers, mounts and security.selinux xattrs are all real."""
+
+    def adapter(self, kind):
+        real = super().adapter(kind)
+        if kind != "docker":
+            return real
+
+        class Patched:
+            API = real.API
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def info(self):
+                data = dict(real.info())
+                data["SecurityOptions"] = list(data.get("SecurityOptions") or []) + ["name=selinux"]
+                return data
+
+        return Patched()
+
+
+def test_selinux_labels_on_real_xattrs(containers, tmp_path):
+    selinuxfs = tmp_path / "selinuxfs"
+    selinuxfs.mkdir()
+    (selinuxfs / "enforce").write_text("1\n")
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for d, label in ((good, "system_u:object_r:container_file_t:s0"), (bad, "unconfined_u:object_r:user_home_t:s0")):
+        d.mkdir()
+        try:
+            os.setxattr(d, "security.selinux", label.encode() + b"\0")
+        except OSError as exc:
+            require(False, f"security.selinux xattrs on {tmp_path} ({exc})")
+    name, proc = containers("-v", f"{good}:/good", "-v", f"{bad}:/bad", IMAGE, "sleep", "300", name_hint="sel")
+    assert proc.returncode == 0, proc.stderr
+    free, proc = containers("--security-opt", "label=disable", "-v", f"{bad}:/bad", IMAGE, "sleep", "300",
+                            name_hint="unconfined")
+    assert proc.returncode == 0, proc.stderr
+    profile = {"selinuxfs": str(selinuxfs), "containers": [{"name": name}, {"name": free}]}
+    found = verdicts(["container.selinux.labels", "container.selinux.mode", "container.selinux.docker_option"],
+                     profile, target=_SelinuxDockerd())
+    assert status(found) == {
+        ("container.selinux.mode", "selinux"): "pass",
+        ("container.selinux.docker_option", "dockerd"): "pass",
+        ("container.selinux.labels", f"{name}:/good"): "pass",
+        ("container.selinux.labels", f"{name}:/bad"): "fail",
+        ("container.selinux.labels", f"{free}:/bad"): "pass",
+    }
+    assert found[("container.selinux.labels", f"{name}:/bad")].remediation.startswith(
+        f"semanage fcontext -a -t container_file_t '{bad}(/.*)?' && restorecon -Rv {bad}")
+    # without the injected mode the same machine says why nothing applies
+    plain = verdicts(["container.selinux.mode"], {"containers": [{"name": name}]})
+    assert status(plain) == {("container.selinux.mode", "selinux"): "skip"}
