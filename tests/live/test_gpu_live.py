@@ -80,3 +80,14 @@ def test_profile_without_passthrough_skips_the_iommu(tmp_path):
     statuses = {f["check_id"]: f["status"] for f in json.loads(out.stdout)["findings"]}
     assert statuses == {"host.iommu.firmware": "skip", "host.iommu.active": "skip",
                         "host.iommu.group_isolation": "skip", "host.pci.gpus": "skip"}
+
+
+def test_collect_then_replay_gives_the_same_findings(tmp_path):
+    only = ["--only", "host.iommu.*", "--only", "host.pci.*", "--only", "host.vfio.*"]
+    snap = tmp_path / "gpu.tar.gz"
+    out = doctor("collect", *only, "-o", str(snap))
+    assert out.returncode == 0, out.stderr
+    live = doctor("check", *only, "--format", "json")
+    replay = doctor("check", *only, "--target", f"snapshot:{snap}", "--format", "json")
+    key = lambda f: (f["check_id"], f["resource"], f["status"], f["message"])  # noqa: E731
+    assert sorted(map(key, json.loads(live.stdout)["findings"])) == sorted(map(key, json.loads(replay.stdout)["findings"]))
