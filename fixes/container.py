@@ -77,8 +77,8 @@ class SelinuxLabels(Fix):
             changes.append(RunCommand(("semanage", "fcontext", "-a", "-t", "container_file_t", spec),
                                       undo=("semanage", "fcontext", "-d", spec)))
             changes.append(RunCommand(("restorecon", "-Rv", source)))
-        notes = ("semanage is in policycoreutils-python-utils (RHEL/Fedora) or policycoreutils-python-utils/"
-                 "semanage-utils (Debian); the alternative per container is mounting with :z",) if changes else ()
+        notes = ("semanage comes with the policycoreutils-python-utils package; the alternative per container "
+                 "is mounting with :z",) if changes else ()
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=notes)
 
 
