@@ -133,6 +133,7 @@ class DockerAdapter:
         "inspect_image",
         "container_file",
         "logs",
+        "timestamped_logs",
     )
 
     def __init__(self, client: Any, url: str = "") -> None:
@@ -204,6 +205,17 @@ class DockerAdapter:
     def logs(self, name: str, tail: int = 200) -> str | None:
         """The last ``tail`` lines of a container's stdout/stderr (None: no such container)."""
         data = self._call(self._client.logs, name, stdout=True, stderr=True, tail=tail, timestamps=False)
+        if data is None:
+            return None
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+    def timestamped_logs(self, name: str, tail: int = 200_000, since: int | None = None) -> str | None:
+        """stdout+stderr of a container, each line prefixed by dockerd's RFC 3339 timestamp (for
+        trace correlation); ``since`` in epoch seconds. None: no such container."""
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True, "tail": tail}
+        if since is not None:
+            kwargs["since"] = int(since)
+        data = self._call(self._client.logs, name, **kwargs)
         if data is None:
             return None
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
