@@ -1,0 +1,189 @@
+"""Reading big local log files fast and safely.
+
+The Target protocol reads whole files (``read_bytes``), which is right for snapshots and small files
+but not for multi-GB logs. When the target is a ``LocalTarget`` the file is on this machine (under
+the target's root), so this helper opens it directly: ``mmap`` for substring search, chunk windows
+split at newlines for the parallel summary. Any other target falls back to ``read_bytes``.
+
+Safety: a file truncated while mapped (copytruncate rotation) raises SIGBUS on access, so mapped
+scans of large files run in worker processes (a dead worker is detected and the file re-read with
+``pread``), and every scan reads at most the size seen when it started.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+CHUNK = 16 << 20  # bytes per parallel task
+PARALLEL_MIN = 8 << 20  # smaller files are scanned in-process
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    size: int
+    inode: int
+    device: int
+    mtime_ns: int
+
+
+def local_path(target: Any, path: str) -> str | None:
+    """The host path of ``path`` when ``target`` reads this machine's files, else None."""
+    from autoglm_doctor.targets.local import LocalTarget
+
+    if not isinstance(target, LocalTarget):
+        return None
+    if not path.startswith("/"):
+        return None
+    return path if target.root == "/" else os.path.join(target.root, path.lstrip("/"))
+
+
+def identity(host_path: str) -> FileIdentity | None:
+    try:
+        st = os.stat(host_path)
+    except OSError:
+        return None
+    return FileIdentity(st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns)
+
+
+def rotation_note(before: FileIdentity | None, after: FileIdentity | None, name: str) -> str | None:
+    """Describe a rotation that happened while ``name`` was scanned, or None."""
+    if before is None:
+        return None
+    if after is None:
+        return f"{name} was removed or renamed during the scan (rotated); the lines read before that are used"
+    if (after.inode, after.device) != (before.inode, before.device):
+        return f"{name} was replaced during the scan (rotated); lines written to the new file are not in this scan"
+    if after.size < before.size:
+        return (f"{name} shrank from {before.size} to {after.size} bytes during the scan (copytruncate "
+                f"rotation); lines past the truncation point may be incomplete")
+    return None
+
+
+def split_points(host_path: str, size: int, chunk: int = CHUNK) -> list[tuple[int, int]]:
+    """[start, end) windows of about ``chunk`` bytes, each ending just after a newline (the last
+    window ends at ``size`` even without one)."""
+    if size <= 0:
+        return []
+    bounds = [0]
+    with open(host_path, "rb") as fh:
+        pos = chunk
+        while pos < size:
+            fh.seek(pos)
+            probe = fh.read(1 << 16)
+            found = -1
+            extra = 0
+            while probe:
+                found = probe.find(b"\n")
+                if found != -1:
+                    break
+                extra += len(probe)
+                probe = fh.read(1 << 16)  # a very long line: keep looking
+            if found == -1:
+                break
+            cut = pos + extra + found + 1
+            if cut >= size:
+                break
+            bounds.append(cut)
+            pos = cut + chunk
+    bounds.append(size)
+    return list(zip(bounds, bounds[1:]))
+
+
+def read_window(host_path: str, start: int, end: int) -> bytes:
+    """Bytes [start, end) through a private mapping (copied out, pages released), with a ``pread``
+    fallback when the file is now shorter than ``end`` (truncated under us)."""
+    fd = os.open(host_path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < end:
+            return os.pread(fd, max(0, min(end, size) - start), start) if size > start else b""
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(fd, end - base, access=mmap.ACCESS_READ, offset=base) as mm:
+            return mm[start - base:end - base]
+    finally:
+        os.close(fd)
+
+
+def find_offsets(host_path: str, needles: list[bytes], start: int, end: int) -> list[tuple[int, bytes]]:
+    """Every (offset, needle) with a needle at an offset in [start, end), by ``mmap.find`` over the
+    window (no copy; the kernel's page cache is the only buffer)."""
+    hits: list[tuple[int, bytes]] = []
+    fd = os.open(host_path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        end = min(end, size)
+        if end <= start:
+            return hits
+        longest = max(len(n) for n in needles)
+        stop = min(size, end + longest)  # a needle may straddle the window end
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(fd, stop - base, access=mmap.ACCESS_READ, offset=base) as mm:
+            for needle in needles:
+                pos = mm.find(needle, start - base, stop - base)
+                while pos != -1 and pos + base < end:
+                    hits.append((pos + base, needle))
+                    pos = mm.find(needle, pos + 1, stop - base)
+    finally:
+        os.close(fd)
+    return hits
+
+
+def line_at(host_path: str, offset: int, limit: int = 1 << 20) -> tuple[int, bytes]:
+    """The whole line around ``offset``: (line start, line bytes without the newline), at most
+    ``limit`` bytes each side."""
+    fd = os.open(host_path, os.O_RDONLY)
+    try:
+        lo = max(0, offset - limit)
+        before = os.pread(fd, offset - lo, lo)
+        cut = before.rfind(b"\n")
+        start = lo + cut + 1 if cut != -1 else lo
+        after = os.pread(fd, limit, offset)
+        nl = after.find(b"\n")
+        line = before[cut + 1:] if cut != -1 else before
+        return start, line + (after[:nl] if nl != -1 else after)
+    finally:
+        os.close(fd)
+
+
+def iter_local_blocks(host_path: str, limit: int | None = None, block: int = 4 << 20,
+                      max_line: int = 1 << 20) -> Iterator[bytes]:
+    """Sequential blocks ending at line boundaries (streaming, for in-process scans). A line longer
+    than ``max_line`` is passed on as its first ``max_line + 1`` bytes (so it is counted once as
+    over-long) and the rest of it is skipped: memory stays bounded whatever the file holds."""
+    with open(host_path, "rb") as fh:
+        carry = b""
+        skipping = False
+        remaining = limit
+        while True:
+            want = block if remaining is None else min(block, remaining)
+            data = fh.read(want) if want > 0 else b""
+            if remaining is not None:
+                remaining -= len(data)
+            if not data:
+                if carry and not skipping:
+                    yield carry
+                return
+            if skipping:
+                nl = data.find(b"\n")
+                if nl == -1:
+                    continue
+                skipping = False
+                data = data[nl + 1:]
+            data = carry + data
+            cut = data.rfind(b"\n")
+            if cut == -1:
+                if len(data) > max_line:
+                    yield data[:max_line + 1] + b"\n"
+                    carry, skipping = b"", True
+                else:
+                    carry = data
+                continue
+            carry = data[cut + 1:]
+            if len(carry) > max_line:
+                yield data[:cut + 1] + carry[:max_line + 1] + b"\n"
+                carry, skipping = b"", True
+                continue
+            yield data[:cut + 1]

@@ -1,0 +1,164 @@
+"""Running scans: big local files in parallel worker processes over newline-split windows (one per
+core), everything else in-process, results merged as they arrive with a bounded number in flight.
+
+A worker that dies (SIGBUS on a file truncated under its mapping) breaks the pool; the remaining
+windows of that scan are then read in-process with ``pread`` (never mapped), and a note says why.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterator
+
+from autoglm_doctor.logscan import bigfile
+from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
+from autoglm_doctor.logscan.settings import ScanSettings
+from autoglm_doctor.logscan.sources import Stream
+from autoglm_doctor.logscan.summary import Summary
+
+Progress = Callable[[int, int], Any]
+_worker_scanner: ChunkScanner | None = None
+
+
+def _init_worker(settings: ScanSettings) -> None:
+    global _worker_scanner
+    _worker_scanner = ChunkScanner(settings)
+
+
+def _scan_window(task: tuple[str, int, int, str, str]) -> ChunkResult:
+    host_path, start, end, name, service = task
+    assert _worker_scanner is not None
+    data = bigfile.read_window(host_path, start, end)
+    res = ChunkResult(name)
+    _worker_scanner.scan(data, res, service)
+    return res
+
+
+def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, str]) -> ChunkResult:
+    host_path, start, end, name, service = task
+    fd = os.open(host_path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, end - start, start)
+    finally:
+        os.close(fd)
+    res = ChunkResult(name)
+    scanner.scan(data, res, service)
+    return res
+
+
+def pool(jobs: int, settings: ScanSettings) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init_worker, initargs=(settings,))
+
+
+def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
+              progress: Progress | None = None, notes: list[str] | None = None) -> Summary:
+    """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU."""
+    summary = Summary(settings)
+    if notes:
+        summary.notes.extend(notes)
+    scanner = ChunkScanner(settings)
+    jobs = jobs or os.cpu_count() or 1
+    total = sum(s.size for s in streams)
+    done = 0
+    tasks: list[tuple[tuple[str, int, int, str, str], Stream]] = []
+    identities: dict[str, Any] = {}
+    for stream in streams:
+        stats = summary.source(stream.name, stream.service, stream.kind)
+        if _skip_old(stream, settings):
+            summary.notes.append(f"{stream.name}: last written before the window; not read")
+            done += stream.size
+            continue
+        if stream.parallel and jobs > 1:
+            identities[stream.name] = bigfile.identity(stream.host_path or "")
+            for start, end in bigfile.split_points(stream.host_path or "", stream.size):
+                tasks.append(((stream.host_path or "", start, end, stream.name, stream.service), stream))
+            continue
+        if stream.host_path is not None:
+            identities[stream.name] = bigfile.identity(stream.host_path)
+        res = ChunkResult(stream.name)
+        for block in stream.blocks(target, settings.since, summary.notes):
+            scanner.scan(block, res, stream.service, stream.kind)
+            done += len(block)
+            if progress:
+                progress(done, total)
+        summary.merge(res, stats)
+    if tasks:
+        for res, size in _run_parallel(tasks, scanner, jobs, summary.notes):
+            summary.merge(res, summary.sources[res.source])
+            done += size
+            if progress:
+                progress(done, total)
+    for stream in streams:
+        if stream.name in identities and stream.host_path:
+            note = bigfile.rotation_note(identities[stream.name], bigfile.identity(stream.host_path), stream.name)
+            if note:
+                summary.notes.append(note)
+    return summary
+
+
+def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str]) -> Iterator[tuple[ChunkResult, int]]:
+    pending = list(reversed(tasks))
+    executor = pool(jobs, scanner.s)
+    in_flight: dict[Any, tuple] = {}
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < jobs * 2:
+                task, _stream = pending.pop()
+                in_flight[executor.submit(_scan_window, task)] = task
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = in_flight.pop(future)
+                yield future.result(), task[2] - task[1]
+    except BrokenProcessPool:
+        redo = list(in_flight.values()) + [t for t, _s in reversed(pending)]
+        notes.append(f"a scan worker died (a file shrank while it was mapped?); {len(redo)} windows re-read without mapping")
+        executor.shutdown(wait=False, cancel_futures=True)
+        for task in redo:
+            yield _scan_window_pread(scanner, task), task[2] - task[1]
+        return
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _skip_old(stream: Stream, settings: ScanSettings) -> bool:
+    """A local file last modified before ``since`` holds no line of the window."""
+    if settings.since is None or stream.host_path is None or stream.kind == "docker":
+        return False
+    ident = bigfile.identity(stream.host_path)
+    return ident is not None and ident.mtime_ns / 1e9 < settings.since - 1
+
+
+class TerminalProgress:
+    """A progress bar on stderr, only on a terminal and only once a scan has run for a second."""
+
+    def __init__(self, label: str, stream: Any = None) -> None:
+        import sys
+
+        self.out = stream or sys.stderr
+        self.enabled = self.out.isatty()
+        self.start = time.monotonic()
+        self.label = label
+        self.shown = False
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.start < 1.0 or now - self.last < 0.1:
+            return
+        self.last = now
+        self.shown = True
+        frac = min(1.0, done / total) if total else 0.0
+        bar = "#" * int(frac * 30)
+        rate = done / (now - self.start) / 1e6
+        self.out.write(f"\r{self.label} [{bar:<30}] {frac * 100:5.1f}% {rate:7.1f} MB/s")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            self.out.write("\r\033[K")
+            self.out.flush()

@@ -1,0 +1,188 @@
+"""Merging chunk results into one bounded summary of a time window, and turning it into the
+``logs`` report: traces seen, failing traces with their first error, lost hops, propagation per
+service, top error messages, and what could not be read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoglm_doctor.logscan.scan import ChunkResult
+from autoglm_doctor.logscan.settings import ScanSettings
+from autoglm_doctor.logscan.timeparse import iso
+
+MAX_ALIASES = 200_000
+EXAMPLES = 10
+LISTED_FAILURES = 20
+
+
+@dataclass
+class SourceStats:
+    name: str
+    service: str
+    kind: str
+    lines: int = 0
+    bytes: int = 0
+    bytes_fast: int = 0
+    outside: int = 0
+    undated: int = 0
+    problems: Counter = field(default_factory=Counter)
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "service": self.service, "kind": self.kind, "lines": self.lines,
+            "bytes": self.bytes, "fast_path_share": round(self.bytes_fast / self.bytes, 3) if self.bytes else 0.0,
+            "outside_window": self.outside, "undated": self.undated,
+            "unparsable": sum(n for p, n in self.problems.items() if p != "invalid UTF-8"),
+            "problems": dict(self.problems), "first": iso(self.first_ts), "last": iso(self.last_ts),
+        }
+
+
+class Summary:
+    def __init__(self, settings: ScanSettings) -> None:
+        self.s = settings
+        self.order: list[str] = []
+        self.traces: dict[bytes, int] = {}
+        self.untracked = 0
+        self.services: dict[str, list[int]] = {}
+        self.first_errors: dict[bytes, tuple[float, str, str]] = {}
+        self.untraced_errors: Counter = Counter()
+        self.messages: Counter = Counter()
+        self.error_lines = 0
+        self.aliases: dict[bytes, bytes] = {}
+        self.sources: dict[str, SourceStats] = {}
+        self.notes: list[str] = []
+
+    def source(self, name: str, service: str, kind: str) -> SourceStats:
+        if name not in self.sources:
+            self.sources[name] = SourceStats(name, service, kind)
+        return self.sources[name]
+
+    def _global_bit(self, service: str) -> int:
+        if service not in self.order:
+            self.order.append(service)
+        return 1 << self.order.index(service)
+
+    def merge(self, res: ChunkResult, stats: SourceStats) -> None:
+        stats.lines += res.lines
+        stats.bytes += res.bytes_fast + res.bytes_exact
+        stats.bytes_fast += res.bytes_fast
+        stats.outside += res.outside
+        stats.undated += res.undated
+        stats.problems.update(res.problems)
+        for ts in (res.first_ts, res.last_ts):
+            if ts is not None:
+                stats.first_ts = ts if stats.first_ts is None else min(stats.first_ts, ts)
+                stats.last_ts = ts if stats.last_ts is None else max(stats.last_ts, ts)
+        for svc, (lines, traced) in res.services.items():
+            mine = self.services.setdefault(svc, [0, 0])
+            mine[0] += lines
+            mine[1] += traced
+        local = [self._global_bit(svc) for svc in res.service_order]
+        identity = all(bit == 1 << i for i, bit in enumerate(local))
+        remap: dict[int, int] = {}
+        traces = self.traces
+        get = traces.get
+        room = self.s.max_traces - len(traces)
+        for trace, mask in res.traces.items():
+            if not identity:
+                glob = remap.get(mask)
+                if glob is None:
+                    glob = remap[mask] = sum(local[i] for i in range(len(local)) if mask >> i & 1)
+                mask = glob
+            old = get(trace)
+            if old is None:
+                if room <= 0:
+                    self.untracked += 1
+                    continue
+                room -= 1
+                traces[trace] = mask
+            else:
+                traces[trace] = old | mask
+        for trace, entry in res.first_errors.items():
+            old_entry = self.first_errors.get(trace)
+            if old_entry is None or entry[0] < old_entry[0]:
+                self.first_errors[trace] = entry
+        self.untraced_errors.update(res.untraced_errors)
+        self.messages.update(res.messages)
+        self.error_lines += res.error_lines
+        for alias, primary in res.aliases.items():
+            if len(self.aliases) < MAX_ALIASES:
+                self.aliases.setdefault(alias, primary)
+
+    # -- report ----------------------------------------------------------------------------
+    def _fold_aliases(self) -> None:
+        """A request id logged next to a trace id on some line is the same request: merge it."""
+        for alias in list(self.aliases):
+            primary = self.aliases[alias]
+            for _ in range(8):  # follow short chains a -> b -> c
+                if primary in self.aliases and self.aliases[primary] != primary:
+                    primary = self.aliases[primary]
+                else:
+                    break
+            if alias == primary or alias not in self.traces:
+                continue
+            self.traces[primary] = self.traces.get(primary, 0) | self.traces.pop(alias)
+            err = self.first_errors.pop(alias, None)
+            if err is not None:
+                old = self.first_errors.get(primary)
+                if old is None or err[0] < old[0]:
+                    self.first_errors[primary] = err
+
+    def report(self) -> dict[str, Any]:
+        self._fold_aliases()
+        s = self.s
+        failing = sorted(self.first_errors.items(), key=lambda kv: (kv[1][0], kv[0]))
+        failing_by_service = Counter(entry[1] for _t, entry in failing)
+        hops = []
+        for up, down in s.hop_pairs:
+            bu = 1 << self.order.index(up) if up in self.order else 0
+            bd = 1 << self.order.index(down) if down in self.order else 0
+            upstream = lost = 0
+            examples: list[str] = []
+            if bu:
+                for trace, mask in self.traces.items():
+                    if mask & bu:
+                        upstream += 1
+                        if not mask & bd:
+                            lost += 1
+                            if len(examples) < EXAMPLES:
+                                examples.append(trace.decode("utf-8", "replace"))
+            hops.append({"hop": f"{up}>{down}", "upstream": up, "downstream": down, "upstream_traces": upstream,
+                         "lost": lost, "examples": examples, "downstream_seen": bool(bd)})
+        propagation = []
+        for svc in sorted(self.services):
+            lines, traced = self.services[svc]
+            propagation.append({"service": svc, "lines": lines, "with_id": traced, "without_id": lines - traced,
+                                "share_without_id": round((lines - traced) / lines, 4) if lines else 0.0})
+        top = [{"service": svc, "message": msg, "count": n} for (svc, msg), n in self.messages.most_common(10)]
+        sources = [st.to_dict() for st in self.sources.values()]
+        notes = list(self.notes)
+        for st in self.sources.values():
+            bad = sum(n for p, n in st.problems.items() if p != "invalid UTF-8")
+            if bad:
+                detail = ", ".join(f"{p}: {n}" for p, n in sorted(st.problems.items()) if p != "invalid UTF-8")
+                notes.append(f"{bad} lines unparsable in {st.name} ({detail})")
+            if st.problems.get("invalid UTF-8"):
+                notes.append(f"{st.problems['invalid UTF-8']} lines with invalid UTF-8 in {st.name} (decoded with U+FFFD)")
+        if self.untracked:
+            notes.append(f"{self.untracked} more trace ids were not tracked (profile.logs_max_traces = {s.max_traces})")
+        return {
+            "window": {"since": iso(s.since), "until": iso(s.until)},
+            "services": list(s.services),
+            "lines": sum(st.lines for st in self.sources.values()),
+            "traces": {"seen": len(self.traces), "failing": len(failing), "untracked": self.untracked,
+                       "lost": sum(h["lost"] for h in hops)},
+            "failing": [{"trace": t.decode("utf-8", "replace"), "time": iso(None if e[0] == float("inf") else e[0]),
+                         "service": e[1], "message": e[2]} for t, e in failing[:LISTED_FAILURES]],
+            "failing_by_service": dict(sorted(failing_by_service.items())),
+            "errors": {"lines": self.error_lines, "without_trace_id": dict(sorted(self.untraced_errors.items()))},
+            "lost_hops": hops,
+            "propagation": propagation,
+            "top_errors": top,
+            "sources": sources,
+            "notes": notes,
+        }
