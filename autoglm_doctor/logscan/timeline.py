@@ -1,0 +1,235 @@
+"""One request's timeline across every source: find the lines that carry its id (byte-substring
+search; memory-mapped and parallel for big local files), parse only those, follow ids logged on the
+same lines (a trace id next to the model server's request id), order by time, and say where it
+stopped: gaps, the last hop, the first error, hops never reached, clocks that disagree."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from autoglm_doctor.logscan import bigfile
+from autoglm_doctor.logscan.engine import Progress, _skip_old, pool
+from autoglm_doctor.logscan.extract import LineParser, Record
+from autoglm_doctor.logscan.scan import DOCKER_TS
+from autoglm_doctor.logscan.settings import ScanSettings
+from autoglm_doctor.logscan.sources import Stream
+from autoglm_doctor.logscan.timeparse import iso, parse_timestamp
+
+WINDOW = 64 << 20
+MAX_ALIASES = 8
+MAX_EVENTS = 10_000
+SKEW_TOLERANCE = 1.0  # seconds a downstream service may seem to log before its caller
+
+
+@dataclass
+class Event:
+    ts: float | None
+    source: str
+    service: str
+    level: str
+    message: str
+    ids: tuple[str, ...]
+    via: str  # the id this line was found by
+    offset: int
+    problem: str = ""
+    error: bool = False
+
+    def to_dict(self, start: float | None) -> dict[str, Any]:
+        return {
+            "time": iso(self.ts), "offset_ms": round((self.ts - start) * 1000, 3) if self.ts is not None and start is not None else None,
+            "source": self.source, "service": self.service, "level": self.level or "-", "message": self.message,
+            "ids": list(self.ids), "via": self.via, "problem": self.problem or None, "error": self.error,
+        }
+
+
+def _window_hits(task: tuple[str, list[bytes], int, int]) -> list[tuple[int, bytes]]:
+    host, needles, start, end = task
+    return bigfile.find_offsets(host, needles, start, end)
+
+
+class TraceFinder:
+    def __init__(self, target: Any, streams: list[Stream], settings: ScanSettings, jobs: int = 0,
+                 progress: Progress | None = None) -> None:
+        self.target = target
+        self.streams = [s for s in streams if not _skip_old(s, settings)]
+        self.skipped = [s.name for s in streams if s not in self.streams]
+        self.s = settings
+        self.parser = LineParser(settings)
+        self.jobs = jobs or os.cpu_count() or 1
+        self.progress = progress
+        self.notes: list[str] = []
+        self._blocks: dict[str, list[tuple[int, bytes]]] = {}  # small streams, read once
+
+    def _lines_with(self, needles: list[bytes]) -> list[tuple[Stream, int, bytes]]:
+        """(stream, offset of the line, line bytes) for every line holding one of ``needles``."""
+        found: list[tuple[Stream, int, bytes]] = []
+        total = sum(s.size for s in self.streams) or 1
+        done = 0
+        big = [s for s in self.streams if s.parallel]
+        for stream in self.streams:
+            if stream in big:
+                continue
+            for base, block in self._stream_blocks(stream):
+                seen = set()
+                for needle in needles:
+                    pos = block.find(needle)
+                    while pos != -1:
+                        start = block.rfind(b"\n", 0, pos) + 1
+                        if start not in seen:
+                            seen.add(start)
+                            end = block.find(b"\n", pos)
+                            found.append((stream, base + start, block[start:end if end != -1 else len(block)]))
+                        pos = block.find(needle, pos + 1)
+                done += len(block)
+        if big:
+            tasks = [(s, (s.host_path, needles, a, min(a + WINDOW, s.size))) for s in big for a in range(0, s.size, WINDOW)]
+            if self.jobs > 1 and len(tasks) > 1:
+                executor = pool(self.jobs, self.s)
+                try:
+                    futures = {executor.submit(_window_hits, task): (stream, task) for stream, task in tasks}
+                    results = []
+                    for fut in as_completed(futures):
+                        stream, task = futures[fut]
+                        results.append((stream, fut.result()))
+                        done += task[3] - task[2]
+                        if self.progress:
+                            self.progress(done, total)
+                finally:
+                    executor.shutdown(wait=True, cancel_futures=True)
+            else:
+                results = [(stream, _window_hits(task)) for stream, task in tasks]
+            for stream, hits in results:
+                seen_starts = set()
+                for offset, _needle in sorted(hits):
+                    start, line = bigfile.line_at(stream.host_path or "", offset)
+                    if start not in seen_starts:
+                        seen_starts.add(start)
+                        found.append((stream, start, line))
+        return found
+
+    def _stream_blocks(self, stream: Stream) -> list[tuple[int, bytes]]:
+        if stream.name not in self._blocks:
+            blocks, base = [], 0
+            for block in stream.blocks(self.target, self.s.since, self.notes):
+                blocks.append((base, block))
+                base += len(block)
+            self._blocks[stream.name] = blocks
+        return self._blocks[stream.name]
+
+    def _event(self, stream: Stream, offset: int, line: bytes, via: str) -> Event:
+        ts_default = None
+        if stream.kind == "docker":
+            m = DOCKER_TS.match(line)
+            if m:
+                ts_default = parse_timestamp(m.group(1).decode())
+                line = line[m.end():]
+        rec, problem = self.parser.parse(line, stream.service, stream.kind, ts_default)
+        if rec is None:
+            text = line[:500].decode("utf-8", "replace")
+            rec = Record(ts=None, service=stream.service, level="", ids=(), message=text)
+        return Event(rec.ts if rec.ts is not None else ts_default, stream.name, rec.service, rec.level,
+                     rec.message[:500], rec.ids, via, offset, problem or "", rec.error)
+
+    def find(self, trace_id: str) -> dict[str, Any]:
+        wanted = [trace_id]
+        if trace_id.lower() != trace_id:
+            wanted.append(trace_id.lower())
+        events: list[Event] = []
+        seen: set[tuple[str, int]] = set()
+        aliases: list[str] = []
+        searched: set[str] = set()
+        queue = [trace_id]
+        while queue:
+            ids = [i for i in queue if i not in searched]
+            queue = []
+            if not ids:
+                break
+            searched.update(ids)
+            needles = sorted({i.encode() for i in ids} | ({trace_id.lower().encode()} if trace_id in ids else set()))
+            for stream, offset, line in self._lines_with(needles):
+                if (stream.name, offset) in seen:
+                    continue
+                seen.add((stream.name, offset))
+                via = next((i for i in ids if i.encode() in line or i.lower().encode() in line), ids[0])
+                event = self._event(stream, offset, line, via)
+                events.append(event)
+                if via in event.ids or (via == trace_id and trace_id.lower() in event.ids):
+                    for other in event.ids:
+                        if other not in searched and other not in aliases and other != trace_id and len(aliases) < MAX_ALIASES:
+                            aliases.append(other)
+                            queue.append(other)
+        return self._timeline(trace_id, aliases, events)
+
+    def _timeline(self, trace_id: str, aliases: list[str], events: list[Event]) -> dict[str, Any]:
+        s = self.s
+        outside = [e for e in events if not s.in_window(e.ts)]
+        events = [e for e in events if s.in_window(e.ts)]
+        dated = sorted((e for e in events if e.ts is not None), key=lambda e: (e.ts, e.source, e.offset))
+        undated = sorted((e for e in events if e.ts is None), key=lambda e: (e.source, e.offset))
+        ordered = (dated + undated)[:MAX_EVENTS]
+        start = dated[0].ts if dated else None
+        rows = []
+        gaps = []
+        prev = None
+        for e in ordered:
+            row = e.to_dict(start)
+            if prev is not None and prev.ts is not None and e.ts is not None and e.ts - prev.ts > s.gap_seconds:
+                row["gap_before_s"] = round(e.ts - prev.ts, 3)
+                gaps.append({"after": iso(prev.ts), "seconds": round(e.ts - prev.ts, 3), "from": prev.service, "to": e.service})
+            rows.append(row)
+            prev = e
+        services: list[str] = []
+        for e in ordered:
+            if e.service not in services:
+                services.append(e.service)
+        first_seen = {svc: min((e.ts for e in dated if e.service == svc), default=None) for svc in services}
+        errors = [e for e in ordered if e.error]
+        notes = list(self.notes)
+        lost = []
+        for up, down in s.hop_pairs:
+            if up in services and down not in services:
+                lost.append({"hop": f"{up}>{down}", "message": f"seen at {up}, never reached {down}"})
+            fu, fd = first_seen.get(up), first_seen.get(down)
+            if fu is not None and fd is not None and fd < fu - SKEW_TOLERANCE:
+                notes.append(f"clocks disagree: {down} logged this request {fu - fd:.3f} s before its caller {up} did; "
+                             f"times are shown as each source recorded them (not corrected)")
+        if undated:
+            notes.append(f"{len(undated)} lines without a timestamp are listed last, in source order")
+        if outside:
+            notes.append(f"{len(outside)} lines of this trace are outside the time window")
+        problems = [e for e in ordered if e.problem]
+        if problems:
+            notes.append(f"{len(problems)} lines of this trace could not be parsed and are shown raw "
+                         f"({', '.join(sorted({e.problem for e in problems}))})")
+        if self.skipped:
+            notes.append(f"not searched (last written before the window): {', '.join(self.skipped)}")
+        last = dated[-1] if dated else (ordered[-1] if ordered else None)
+        return {
+            "trace": trace_id,
+            "found": bool(ordered),
+            "aliases": aliases,
+            "lines": len(ordered),
+            "services": services,
+            "start": iso(start),
+            "end": iso(dated[-1].ts if dated else None),
+            "duration_ms": round((dated[-1].ts - start) * 1000, 3) if dated and start is not None else None,
+            "events": rows,
+            "gaps": gaps,
+            "last_hop": {"service": last.service, "time": iso(last.ts), "message": last.message} if last else None,
+            "first_error": ({"service": errors[0].service, "time": iso(errors[0].ts), "message": errors[0].message}
+                            if errors else None),
+            "lost_hops": lost,
+            "sources_searched": [st.name for st in self.streams],
+            "notes": notes,
+        }
+
+
+def find_trace(target: Any, streams: list[Stream], settings: ScanSettings, trace_id: str, *, jobs: int = 0,
+               progress: Progress | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+    finder = TraceFinder(target, streams, settings, jobs, progress)
+    if notes:
+        finder.notes.extend(notes)
+    return finder.find(trace_id)
