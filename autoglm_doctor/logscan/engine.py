@@ -75,7 +75,7 @@ def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, job
             continue
         if stream.parallel and jobs > 1:
             identities[stream.name] = bigfile.identity(stream.host_path or "")
-            for start, end in bigfile.split_points(stream.host_path or "", stream.size):
+            for start, end in bigfile.split_points(stream.host_path or "", stream.size, bigfile.CHUNK):
                 tasks.append(((stream.host_path or "", start, end, stream.name, stream.service), stream))
             continue
         if stream.host_path is not None:
