@@ -198,18 +198,31 @@ class ChunkScanner:
         svc, lvl, tkey, spaced = shapes.pop()
         return svc, lvl, tkey, base, spaced, frozenset(id_keys), frozenset(status_keys)
 
-    def _regex(self, svc: str, order: tuple, spaced: bool) -> tuple[re.Pattern, dict[str, int]]:
-        """One match per line: (service, first id, last byte of the line), keys in learned order.
-        Values are ``[^"]*``: a value with an escaped quote ends in a backslash and sends the block
-        to the exact path."""
-        key = (svc, order, spaced)
+    def _regex(self, svc: str, lvl: str, order: tuple, spaced: bool,
+               adjacent: bool = False) -> tuple[re.Pattern, dict[str, int]]:
+        """One match per line: (level, service, first id, last byte of the line), keys in the learned
+        order. Values are ``[^"\\]*``: an escaped quote makes the line not match (or its id not be
+        taken), which the checks in ``_fast`` catch, sending the block to the exact path."""
+        key = (svc, lvl, order, spaced, adjacent)
         if key not in self._regexes:
             colon = b'": "' if spaced else b'":"'
-            ids = b"".join([b'"(?:', self._id_alt, b")", colon, b'(?P<v>[^"]*)"'])
-            if order.index("id") < order.index("s"):
-                body = b"(?:" + ids + rb"[^\n]*?)?" + b'"' + re.escape(svc.encode()) + colon + b'(?P<s>[^"]*)"'
-            else:
-                body = b'"' + re.escape(svc.encode()) + colon + b'(?P<s>[^"]*)"' + rb"(?:[^\n]*?" + ids + b")?"
+            value = rb'[^"\\]*)"'
+            pieces = {
+                "s": b'"' + re.escape(svc.encode()) + colon + b"(?P<s>" + value,
+                "l": b'"' + re.escape(lvl.encode()) + colon + b"(?P<l>" + value,
+            }
+            ids = b'"(?:' + self._id_alt + b")" + colon + b"(?P<v>" + value
+            # between two fields: any text (lazy), or exactly the item separator when the sample
+            # showed the fields next to each other (faster; a line that differs makes the block retry)
+            gap = (b", " if spaced else b",") if adjacent else rb"[^\n]*?"
+            body = b""
+            for i, name in enumerate(order):
+                if name == "id":
+                    body += (b"(?:" + ids + gap + b")?") if i == 0 else (b"(?:" + gap + ids + b")?")
+                    continue
+                if body and not (i == 1 and order[0] == "id"):  # the id-first group ends with its gap
+                    body += gap
+                body += pieces[name]
             rx = re.compile(body + rb"[^\n]*(?P<e>[^\n])\n")
             self._regexes[key] = (rx, {n: rx.groupindex[n] - 1 for n in rx.groupindex})
         return self._regexes[key]
@@ -218,7 +231,7 @@ class ChunkScanner:
         layout = self._layout(data)
         if layout is None:
             return False
-        svc_key, lvl_key, time_key, order, spaced, id_keys, status_keys = layout
+        svc_key, lvl_key, time_key, order, spaced, id_keys, _status_keys = layout
         if svc_key is None:
             return False  # no service field: the exact path (blocks of one-service files are small)
         colon = b'": "' if spaced else b'":"'
@@ -229,50 +242,54 @@ class ChunkScanner:
             if verdict is None:
                 return False
             outside = verdict == "outside"
-        rx, idx = self._regex(svc_key, order, spaced)
-        matches = rx.findall(data)
-        if len(matches) != n:
+        id_count = sum(data.count(b'"' + k.encode() + b'":') for k in id_keys)
+        matches: list = []
+        for adjacent in (True, False) if self._adjacent(data, svc_key, lvl_key, order, spaced) else (False,):
+            rx, idx = self._regex(svc_key, lvl_key, order, spaced, adjacent)
+            matches = rx.findall(data)
+            # every line matched once, and every id field was taken (none elsewhere on a line)
+            if len(matches) == n and n - operator.countOf(map(operator.itemgetter(idx["v"]), matches), b"") == id_count:
+                break
+        else:
             return False
-        counted = Counter(matches)
-        i_s, i_v, i_e = idx["s"], idx["v"], idx["e"]
-        if set(map(operator.itemgetter(i_e), counted)) != {b"}"}:
+        if set(map(operator.itemgetter(idx["e"]), matches)) != {b"}"}:
             return False  # a line that does not end like a JSON object
-        values = set(map(operator.itemgetter(i_v), counted))
-        services = set(map(operator.itemgetter(i_s), counted))
-        if any(v.endswith(b"\\") for v in services) or any(v.endswith(b"\\") for v in values):
-            return False  # an escaped quote inside a value
-        untraced = {k[i_s]: c for k, c in counted.items() if not k[i_v]}
-        captured = n - sum(untraced.values())
-        if sum(data.count(b'"' + k.encode() + b'":') for k in id_keys) != captured:
-            return False  # an id the regex did not take (two ids on a line, or an unusual order)
-        if data.count(b'"' + lvl_key.encode() + b'":') != n:
-            return False
-        errors = self._error_starts(data, lvl_key, colon, status_keys)
-        if errors is None:
-            return False
+        found: dict[bytes, int] = {}
+        get = found.get
+        bit_of: dict[bytes, int] = {}
+        untraced_of: dict[bytes, int] = {}
+        for svc, value in map(operator.itemgetter(idx["s"], idx["v"]), matches):
+            if value:
+                bit = bit_of.get(svc)
+                if bit is None:
+                    bit = bit_of[svc] = res.bit(svc.decode("utf-8", "replace"))
+                found[value] = get(value, 0) | bit
+            else:
+                untraced_of[svc] = untraced_of.get(svc, 0) + 1
+        lines_of = Counter(map(operator.itemgetter(idx["s"]), matches))
+        levels = set(map(operator.itemgetter(idx["l"]), matches))
+        error_needles = [b'"' + lvl_key.encode() + colon + lvl + b'"' for lvl in levels
+                         if normalise_level(lvl.decode("utf-8", "replace")) == "error"]
         res.bytes_fast += len(data)
         if outside:
             res.outside += n
             return True
-        per_service = Counter(map(operator.itemgetter(i_s), matches))
-        bit_of = {}
-        for raw, lines in per_service.items():
-            name = raw.decode("utf-8", "replace")
-            bit_of[raw] = res.bit(name)
-            stats = res.services.setdefault(name, [0, 0])
+        if "traceparent" in id_keys:
+            for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:
+                m = TRACEPARENT.match(value.decode("ascii", "replace"))
+                if m:
+                    found[m.group(1).encode()] = found.get(m.group(1).encode(), 0) | found.pop(value)
+        if not res.traces:
+            res.traces = found
+        else:
+            traces = res.traces
+            for value, mask in found.items():
+                traces[value] = traces.get(value, 0) | mask
+        for raw, lines in lines_of.items():
+            stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
             stats[0] += lines
-            stats[1] += lines - untraced.get(raw, 0)
-        traces = res.traces
-        get = traces.get
-        normalise = "traceparent" in id_keys
-        for key in counted:
-            value = key[i_v]
-            if value:
-                if normalise and len(value) == 55:
-                    m = TRACEPARENT.match(value.decode("ascii", "replace"))
-                    value = m.group(1).encode() if m else value
-                traces[value] = get(value, 0) | bit_of[key[i_s]]
-        for start in errors:
+            stats[1] += lines - untraced_of.get(raw, 0)
+        for start in self._error_starts(data, error_needles):
             end = data.find(b"\n", start)
             rec, _problem = self.parser.parse(data[start:end], service)
             if rec is not None and rec.error:
@@ -286,21 +303,29 @@ class ChunkScanner:
             res.undated += n
         return True
 
-    def _error_starts(self, data: bytes, lvl_key: str, colon: bytes, status_keys: frozenset) -> list[int] | None:
-        """Offsets of the lines that may be errors, to be parsed exactly: an error level in the learned
-        level field (literal-prefix regex), or a value starting with 5 right after any status field
-        (found by its value, ``":5`` / ``":"5``, so no status field name can be missed)."""
+    def _adjacent(self, data: bytes, svc: str, lvl: str, order: tuple, spaced: bool) -> bool:
+        """Do the sample lines hold the fields side by side (``"level":"x","service":"y",...``)?"""
+        rx, _idx = self._regex(svc, lvl, order, spaced, True)
+        sample = data[: 1 << 16].split(b"\n")[:SAMPLE_LINES]
+        lines = sample[:-1] if len(sample) > 1 else sample
+        return all(rx.search(line + b"\n") for line in lines)
+
+    def _error_starts(self, data: bytes, level_needles: list[bytes]) -> list[int]:
+        """Offsets of the lines that may be errors, to be parsed exactly: the error levels seen in the
+        block (``"level":"error"``, by substring search) and a 5xx after any status field (a regex
+        with a literal prefix; hits are checked against the full field names)."""
         starts = set()
-        level_rx = re.compile(b'"' + re.escape(lvl_key.encode()) + colon + ERROR_VALUES)
-        for m in level_rx.finditer(data):
-            starts.add(data.rfind(b"\n", 0, m.start()) + 1)
+        for needle in level_needles:
+            pos = data.find(needle)
+            while pos != -1:
+                starts.add(data.rfind(b"\n", 0, pos) + 1)
+                pos = data.find(needle, pos + len(needle))
         for rx in self._status_rxs:
             for m in rx.finditer(data):
                 key_start = data.rfind(b'"', 0, m.start()) + 1
                 key_end = data.find(b'"', m.start())
                 if data[key_start:key_end] in self._status_fields:
                     starts.add(data.rfind(b"\n", 0, m.start()) + 1)
-        del status_keys
         return sorted(starts)
 
     def _window_verdict(self, data: bytes, time_key: str | None, colon: bytes, n: int) -> str | None:
