@@ -1,0 +1,236 @@
+"""The fast path for blocks of JSON lines: one compiled bytes regex per block layout, one match per
+line, tuples counted in C; only error lines are parsed exactly.
+
+The layout is learned from the block's first lines: the keys from the start of the object up to the
+service and level fields must be the same on every sampled line (names and value kinds), and no id
+field may sit among them. The regex then spells that prefix out literally (so no id can hide before
+the service field), captures service and level, and takes the first id field after them with a lazy
+scan (so a line without a captured id has no id field at all). The block goes to the exact path
+unless every line matched exactly once, ends like an object, and each id field name seen in the
+sample occurs exactly as often as ids were taken (a second id on a line, an alias, is left to the
+exact path). Only an alias spelled with an id field name that the sample never showed escapes this
+path: such a line still counts under its first id.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from autoglm_doctor.logscan.extract import TRACEPARENT, normalise_level
+from autoglm_doctor.logscan.timeparse import parse_timestamp
+
+if TYPE_CHECKING:
+    from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
+
+SAMPLE_LINES = 64
+VALUE = {"str": rb'"[^"\\]*"', "num": rb"-?[0-9][0-9.eE+-]*", "lit": rb"(?:true|false|null)"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    prefix: tuple[tuple[str, str, str], ...]  # (key, value kind, role: s/l/t/"")
+    spaced: bool  # ", " and ": " separators (json.dumps default) instead of "," and ":"
+    id_keys: frozenset[str]
+    has_service: bool
+    time_key: str | None
+    dated: bool  # every sampled line has a time field
+
+
+def _kind(value: object) -> str | None:
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, bool) or value is None:
+        return "lit"
+    if isinstance(value, (int, float)):
+        return "num"
+    return None
+
+
+def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
+    s = scanner.s
+    prefixes = set()
+    spacing = set()
+    dated = True
+    id_keys: set[str] = set()
+    sample = data[: 1 << 16].split(b"\n")[:SAMPLE_LINES]
+    for line in sample[:-1] if len(sample) > 1 else sample:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict) or "__REALTIME_TIMESTAMP" in obj:
+            return None
+        spacing.add(b'": ' in line or b'", "' in line)
+        _collect_ids(obj, s.trace_fields, id_keys)
+        dated = dated and any(k in s.time_fields for k in obj)
+        prefix = []
+        svc = lvl = tkey = None
+        wants_svc = any(k in s.service_fields and isinstance(v, str) for k, v in obj.items())
+        for key, value in obj.items():
+            if key in s.trace_fields:
+                return None  # an id before the service/level fields: not this layout
+            kind = _kind(value)
+            if kind is None:
+                return None  # a nested object or array before them
+            role = ""
+            if svc is None and key in s.service_fields and kind == "str":
+                svc = role = "s"
+            elif lvl is None and key in s.level_fields:
+                if kind != "str" or key.lower() == "priority":
+                    return None
+                lvl = role = "l"
+            elif tkey is None and key in s.time_fields:
+                tkey, role = key, "t"
+            prefix.append((key, kind, role))
+            if lvl and (svc or not wants_svc):
+                break
+        if lvl is None:
+            return None
+        prefixes.add(tuple(prefix))
+    if len(prefixes) != 1 or len(spacing) != 1:
+        return None
+    prefix_t = prefixes.pop()
+    time_key = next((k for k, kind, role in prefix_t if role == "t" and kind == "str"), None)
+    return Layout(prefix_t, spacing.pop(), frozenset(id_keys), any(r == "s" for _k, _kind, r in prefix_t),
+                  time_key, dated)
+
+
+def _collect_ids(obj: dict, fields: tuple[str, ...], out: set[str]) -> None:
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            _collect_ids(value, fields, out)
+        elif key in fields and isinstance(value, str):
+            out.add(key)
+
+
+def compile_layout(scanner: "ChunkScanner", layout: Layout, windowed: bool) -> tuple[re.Pattern, dict[str, int]]:
+    key = (layout.prefix, layout.spaced, windowed)
+    cached = scanner._regexes.get(key)
+    if cached:
+        return cached
+    item_sep, colon = (b", ", b'": ') if layout.spaced else (b",", b'":')
+    parts = [rb"\{"]
+    for i, (name, kind, role) in enumerate(layout.prefix):
+        if i:
+            parts.append(item_sep)
+        parts.append(b'"' + re.escape(name.encode()) + colon)
+        if role in ("s", "l") or (role == "t" and windowed and kind == "str"):
+            parts.append(b'"(?P<' + role.encode() + rb'>[^"\\]*)"')
+        else:
+            parts.append(VALUE[kind])
+    ids = b"|".join(re.escape(f.encode()) for f in scanner.s.trace_fields)
+    parts.append(rb'(?:[^\n]*?"(?:' + ids + b")" + colon + rb'"(?P<v>[^"\\]*)")?[^\n]*(?P<e>[^\n])\n')
+    rx = re.compile(b"".join(parts))
+    compiled = (rx, {n: rx.groupindex[n] - 1 for n in rx.groupindex})
+    scanner._regexes[key] = compiled
+    return compiled
+
+
+def window_verdict(scanner: "ChunkScanner", values: list[bytes]) -> str | None:
+    """'inside' / 'outside' when all of a block's timestamps are on one side of the window, else None."""
+    if not values or len(set(map(len, values))) != 1:
+        return None
+    if set(map(operator.itemgetter(-1), values)) != {ord("Z")} and len(
+            set(map(operator.itemgetter(slice(-6, None)), values))) != 1:
+        return None  # mixed zones: lexical order is not time order
+    lo, hi = parse_timestamp(min(values).decode()), parse_timestamp(max(values).decode())
+    if lo is None or hi is None:
+        return None
+    s = scanner.s
+    if (s.since is None or lo >= s.since) and (s.until is None or hi <= s.until):
+        return "inside"
+    if (s.since is not None and hi < s.since) or (s.until is not None and lo > s.until):
+        return "outside"
+    return None
+
+
+def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str) -> bool:
+    """Scan ``data`` into ``res`` and return True, or return False (``res`` untouched)."""
+    layout = learn_layout(scanner, data)
+    if layout is None:
+        return False
+    windowed = scanner.s.windowed
+    if windowed and layout.time_key is None:
+        return False
+    rx, idx = compile_layout(scanner, layout, windowed)
+    n = data.count(b"\n")
+    matches = rx.findall(data)
+    if len(matches) != n:
+        return False  # some line is not in this layout
+    i_v, i_e = idx["v"], idx["e"]
+    empty = operator.countOf(map(operator.itemgetter(i_v), matches), b"")
+    if sum(data.count(b'"' + k.encode() + b'":') for k in layout.id_keys) != n - empty:
+        return False  # a second id on some line (an alias): the exact path records it
+    if set(map(operator.itemgetter(i_e), matches)) != {b"}"}:
+        return False  # a line that does not end like an object
+    outside = False
+    if windowed:
+        verdict = window_verdict(scanner, list(map(operator.itemgetter(idx["t"]), matches)))
+        if verdict is None:
+            return False
+        outside = verdict == "outside"
+    res.bytes_fast += len(data)
+    if outside:
+        res.outside += n
+        return True
+    _account(scanner, data, res, service, matches, idx, layout)
+    return True
+
+
+def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str, matches: list,
+             idx: dict[str, int], layout: Layout) -> None:
+    found: dict[bytes, int] = {}
+    get = found.get
+    untraced: Counter = Counter()
+    bits: dict[bytes, int] = {}
+    if layout.has_service:
+        pairs = map(operator.itemgetter(idx["s"], idx["v"]), matches)
+        lines = Counter(map(operator.itemgetter(idx["s"]), matches))
+    else:
+        raw_default = service.encode()
+        pairs = ((raw_default, v) for v in map(operator.itemgetter(idx["v"]), matches))
+        lines = Counter({raw_default: len(matches)})
+    for svc, value in pairs:
+        if value:
+            bit = bits.get(svc)
+            if bit is None:
+                bit = bits[svc] = res.bit(svc.decode("utf-8", "replace"))
+            found[value] = get(value, 0) | bit
+        else:
+            untraced[svc] += 1
+    if "traceparent" in layout.id_keys:
+        for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:
+            m = TRACEPARENT.match(value.decode("ascii", "replace"))
+            if m:
+                found[m.group(1).encode()] = found.get(m.group(1).encode(), 0) | found.pop(value)
+    if not res.traces:
+        res.traces = found
+    else:
+        traces = res.traces
+        for value, mask in found.items():
+            traces[value] = traces.get(value, 0) | mask
+    for raw, count in lines.items():
+        stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
+        stats[0] += count
+        stats[1] += count - untraced.get(raw, 0)
+    lvl_key = next(k for k, _kind, role in layout.prefix if role == "l").encode()
+    colon = b'": "' if layout.spaced else b'":"'
+    needles = [b'"' + lvl_key + colon + lvl + b'"' for lvl in set(map(operator.itemgetter(idx["l"]), matches))
+               if normalise_level(lvl.decode("utf-8", "replace")) == "error"]
+    for start in scanner.error_starts(data, needles):
+        end = data.find(b"\n", start)
+        rec, _problem = scanner.parser.parse(data[start:end], service)
+        if rec is not None and rec.error:
+            res.add_error(rec, rec.trace_id.encode())
+    res.lines += len(matches)
+    for line in (data[: data.find(b"\n")], data[data.rfind(b"\n", 0, len(data) - 1) + 1:]):
+        rec, _problem = scanner.parser.parse(line, service)
+        if rec is not None:
+            res.seen_time(rec.ts)
+    if not layout.dated:
+        res.undated += len(matches)
