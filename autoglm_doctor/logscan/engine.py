@@ -32,7 +32,10 @@ def _init_worker(settings: ScanSettings) -> None:
 def _scan_window(task: tuple[str, int, int, str, str]) -> ChunkResult:
     host_path, start, end, name, service = task
     assert _worker_scanner is not None
-    data = bigfile.read_window(host_path, start, end)
+    try:
+        data = bigfile.read_window(host_path, start, end)
+    except (OSError, ValueError):  # the file shrank between fstat and mmap, or vanished
+        data = b""
     res = ChunkResult(name)
     _worker_scanner.scan(data, res, service)
     return res
@@ -40,11 +43,14 @@ def _scan_window(task: tuple[str, int, int, str, str]) -> ChunkResult:
 
 def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, str]) -> ChunkResult:
     host_path, start, end, name, service = task
-    fd = os.open(host_path, os.O_RDONLY)
     try:
-        data = os.pread(fd, end - start, start)
-    finally:
-        os.close(fd)
+        fd = os.open(host_path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+    except OSError:
+        data = b""
     res = ChunkResult(name)
     scanner.scan(data, res, service)
     return res
