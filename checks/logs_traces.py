@@ -92,12 +92,18 @@ class TraceErrors(Check):
                     f"{top.get(svc, '?')!r}; e.g. {', '.join(examples.get(svc, [])[:3]) or '(see autoglm-doctor logs)'}",
                     resource=svc, observed={"failing_traces": n, "top_error": top.get(svc)}, expected="0 failing traces",
                     remediation=f"autoglm-doctor trace {examples[svc][0]} shows where it failed" if examples.get(svc) else None)
-            elif untraced.get(svc):
+            elif untraced.get(svc) and svc in report["services"]:
                 yield self.warn(
                     f"{untraced[svc]} error lines at {svc} carry no trace id, so the failing requests cannot be told; "
                     f"most common: {top.get(svc, '?')!r}",
                     resource=svc, observed={"error_lines_without_id": untraced[svc]}, expected="errors tied to a trace",
                     remediation=f"log the trace id on {svc}'s error lines (see logs.traces.propagation)")
+            elif untraced.get(svc):
+                yield self.warn(
+                    f"{untraced[svc]} error lines in {svc}'s log (not a request service, so no trace ids): "
+                    f"most common: {top.get(svc, '?')!r}",
+                    resource=svc, observed={"error_lines": untraced[svc]}, expected="0 error lines",
+                    remediation=f"read {svc}'s log around these errors: they may explain failing requests")
             else:
                 yield self.passed(f"no trace failed at {svc}", resource=svc, observed={"failing_traces": 0},
                                   expected="0 failing traces")
@@ -169,7 +175,11 @@ class Propagation(Check):
             share = p["share_without_id"]
             msg = f"{p['without_id']} of {p['lines']} lines from {svc} carry no trace/request id ({share * 100:.1f} %)"
             observed = {"lines": p["lines"], "without_id": p["without_id"], "share": share}
-            if p["lines"] and not p["with_id"]:
+            if svc not in report["services"] and not p["with_id"]:
+                yield self.passed(f"{svc} is not one of logs_services (not on the request path): no trace ids "
+                                  f"expected in its {p['lines']} lines", resource=svc, observed=observed,
+                                  expected="nothing (not a request service)")
+            elif p["lines"] and not p["with_id"]:
                 yield self.fail(msg + ": propagation is broken here", resource=svc, observed=observed,
                                 expected="trace ids on request lines")
             elif share > limit:

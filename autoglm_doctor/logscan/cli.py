@@ -124,6 +124,6 @@ def cmd_logs(args: argparse.Namespace) -> int:
     log.info("logs_done", lines=report["lines"], traces=report["traces"]["seen"],
              failing=report["traces"]["failing"], lost=report["traces"]["lost"])
     _write(as_json(report) if args.format == "json" else summary_text(report))
-    broken = any(p["lines"] and not p["with_id"] for p in report["propagation"])
+    broken = any(p["lines"] and not p["with_id"] and p["service"] in report["services"] for p in report["propagation"])
     bad = report["traces"]["failing"] or report["traces"]["lost"] or broken
     return EXIT_GATE if bad else EXIT_OK

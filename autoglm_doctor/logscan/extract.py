@@ -20,6 +20,9 @@ MAX_LINE = 1 << 20  # longer lines are counted, not parsed
 ERROR_PREFIXES = ("err", "fatal", "crit", "panic", "emerg", "alert")
 SYSLOG_LEVELS = ("error", "error", "error", "error", "warning", "info", "info", "debug")
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+# "ERROR 01-01 10:00:01 [engine.py:12] " (vLLM) or "ERROR " before the message: not part of it
+PLAIN_HEADER = re.compile(r"^(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC)\b:?\s*"
+                          r"(?:\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?\s+)?(?:\[[^\]\s]+\]\s*)?")
 PLAIN_LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC)\b", re.I)
 LOGFMT_PAIR = re.compile(r'([A-Za-z_@][\w.@-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 LIBVIRT_ERROR = re.compile(r"(?i)\berror\b|\bfailed\b|\bfailure\b|\bterminating on signal\b")
@@ -213,8 +216,9 @@ class LineParser:
         level = normalise_level(lm.group(1)) if lm else ""
         if not level and kind == "libvirt" and LIBVIRT_ERROR.search(rest):
             level = "error"
+        message = PLAIN_HEADER.sub("", rest.strip(), count=1) if lm and lm.start() == 0 else rest.strip()
         return Record(ts=ts if ts is not None else ts_default, service=service, level=level, ids=tuple(ids),
-                      message=rest.strip())
+                      message=message or rest.strip())
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
