@@ -35,7 +35,9 @@ t0 = time.perf_counter()
 report = summarize(target, streams, ScanSettings(), jobs={jobs}).report()
 elapsed = time.perf_counter() - t0
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({{"elapsed": elapsed, "parent_hwm_kb": hwm,
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+print(json.dumps({{"elapsed": elapsed, "parent_hwm_kb": hwm, "cpu": cpu,
                    "worker_max_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                    "traces": report["traces"], "propagation": report["propagation"],
                    "fast_share": report["sources"][0]["fast_path_share"]}}))
@@ -76,6 +78,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    print(f"load average before: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs")
     path = f"/tmp/adt6-bench-{args.size_mb}mb-seed{args.seed}.jsonl"
     truth = ensure_file(path, args.size_mb, args.seed)
     size = os.path.getsize(path)
@@ -92,6 +95,7 @@ def main() -> int:
         ok = (last["traces"]["seen"] == truth["traces"] and last["traces"]["failing"] == truth["failing"]
               and last["traces"]["lost"] == truth["lost"])
         results[jobs] = elapsed
+        cpu = statistics.median(r["cpu"] for r in runs)
         parent_mb = max(r["parent_hwm_kb"] for r in runs) / 1024
         worker_mb = max(r["worker_max_kb"] for r in runs) / 1024
         print(f"jobs={jobs}: median {elapsed:.2f} s over {args.runs} runs = {size / elapsed / 1e6:.0f} MB/s; "
@@ -99,6 +103,8 @@ def main() -> int:
               f"(sum bound {parent_mb + (worker_mb * jobs if jobs > 1 else 0):.0f} MB); fast path share "
               f"{last['fast_share']:.3f}; summary {'matches' if ok else 'DIFFERS FROM'} the generator's truth "
               f"({truth['traces']} traces, {truth['failing']} failing, {truth['lost']} lost)")
+        print(f"         CPU time (all processes) {cpu:.2f} s = {size / cpu / 1e6:.0f} MB per CPU-second; on "
+              f"{jobs} idle core(s) that is {size / (cpu / jobs) / 1e6:.0f} MB/s")
     if args.jobs > 1:
         print(f"speed-up jobs={args.jobs} vs 1: {results[1] / results[args.jobs]:.2f}x")
     print(f"load average now: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs")

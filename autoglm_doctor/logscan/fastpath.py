@@ -21,13 +21,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from autoglm_doctor.logscan.extract import TRACEPARENT, normalise_level
+from autoglm_doctor.logscan.extract import TRACEPARENT
 from autoglm_doctor.logscan.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
     from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 
 SAMPLE_LINES = 64
+ERROR_LEVELS = rb"(?i:err|fatal|crit|panic|emerg|alert)"  # the prefixes extract.normalise_level calls errors
 VALUE = {"str": rb'"[^"\\]*"', "num": rb"-?[0-9][0-9.eE+-]*", "lit": rb"(?:true|false|null)"}
 
 
@@ -109,6 +110,9 @@ def _collect_ids(obj: dict, fields: tuple[str, ...], out: set[str]) -> None:
 
 
 def compile_layout(scanner: "ChunkScanner", layout: Layout, windowed: bool) -> tuple[re.Pattern, dict[str, int]]:
+    """``LINE|BAD``: LINE spells the learned prefix out, with a level that is not an error, and takes
+    the service, the first id after it (and the time when windowed) from a line ending in ``}``;
+    any other line (error lines included) is taken whole by BAD and parsed exactly."""
     key = (layout.prefix, layout.spaced, windowed)
     cached = scanner._regexes.get(key)
     if cached:
@@ -119,12 +123,14 @@ def compile_layout(scanner: "ChunkScanner", layout: Layout, windowed: bool) -> t
         if i:
             parts.append(item_sep)
         parts.append(b'"' + re.escape(name.encode()) + colon)
-        if role in ("s", "l") or (role == "t" and windowed and kind == "str"):
+        if role == "l":
+            parts.append(b'"(?!' + ERROR_LEVELS + rb')[^"\\]*"')
+        elif role == "s" or (role == "t" and windowed and kind == "str"):
             parts.append(b'"(?P<' + role.encode() + rb'>[^"\\]*)"')
         else:
             parts.append(VALUE[kind])
     ids = b"|".join(re.escape(f.encode()) for f in scanner.s.trace_fields)
-    parts.append(rb'(?:[^\n]*?"(?:' + ids + b")" + colon + rb'"(?P<v>[^"\\]*)")?[^\n]*(?P<e>[^\n])\n')
+    parts.append(rb'(?:[^\n]*?"(?:' + ids + b")" + colon + rb'"(?P<v>[^"\\]*)")?[^\n]*\}\n|(?P<bad>[^\n]*\n)')
     rx = re.compile(b"".join(parts))
     compiled = (rx, {n: rx.groupindex[n] - 1 for n in rx.groupindex})
     scanner._regexes[key] = compiled
@@ -150,7 +156,8 @@ def window_verdict(scanner: "ChunkScanner", values: list[bytes]) -> str | None:
 
 
 def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str) -> bool:
-    """Scan ``data`` into ``res`` and return True, or return False (``res`` untouched)."""
+    """Scan ``data`` (ending in a newline) into ``res`` and return True, or return False with ``res``
+    untouched (then the caller parses the block exactly)."""
     layout = learn_layout(scanner, data)
     if layout is None:
         return False
@@ -158,32 +165,35 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     if windowed and layout.time_key is None:
         return False
     rx, idx = compile_layout(scanner, layout, windowed)
-    n = data.count(b"\n")
     matches = rx.findall(data)
-    if len(matches) != n:
-        return False  # some line is not in this layout
-    i_v, i_e = idx["v"], idx["e"]
-    empty = operator.countOf(map(operator.itemgetter(i_v), matches), b"")
-    if sum(data.count(b'"' + k.encode() + b'":') for k in layout.id_keys) != n - empty:
+    i_v, i_bad = idx["v"], idx["bad"]
+    bad = list(filter(None, map(operator.itemgetter(i_bad), matches)))
+    bad_text = b"".join(bad)
+    taken = len(matches) - operator.countOf(map(operator.itemgetter(i_v), matches), b"")
+    needles = [b'"' + k.encode() + b'":' for k in layout.id_keys]
+    if sum(map(data.count, needles)) != taken + sum(map(bad_text.count, needles)):
         return False  # a second id on some line (an alias): the exact path records it
-    if set(map(operator.itemgetter(i_e), matches)) != {b"}"}:
-        return False  # a line that does not end like an object
+    good = len(matches) - len(bad)
     outside = False
-    if windowed:
-        verdict = window_verdict(scanner, list(map(operator.itemgetter(idx["t"]), matches)))
+    if windowed and good:
+        times = [t for t in map(operator.itemgetter(idx["t"]), matches) if t]
+        verdict = window_verdict(scanner, times)
         if verdict is None:
             return False
         outside = verdict == "outside"
-    res.bytes_fast += len(data)
+    res.bytes_fast += len(data) - len(bad_text)
+    if bad_text:
+        scanner.exact(bad_text, res, service)
     if outside:
-        res.outside += n
+        res.outside += good
         return True
-    _account(scanner, data, res, service, matches, idx, layout)
+    if good:
+        _account(scanner, data, res, service, matches, idx, layout, set(bad) if bad else set())
     return True
 
 
 def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str, matches: list,
-             idx: dict[str, int], layout: Layout) -> None:
+             idx: dict[str, int], layout: Layout, bad: set[bytes]) -> None:
     found: dict[bytes, int] = {}
     get = found.get
     untraced: Counter = Counter()
@@ -191,17 +201,18 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
     if layout.has_service:
         pairs = map(operator.itemgetter(idx["s"], idx["v"]), matches)
         lines = Counter(map(operator.itemgetter(idx["s"]), matches))
+        lines.pop(b"", None)  # the BAD lines (a service value is never empty in a LINE match? see below)
     else:
         raw_default = service.encode()
-        pairs = ((raw_default, v) for v in map(operator.itemgetter(idx["v"]), matches))
-        lines = Counter({raw_default: len(matches)})
+        pairs = ((raw_default, v) for v, b in map(operator.itemgetter(idx["v"], idx["bad"]), matches) if not b)
+        lines = Counter({raw_default: len(matches) - len(bad)})
     for svc, value in pairs:
         if value:
             bit = bits.get(svc)
             if bit is None:
                 bit = bits[svc] = res.bit(svc.decode("utf-8", "replace"))
             found[value] = get(value, 0) | bit
-        else:
+        elif svc or not layout.has_service:
             untraced[svc] += 1
     if "traceparent" in layout.id_keys:
         for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:
@@ -218,19 +229,19 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
         stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
         stats[0] += count
         stats[1] += count - untraced.get(raw, 0)
-    lvl_key = next(k for k, _kind, role in layout.prefix if role == "l").encode()
-    colon = b'": "' if layout.spaced else b'":"'
-    needles = [b'"' + lvl_key + colon + lvl + b'"' for lvl in set(map(operator.itemgetter(idx["l"]), matches))
-               if normalise_level(lvl.decode("utf-8", "replace")) == "error"]
-    for start in scanner.error_starts(data, needles):
+    for start in scanner.status_starts(data):
         end = data.find(b"\n", start)
-        rec, _problem = scanner.parser.parse(data[start:end], service)
+        line = data[start:end]
+        if line + b"\n" in bad:
+            continue  # parsed with the BAD lines already
+        rec, _problem = scanner.parser.parse(line, service)
         if rec is not None and rec.error:
             res.add_error(rec, rec.trace_id.encode())
-    res.lines += len(matches)
+    good = len(matches) - len(bad)
+    res.lines += good
     for line in (data[: data.find(b"\n")], data[data.rfind(b"\n", 0, len(data) - 1) + 1:]):
         rec, _problem = scanner.parser.parse(line, service)
         if rec is not None:
             res.seen_time(rec.ts)
     if not layout.dated:
-        res.undated += len(matches)
+        res.undated += good

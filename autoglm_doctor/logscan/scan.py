@@ -145,16 +145,10 @@ class ChunkScanner:
             return
         self.exact(data, res, service, kind)
 
-    def error_starts(self, data: bytes, level_needles: list[bytes]) -> list[int]:
-        """Offsets of the lines that may be errors, to be parsed exactly: the error levels seen in the
-        block (``"level":"error"``, by substring search) and a 5xx after any status field (a regex
-        with a literal prefix; hits are checked against the full field names)."""
+    def status_starts(self, data: bytes) -> list[int]:
+        """Offsets of the lines with a 5xx after any status field (a regex with a literal prefix;
+        hits are checked against the full field names)."""
         starts = set()
-        for needle in level_needles:
-            pos = data.find(needle)
-            while pos != -1:
-                starts.add(data.rfind(b"\n", 0, pos) + 1)
-                pos = data.find(needle, pos + len(needle))
         for rx in self._status_rxs:
             for m in rx.finditer(data):
                 key_start = data.rfind(b'"', 0, m.start()) + 1

@@ -55,7 +55,8 @@ def reorder(line: str, keys: list[str], spaced: bool = False) -> str:
 def test_clean_blocks_take_the_fast_path_and_agree():
     data = join(synth_lines())
     fast, exact = run_both(data)
-    assert fast.bytes_fast == len(data) and fast.bytes_exact == 0
+    assert fast.bytes_fast + fast.bytes_exact == len(data)
+    assert fast.bytes_fast > 0.9 * len(data)  # only the error lines are parsed exactly
     assert len(fast.first_errors) > 0 and fast.services["vllm"][1] < fast.services["vllm"][0]
     assert_same(fast, exact)
 
@@ -70,7 +71,7 @@ def test_clean_blocks_take_the_fast_path_and_agree():
 def test_other_layouts_agree(keys, spaced, fast_path):
     data = join([reorder(line, keys, spaced) for line in synth_lines()])
     fast, exact = run_both(data)
-    assert (fast.bytes_fast == len(data)) is fast_path
+    assert (fast.bytes_fast > 0.9 * len(data)) is fast_path
     assert_same(fast, exact)
 
 
@@ -79,7 +80,7 @@ def test_files_without_a_service_field_use_the_source_name():
              for line in synth_lines() if '"service":"vllm"' in line]
     data = join(lines)
     fast, exact = run_both(data)
-    assert fast.bytes_fast == len(data)
+    assert fast.bytes_fast > 0.9 * len(data)
     assert_same(fast, exact)
     assert list(fast.services) == ["default"]
 
@@ -133,7 +134,7 @@ def test_windows(since, until, fast_expected):
     data = join(synth_lines(400))
     fast, exact = run_both(data, settings)
     assert_same(fast, exact)
-    assert (fast.bytes_fast == len(data)) is fast_expected
+    assert (fast.bytes_fast > 0.9 * len(data)) is fast_expected
     assert fast.lines + fast.outside == data.count(b"\n")
 
 
