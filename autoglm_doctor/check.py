@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Iterable, TypeVar
 
@@ -18,6 +19,10 @@ class Context:
     def __init__(self, target: Any, profile: Any) -> None:
         self.target = target
         self.profile = profile
+        # one "now" for the whole run, taken from the target: a snapshot answers with its capture time,
+        # so time windows (e.g. "logs of the last hour") replay exactly
+        now = getattr(target, "now", None)
+        self.now: float = now() if callable(now) else time.time()
         self._facts: dict[Callable[..., Any], tuple[bool, Any]] = {}
         self._locks: dict[Callable[..., Any], threading.Lock] = {}
         self._guard = threading.Lock()

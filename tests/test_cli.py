@@ -153,7 +153,11 @@ def test_fix_prints_plans_as_a_dry_run_and_changes_nothing():
     assert "# fix fix.kvm.device_access" in text
     assert "+++ b/etc/udev/rules.d/65-autoglm-doctor-kvm.rules" in text
     assert "chown :kvm /dev/kvm" in text and "chmod 0660 /dev/kvm" in text
-    assert "# fix fix.kvm.vhost_net" in text and "run: modprobe vhost_net" in text
+    assert "# fix fix.kvm.vhost_net" in text and "built without CONFIG_VHOST_NET" in text  # nothing to load there
+    loadable = doctor("fix", "--target", f"snapshot:{ROOT / 'tests' / 'scenarios' / 'host-bios-virt-off'}",
+                      "--only", "host.kvm.*", "--fix", "fix.kvm.vhost_net")
+    assert "run: modprobe vhost_net  (undo: modprobe -r vhost_net)" in loadable.stdout
+    assert "fix.kvm.device_access" not in loadable.stdout  # --fix selects
     ok = doctor("fix", "--target", f"snapshot:{HEALTHY}", "--only", "host.kvm.*")
     assert ok.stdout == "nothing to fix: no failing finding has a fix\n"
 

@@ -162,6 +162,8 @@ class Target(Protocol):
 
     def adapter(self, kind: str) -> Any: ...
 
+    def now(self) -> float: ...  # the target's "now" (epoch seconds): the capture time for a snapshot
+
     def close(self) -> None: ...
 
 

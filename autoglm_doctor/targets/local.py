@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import time
 from typing import Any, Sequence
 
 from autoglm_doctor.targets.base import (
@@ -131,6 +132,9 @@ class LocalTarget:
 
             self._adapters[kind] = open_local_adapter(kind, self)
         return self._adapters[kind]
+
+    def now(self) -> float:
+        return time.time()
 
     def close(self) -> None:
         for adapter in self._adapters.values():

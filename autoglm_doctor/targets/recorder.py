@@ -46,6 +46,7 @@ class RecordingTarget:
         self._commands: dict[tuple[str, ...], CommandResult] = {}
         self._api: dict[str, Any] = {}
         self._adapters: dict[str, Any] = {}
+        self._now: float | None = None
 
     # -- mirroring the tree -----------------------------------------------------------------
     def _inner_link(self, path: str) -> str | None:
@@ -165,6 +166,12 @@ class RecordingTarget:
             self._adapters[kind] = wrapped
         return wrapped
 
+    def now(self) -> float:
+        with self._lock:
+            if self._now is None:
+                self._now = self.inner.now()
+            return self._now
+
     def _record_call(self, key: str, entry: dict[str, Any]) -> None:
         with self._lock:
             self._api[key] = entry
@@ -186,6 +193,8 @@ class RecordingTarget:
             "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,
         }
+        if self._now is not None:
+            manifest["now"] = self._now
         parts: dict[str, Any] = {
             "manifest.json": manifest,
             "absent.json": sorted(self._absent),

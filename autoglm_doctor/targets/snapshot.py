@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import shutil
 import tarfile
 import tempfile
+import time
 from typing import Any, Sequence
 
 from autoglm_doctor.targets.base import (
@@ -231,6 +233,18 @@ class SnapshotTarget:
             raise AdapterUnavailable(err.get("message", f"{kind} unavailable"), hint=err.get("hint", ""),
                                      reason=err.get("reason", "unreachable"))
         return ReplayAdapter(kind, self._api, self.source)
+
+    def now(self) -> float:
+        """The moment the snapshot was taken, so time windows replay exactly; now for a tree without one."""
+        if isinstance(self.manifest.get("now"), (int, float)):
+            return float(self.manifest["now"])
+        captured = self.manifest.get("captured_at")
+        if isinstance(captured, str):
+            try:
+                return dt.datetime.fromisoformat(captured).timestamp()
+            except ValueError:
+                pass
+        return time.time()
 
     def write(self, *_args: Any, **_kwargs: Any) -> None:
         raise ReadOnlyTarget(f"{self.name} is a snapshot and cannot be changed")
