@@ -47,7 +47,8 @@ class HugepagePool:
         return f"{self.size_kb // 1024}M" if self.size_kb < 1024 * 1024 else f"{self.size_kb // (1024 * 1024)}G"
 
 
-def _int_file(ctx, path: str) -> int:
+def read_count(ctx, path: str) -> int:
+    """A sysfs counter file: 0 when absent, GarbageValue when not a number."""
     text = ctx.target.read_text(path)
     if text is None:
         return 0
@@ -71,9 +72,9 @@ def hugepage_pools(ctx) -> list[HugepagePool]:
         pools.append(
             HugepagePool(
                 int(size),
-                _int_file(ctx, f"{d}/nr_hugepages"),
-                _int_file(ctx, f"{d}/free_hugepages"),
-                _int_file(ctx, f"{d}/resv_hugepages"),
+                read_count(ctx, f"{d}/nr_hugepages"),
+                read_count(ctx, f"{d}/free_hugepages"),
+                read_count(ctx, f"{d}/resv_hugepages"),
             )
         )
     return sorted(pools, key=lambda p: p.size_kb)

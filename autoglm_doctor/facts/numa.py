@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from autoglm_doctor.config import declare_profile_key
-from autoglm_doctor.facts.kernel import GarbageValue
-from autoglm_doctor.facts.meminfo import HugepagePool
+from autoglm_doctor.facts.meminfo import HugepagePool, read_count
 
 NODE_ROOT = "/sys/devices/system/node"
 
@@ -28,20 +27,10 @@ def numa_nodes(ctx) -> list[int]:
     return sorted(int(n[4:]) for n in names if n.startswith("node") and n[4:].isdigit())
 
 
-def _count(ctx, path: str) -> int:
-    text = ctx.target.read_text(path)
-    if text is None:
-        return 0
-    text = text.strip()
-    if not text.isdigit():
-        raise GarbageValue(f"{path}: {text[:40]!r} is not a number")
-    return int(text)
-
-
 def node_hugepage_pool(ctx, node: int, size_kb: int) -> HugepagePool | None:
     """The pool of ``size_kb`` pages on one node, or None when the node or size does not exist."""
     d = f"{NODE_ROOT}/node{node}/hugepages/hugepages-{size_kb}kB"
     if ctx.target.listdir(d) is None:
         return None
-    return HugepagePool(size_kb, _count(ctx, f"{d}/nr_hugepages"), _count(ctx, f"{d}/free_hugepages"),
+    return HugepagePool(size_kb, read_count(ctx, f"{d}/nr_hugepages"), read_count(ctx, f"{d}/free_hugepages"),
                         0)
