@@ -3,6 +3,7 @@ checks/ and fixes/ install as autoglm_doctor.checks / autoglm_doctor.fixes in no
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -116,7 +117,13 @@ IMPORT_PROBE = textwrap.dedent("""
 def test_install_maps_checks_and_fixes_under_the_package(tmp_path, editable):
     py = _venv(tmp_path / "venv")
     args = [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", "--no-build-isolation"]
-    args += ["-e", str(ROOT)] if editable else [str(ROOT)]
+    if editable:
+        args += ["-e", str(ROOT)]
+    else:  # build from a copy: an in-tree build would leave build/ and *.egg-info in the repository
+        src = tmp_path / "src"
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
+                                                                  "scenarios", ".pytest_cache"))
+        args += [str(src)]
     out = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     probe = subprocess.run([str(py), "-c", IMPORT_PROBE], capture_output=True, text=True, cwd=str(tmp_path), timeout=120,
@@ -128,4 +135,5 @@ def test_install_maps_checks_and_fixes_under_the_package(tmp_path, editable):
     if editable:
         assert info["kvm_file"] == str(ROOT / "checks" / "host_kvm.py")
     else:
-        assert "site-packages/autoglm_doctor/checks/host_kvm.py" in info["kvm_file"]
+        assert info["kvm_file"] == str(next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
+                                       / "autoglm_doctor" / "checks" / "host_kvm.py")
