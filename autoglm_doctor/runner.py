@@ -74,6 +74,7 @@ def run_checks(
     by_id = {cls.meta.id: cls for cls in classes}
     slots = {cid: _Slot() for cid in by_id}
     lock = threading.Lock()
+    changed = threading.Condition(lock)  # notified whenever a check settles
     sem = threading.Semaphore(max(1, jobs))
 
     def settle(cid: str, findings: list[Finding]) -> bool:
@@ -82,7 +83,8 @@ def run_checks(
             if slot.findings is not None:
                 return False
             slot.findings = findings
-        slot.done.set()
+            slot.done.set()
+            changed.notify_all()
         return True
 
     def worker(cid: str) -> None:
@@ -121,7 +123,14 @@ def run_checks(
 
     total = len(by_id)
     while True:
-        finished = sum(1 for s in slots.values() if s.done.is_set())
+        with lock:
+            finished = sum(1 for s in slots.values() if s.done.is_set())
+            if finished < total:
+                now = time.monotonic()
+                running = [s.started_at + timeout - now for s in slots.values()
+                           if s.started_at is not None and not s.done.is_set()]
+                changed.wait(timeout=max(0.0, min([0.25, *running])))
+                finished = sum(1 for s in slots.values() if s.done.is_set())
         if on_progress:
             on_progress(finished, total)
         if finished == total:
@@ -137,7 +146,6 @@ def run_checks(
                     slot.holds_slot = False
                 if release:
                     sem.release()
-        time.sleep(0.01)
 
     out: list[Finding] = []
     for cid in sorted(by_id):
