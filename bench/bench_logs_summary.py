@@ -103,6 +103,8 @@ def main() -> int:
               f"(sum bound {parent_mb + (worker_mb * jobs if jobs > 1 else 0):.0f} MB); fast path share "
               f"{last['fast_share']:.3f}; summary {'matches' if ok else 'DIFFERS FROM'} the generator's truth "
               f"({truth['traces']} traces, {truth['failing']} failing, {truth['lost']} lost)")
+        lines = sum(truth["lines"].values())
+        print(f"         {lines / elapsed / 1e6:.2f} M lines/s (average line {size / lines:.0f} bytes)")
         print(f"         CPU time (all processes) {cpu:.2f} s = {size / cpu / 1e6:.0f} MB per CPU-second; on "
               f"{jobs} idle core(s) that is {size / (cpu / jobs) / 1e6:.0f} MB/s")
     if args.jobs > 1:

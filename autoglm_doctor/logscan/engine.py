@@ -7,11 +7,9 @@ windows of that scan are then read in-process with ``pread`` (never mapped), and
 
 from __future__ import annotations
 
-import multiprocessing
+import gc
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator
 
 from autoglm_doctor.logscan import bigfile
@@ -27,6 +25,9 @@ _worker_scanner: ChunkScanner | None = None
 def _init_worker(settings: ScanSettings) -> None:
     global _worker_scanner
     _worker_scanner = ChunkScanner(settings)
+    # A scan allocates ~1 tuple and 2 small bytes per line and keeps them until the window is done:
+    # the cyclic GC would walk them again and again for nothing (they hold no cycles).
+    gc.disable()
 
 
 def _scan_window(task: tuple[str, int, int, str, str]) -> ChunkResult:
@@ -56,7 +57,11 @@ def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, st
     return res
 
 
-def pool(jobs: int, settings: ScanSettings) -> ProcessPoolExecutor:
+def pool(jobs: int, settings: ScanSettings) -> Any:
+    """Worker processes (forked: they inherit the compiled settings; imported only when needed)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                                initializer=_init_worker, initargs=(settings,))
 
@@ -108,6 +113,9 @@ def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, job
 
 
 def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str]) -> Iterator[tuple[ChunkResult, int]]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     pending = list(reversed(tasks))
     executor = pool(jobs, scanner.s)
     in_flight: dict[Any, tuple] = {}

@@ -6,7 +6,6 @@ stopped: gaps, the last hop, the first error, hops never reached, clocks that di
 from __future__ import annotations
 
 import os
-from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +86,8 @@ class TraceFinder:
         if big:
             tasks = [(s, (s.host_path, needles, a, min(a + WINDOW, s.size))) for s in big for a in range(0, s.size, WINDOW)]
             if self.jobs > 1 and len(tasks) > 1:
+                from concurrent.futures import as_completed
+
                 executor = pool(self.jobs, self.s)
                 try:
                     futures = {executor.submit(_window_hits, task): (stream, task) for stream, task in tasks}

@@ -124,3 +124,45 @@ def test_source_specs(text, spec):
 def test_bad_source_specs(text):
     with pytest.raises(SourceSpecError):
         parse_source_spec(text)
+
+
+def test_a_captured_journal_export_is_a_file_source(tmp_path):
+    """`journalctl -o json > export.json` copied off a machine: the entries parse like the live query."""
+    export = tmp_path / "gateway-journal.json"
+    export.write_text(sc._journal())
+    target = SnapshotTarget(str(sc.build(tmp_path / "snap")))
+    from autoglm_doctor.targets.local import LocalTarget
+
+    local = LocalTarget()
+    notes: list[str] = []
+    streams = resolve(local, [parse_source_spec(str(export))], notes)
+    r = summarize(local, streams, ScanSettings(), jobs=1, notes=notes).report()
+    assert {p["service"]: (p["lines"], p["with_id"]) for p in r["propagation"]} == {"gateway": (2, 2)}
+    assert r["errors"]["lines"] == 1 and r["traces"]["seen"] == 2
+    target.close()
+
+
+def test_progress_bar_only_on_a_terminal_after_a_second(monkeypatch):
+    import io
+
+    from autoglm_doctor.logscan.engine import TerminalProgress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    bar = TerminalProgress("scanning", out)
+    bar(10, 100)
+    assert out.getvalue() == ""  # not yet a second
+    bar.start -= 2
+    bar(50, 100)
+    assert "scanning [###############" in out.getvalue() and "50.0%" in out.getvalue()
+    bar.finish()
+    assert out.getvalue().endswith("\r\033[K")
+    plain = io.StringIO()
+    quiet = TerminalProgress("scanning", plain)
+    quiet.start -= 2
+    quiet(50, 100)
+    quiet.finish()
+    assert plain.getvalue() == ""
