@@ -1,40 +1,23 @@
 """Scanning a block of log lines into a bounded ``ChunkResult``: per-trace service bitmasks, per-service
 line counts, first errors, top error messages and problems. Two paths give the same result:
 
-- exact: every line through ``LineParser`` (any format; ~1 us per short line).
-- fast: for clean JSON-lines blocks. The key layout is learned from the block's first lines and one
-  compiled bytes regex per block captures (level, service, first id, last byte) for every line; a
-  ``Counter`` of those tuples is built in C. Only error lines are parsed exactly. The block falls
-  back to the exact path unless every check holds: one match per line, every line ends with ``}``,
-  and each id field seen occurs exactly as often as it was captured (so no line carries two ids or
-  an id the regex skipped). With a time window, every line's timestamp must be in the same ISO shape
-  and the whole block inside or outside the window.
+- exact: every line through ``LineParser`` (any format).
+- fast (``fastpath``): clean JSON-lines blocks, one compiled regex per block layout; lines it cannot
+  vouch for (errors, odd lines) are handed back to the exact path.
 """
 
 from __future__ import annotations
 
-import json
-import operator
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-from autoglm_doctor.logscan.extract import (
-    TRACEPARENT,
-    LineParser,
-    Record,
-    _walk,
-    normalise_level,
-    normalise_message,
-)
+from autoglm_doctor.logscan.extract import LineParser, Record, normalise_message
 from autoglm_doctor.logscan.fastpath import scan_fast
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import parse_timestamp
 
-SAMPLE_LINES = 64
 MAX_MESSAGES = 5000  # distinct error messages kept per block (the rest are counted as "other")
-ERROR_VALUES = rb"(?i:err|fatal|crit|panic|emerg|alert)"
 DOCKER_TS = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ")
 
 
@@ -156,10 +139,6 @@ class ChunkScanner:
                 if data[key_start:key_end] in self._status_fields:
                     starts.add(data.rfind(b"\n", 0, m.start()) + 1)
         return sorted(starts)
-
-
-def level_of(value: Any) -> str:
-    return normalise_level(value)
 
 
 def _common_part(names: tuple[str, ...]) -> str:

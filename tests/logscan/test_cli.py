@@ -119,3 +119,19 @@ def test_parser_module_stays_light():
             "print(sorted(m for m in sys.modules if m.startswith(('autoglm_doctor.logscan.', 'structlog', 'json'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['autoglm_doctor.logscan.cli']"
+
+
+def test_collect_then_replay_gives_the_same_verdicts(logfile, tmp_path):
+    path, _truth = logfile
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[profile]\nlogs_sources = ["{path}", "docker:adt6-not-there"]\nlogs_window = "100000d"\n')
+    snap = tmp_path / "snap"
+    assert doctor("collect", "--only", "logs.*", "--config", str(cfg), "-o", str(snap)).returncode == 0
+
+    def verdicts(*extra: str) -> list:
+        out = doctor("check", "--only", "logs.*", "--config", str(cfg), "--format", "json", *extra)
+        return sorted((f["check_id"], f["resource"], f["status"]) for f in json.loads(out.stdout)["findings"])
+
+    live = verdicts()
+    assert ("logs.traces.lost_hops", "auto-glm>vllm", "fail") in live
+    assert verdicts("--target", f"snapshot:{snap}") == live
