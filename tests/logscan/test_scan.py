@@ -146,3 +146,14 @@ def test_random_garbage_blocks_never_raise():
         data = join(lines[:20]) + junk + b"\n" + join(lines[20:])
         fast, exact = run_both(data)
         assert_same(fast, exact)
+
+
+@pytest.mark.parametrize("cut", ["service", "trace_id", "level", "timestamp"])
+def test_a_line_cut_inside_a_value_never_swallows_the_next_line(cut):
+    lines = synth_lines(80)
+    victim = next(i for i, line in enumerate(lines) if '"trace_id"' in line and '"status"' not in line)
+    head = lines[victim]
+    lines[victim] = head[: head.index(f'"{cut}":"') + len(cut) + 6]  # ends inside the value
+    fast, exact = run_both(join(lines))
+    assert_same(fast, exact)
+    assert fast.problems == {"malformed JSON": 1}
