@@ -27,7 +27,7 @@ from autoglm_doctor.logscan.timeparse import parse_timestamp
 if TYPE_CHECKING:
     from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 
-SAMPLE_LINES = 64
+SAMPLE_LINES = 32
 ERROR_LEVELS = rb"(?i:err|fatal|crit|panic|emerg|alert)"  # the prefixes extract.normalise_level calls errors
 # ``[^"]`` (one excluded byte) runs as a tight loop in sre, ``[^"\\]`` as a per-byte set test (~2x slower).
 # An escaped quote inside a value stops the run early: for a value that is only skipped, the literal
@@ -203,7 +203,7 @@ def _escaped(matches: list, idx: dict[str, int], layout: Layout) -> bool:
     of a truncated line (it then holds a newline, and the match spans two lines)?"""
     groups = ["v"] + (["s"] if layout.has_service else []) + (["t"] if "t" in idx else [])
     for name in groups:
-        joined = b"".join(set(map(operator.itemgetter(idx[name]), matches)))
+        joined = b"".join(map(operator.itemgetter(idx[name]), matches))
         if b"\n" in joined or b"\\" in joined:
             return True
     return False
