@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,8 +76,24 @@ def doctor(*args: str, env: dict[str, str] | None = None, cwd: str | None = None
     exe = Path(sys.executable).with_name("autoglm-doctor")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "autoglm_doctor"]
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, env=full_env, cwd=cwd,
-                          input=input_text, timeout=timeout)
+    out = subprocess.run(cmd + list(args), capture_output=True, text=True, env=full_env, cwd=cwd,
+                         input=input_text, timeout=timeout)
+    if args[:1] == ("check",) and out.returncode in (0, 1) and out.stdout.strip() and _is_json_format(args):
+        validate_report(json.loads(out.stdout))  # every JSON report a test produces must match the schema
+    return out
+
+
+def _is_json_format(args: tuple[str, ...]) -> bool:
+    return any(a == "--format" and i + 1 < len(args) and args[i + 1] == "json" for i, a in enumerate(args)) \
+        or "--format=json" in args
+
+
+def validate_report(report: dict) -> None:
+    """Validate a JSON report against the published schema."""
+    import jsonschema
+
+    schema = json.loads((ROOT / "autoglm_doctor" / "schema" / "report.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(report)
 
 
 def in_ci() -> bool:

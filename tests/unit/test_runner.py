@@ -121,3 +121,28 @@ def test_checks_run_concurrently_up_to_jobs():
 def test_output_sorted_by_check_id():
     fs = run(make("t.b.z", lambda s, c: [s.passed("z")]), make("t.b.a", lambda s, c: [s.passed("a")]))
     assert [f.check_id for f in fs] == ["t.b.a", "t.b.z"]
+
+
+def test_progress_line_only_on_a_terminal_and_after_a_second(monkeypatch):
+    import io
+
+    from autoglm_doctor import commands
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Tty()
+    monkeypatch.setattr(commands.sys, "stderr", err)
+    progress = commands._Progress()
+    progress(1, 10)
+    assert err.getvalue() == ""  # under a second: nothing
+    progress.start -= 2
+    progress(3, 10)
+    progress.finish()
+    assert err.getvalue() == "\rchecking… 3/10\r\x1b[K"
+    monkeypatch.setattr(commands.sys, "stderr", io.StringIO())
+    quiet = commands._Progress()
+    quiet.start -= 5
+    quiet(1, 2)
+    assert commands.sys.stderr.getvalue() == ""  # not a terminal: never
