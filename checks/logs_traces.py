@@ -8,7 +8,6 @@ The scan is one fact shared by the three checks. It reads through the Target; bi
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
@@ -18,17 +17,13 @@ from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 SCOPES = (Scope.HOST, Scope.GUEST, Scope.CONTAINER)
 
 
-def _reference_time(target: Any) -> float | None:
-    """'Now' for the window: the capture time of a recorded snapshot, none for a hand-made one."""
-    manifest = getattr(target, "manifest", None)
-    if manifest is None:
-        return time.time()
-    captured = manifest.get("captured_at") if isinstance(manifest, dict) else None
-    if not captured:
+def _reference_time(ctx: Context) -> float | None:
+    """'Now' for the window: the run's now (a recorded snapshot's capture time); none for a hand-made
+    snapshot, whose lines are shown whatever their age."""
+    manifest = getattr(ctx.target, "manifest", None)
+    if isinstance(manifest, dict) and not (manifest.get("now") or manifest.get("captured_at")):
         return None
-    from autoglm_doctor.logscan.timeparse import parse_timestamp
-
-    return parse_timestamp(captured)
+    return ctx.now
 
 
 def log_window_report(ctx: Context) -> dict[str, Any]:
@@ -37,7 +32,7 @@ def log_window_report(ctx: Context) -> dict[str, Any]:
     from autoglm_doctor.logscan.sources import default_specs, resolve
     from autoglm_doctor.logscan.timeparse import parse_duration
 
-    now = _reference_time(ctx.target)
+    now = _reference_time(ctx)
     since = now - parse_duration(ctx.profile.get("logs_window")) if now is not None else None
     settings = settings_from_profile(ctx.profile, since, None)
     notes: list[str] = []

@@ -133,7 +133,6 @@ class DockerAdapter:
         "inspect_image",
         "container_file",
         "logs",
-        "timestamped_logs",
     )
 
     def __init__(self, client: Any, url: str = "") -> None:
@@ -202,17 +201,10 @@ class DockerAdapter:
         except (tarfile.TarError, OSError) as exc:
             raise TargetError(f"{name}:{path}: unreadable archive from dockerd ({exc})") from exc
 
-    def logs(self, name: str, tail: int = 200) -> str | None:
-        """The last ``tail`` lines of a container's stdout/stderr (None: no such container)."""
-        data = self._call(self._client.logs, name, stdout=True, stderr=True, tail=tail, timestamps=False)
-        if data is None:
-            return None
-        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-
-    def timestamped_logs(self, name: str, tail: int = 200_000, since: int | None = None) -> str | None:
-        """stdout+stderr of a container, each line prefixed by dockerd's RFC 3339 timestamp (for
-        trace correlation); ``since`` in epoch seconds. None: no such container."""
-        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True, "tail": tail}
+    def logs(self, name: str, tail: int = 200, since: int | None = None, timestamps: bool = False) -> str | None:
+        """The last ``tail`` lines of a container's stdout+stderr; with ``timestamps`` each line is prefixed
+        by dockerd's RFC 3339 time (trace correlation); ``since`` in epoch seconds. None: no such container."""
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": timestamps, "tail": tail}
         if since is not None:
             kwargs["since"] = int(since)
         data = self._call(self._client.logs, name, **kwargs)

@@ -146,9 +146,9 @@ def _docker_text(target: Any, name: str, since: float | None, notes: list[str], 
     try:
         docker = target.adapter("docker")
         if since is not None and bigfile.local_path(target, "/") is not None:
-            text = docker.timestamped_logs(name, DOCKER_TAIL, int(since))
+            text = docker.logs(name, DOCKER_TAIL, int(since), True)
         else:
-            text = docker.timestamped_logs(name, DOCKER_TAIL)
+            text = docker.logs(name, DOCKER_TAIL, None, True)
     except (AdapterUnavailable, NotCaptured, TargetError) as exc:
         notes.append(f"{label}: not read: {exc}")
         return b""

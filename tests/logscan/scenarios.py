@@ -82,8 +82,8 @@ def build(root: Path) -> Path:
     (side / "manifest.json").write_text(json.dumps({"format": "autoglm-doctor-snapshot", "version": 1,
                                                     "kind": "handmade"}))
     (side / "api.json").write_text(json.dumps({
-        'docker.timestamped_logs(["vllm", 200000])': {"result": _vllm_docker_log()},
-        'docker.timestamped_logs(["ghost", 200000])': {"result": None},
+        'docker.logs(["vllm", 200000, null, true])': {"result": _vllm_docker_log()},
+        'docker.logs(["ghost", 200000, null, true])': {"result": None},
     }))
     (side / "commands.json").write_text(json.dumps([
         {"argv": ["journalctl", "-o", "json", "--no-pager", "-u", "autoglm-gateway.service"], "returncode": 0,
