@@ -18,7 +18,12 @@ class UsageError(Exception):
     """A one-line error for the user; exit 2."""
 
 
-def _parser() -> argparse.ArgumentParser:
+COMMANDS = ("check", "list", "explain", "collect", "fix") + LOG_COMMANDS
+
+
+def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only_command``, only that command's sub-parser is built (argparse is
+    slow to build, and a run needs one)."""
     p = argparse.ArgumentParser(
         prog="autoglm-doctor",
         description="Preflight diagnostics and remediation for AutoGLM deployments (KVM, VFIO, bridges, Docker, SELinux, logs).",
@@ -45,39 +50,45 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--timeout", type=float, default=30.0, help="per-check timeout in seconds (default 30)")
         sp.add_argument("--jobs", type=int, default=4, help="checks run at once (default 4)")
 
-    c = sub.add_parser("check", help="run the checks and report; exit code gates CI")
-    common(c)
-    c.add_argument("--format", choices=("console", "json", "junit", "prometheus"), default="console")
-    c.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
-    c.add_argument("--fail-on", choices=SEVERITIES, default="high",
-                   help="fail the gate on a fail at or above this severity (default high); errors always fail")
-    c.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    def wanted(name: str) -> bool:
+        return only_command is None or only_command == name
 
-    ls = sub.add_parser("list", help="the check catalogue")
-    ls.add_argument("--format", choices=("console", "json", "markdown"), default="console")
+    if wanted("check"):
+        c = sub.add_parser("check", help="run the checks and report; exit code gates CI")
+        common(c)
+        c.add_argument("--format", choices=("console", "json", "junit", "prometheus"), default="console")
+        c.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+        c.add_argument("--fail-on", choices=SEVERITIES, default="high",
+                       help="fail the gate on a fail at or above this severity (default high); errors always fail")
+        c.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    if wanted("list"):
+        ls = sub.add_parser("list", help="the check catalogue")
+        ls.add_argument("--format", choices=("console", "json", "markdown"), default="console")
+    if wanted("explain"):
+        ex = sub.add_parser("explain", help="everything about one check")
+        ex.add_argument("check_id")
+    if wanted("collect"):
+        co = sub.add_parser("collect", help="record what the checks read into a snapshot")
+        common(co)
+        co.add_argument("--output", "-o", required=True, metavar="PATH", help="a .tar.gz file or an empty directory")
+    if wanted("fix"):
+        fx = sub.add_parser("fix", help="plan the fixes for current findings (dry run)")
+        common(fx)
+        fx.add_argument("--fix", action="append", default=[], metavar="FIX_ID", help="only these fixes (ids or globs)")
+        fx.add_argument("--apply", action="store_true", help="apply the plans (not available yet: dry run only)")
+    if only_command is None or only_command in LOG_COMMANDS:
+        from autoglm_doctor.logscan.cli import add_parsers as add_log_parsers
 
-    ex = sub.add_parser("explain", help="everything about one check")
-    ex.add_argument("check_id")
-
-    co = sub.add_parser("collect", help="record what the checks read into a snapshot")
-    common(co)
-    co.add_argument("--output", "-o", required=True, metavar="PATH", help="a .tar.gz file or an empty directory")
-
-    fx = sub.add_parser("fix", help="plan the fixes for current findings (dry run)")
-    common(fx)
-    fx.add_argument("--fix", action="append", default=[], metavar="FIX_ID", help="only these fixes (ids or globs)")
-    fx.add_argument("--apply", action="store_true", help="apply the plans (not available yet: dry run only)")
-
-    from autoglm_doctor.logscan.cli import add_parsers as add_log_parsers
-
-    add_log_parsers(sub)
+        add_log_parsers(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if a in COMMANDS), None)
+    parser = _parser(command)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
         return int(exc.code or 0)
     if not args.command:

@@ -13,7 +13,7 @@ from autoglm_doctor.cli import EXIT_GATE, EXIT_OK, UsageError
 
 def _open_target(spec: str) -> Any:
     from autoglm_doctor.targets import TargetSpecError, open_target
-    from autoglm_doctor.targets.snapshot import SnapshotError
+    from autoglm_doctor.targets.base import SnapshotError
 
     try:
         return open_target(spec)

@@ -8,19 +8,19 @@ up on the first event that is actually emitted.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from typing import Any
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40  # the logging module's numbers, without importing it
+LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "error": ERROR}
 
 
 class LazyLogger:
     def __init__(self, run_id: str, fmt: str = "auto", level: str = "warning") -> None:
         self.run_id = run_id
         self.fmt = fmt
-        self.threshold = LEVELS.get(level, logging.WARNING)
+        self.threshold = LEVELS.get(level, WARNING)
         self._logger: Any = None
         self._lock = threading.Lock()
 
@@ -36,16 +36,16 @@ class LazyLogger:
         getattr(self._real(), name)(event, **kw)
 
     def debug(self, event: str, **kw: Any) -> None:
-        self._emit(logging.DEBUG, "debug", event, **kw)
+        self._emit(DEBUG, "debug", event, **kw)
 
     def info(self, event: str, **kw: Any) -> None:
-        self._emit(logging.INFO, "info", event, **kw)
+        self._emit(INFO, "info", event, **kw)
 
     def warning(self, event: str, **kw: Any) -> None:
-        self._emit(logging.WARNING, "warning", event, **kw)
+        self._emit(WARNING, "warning", event, **kw)
 
     def error(self, event: str, **kw: Any) -> None:
-        self._emit(logging.ERROR, "error", event, **kw)
+        self._emit(ERROR, "error", event, **kw)
 
 
 def _configure_structlog(run_id: str, fmt: str, threshold: int) -> Any:

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST_BASICS = ["--only", "host.kernel.*", "--only", "host.cpu.*", "--only", "host.kvm.*", "--only", "host.cgroup.*",
                "--only", "host.resources.*"]
 HEAVY = ("docker", "libvirt", "rich", "structlog", "pyudev", "psutil")
+# what any Python CLI of this shape imports before doing anything: the floor under our number
+FLOOR_IMPORTS = "import argparse, json, re, enum, typing, dataclasses, threading, subprocess, datetime, tomllib, gzip"
 
 
 def install(venv: Path) -> Path:
@@ -78,6 +80,9 @@ def main() -> int:
         ours_json, rc_json = median_wall([exe, "check", *HOST_BASICS, "--format", "json"], env, args.runs)
         ours_console, _ = median_wall([exe, "check", *HOST_BASICS, "--format", "console"], env, args.runs)
         version, _ = median_wall([exe, "--version"], env, args.runs)
+        py = str(work / "venv" / "bin" / "python")
+        floor, _ = median_wall([py, "-c", "pass"], env, args.runs)
+        stdlib, _ = median_wall([py, "-c", FLOOR_IMPORTS], env, args.runs)
         probe = subprocess.run([str(work / "venv" / "bin" / "python"), "-c",
                                 "import sys\nfrom autoglm_doctor.cli import main\ntry:\n    main(['--version'])\n"
                                 "except SystemExit:\n    pass\nprint('HEAVY:' + ','.join(sorted({m.split('.')[0] for m in sys.modules} & "
@@ -91,6 +96,9 @@ def main() -> int:
           f"ratio {ours_json / ref:.2f}x  goal <= 5x")
     print(f"autoglm-doctor check host basics, rich: {ours_console * 1000:8.1f} ms  ratio {ours_console / ref:.2f}x")
     print(f"autoglm-doctor --version:               {version * 1000:8.1f} ms  goal < 80 ms")
+    print(f"floor: python -c pass:                  {floor * 1000:8.1f} ms  ({floor / ref:.2f}x the reference)")
+    print(f"floor: + the stdlib modules it needs:   {stdlib * 1000:8.1f} ms  ({stdlib / ref:.2f}x the reference)")
+    print(f"doctor's own work above that floor:     {(ours_json - stdlib) * 1000:8.1f} ms")
     print(f"heavy modules imported by --version:    {heavy or 'none'}")
     return 0
 

@@ -37,6 +37,10 @@ class AdapterUnavailable(TargetError):
         self.reason = reason
 
 
+class SnapshotError(Exception):
+    """The snapshot itself cannot be opened (missing, corrupt, wrong format)."""
+
+
 class ReadOnlyTarget(TypeError):
     """Raised when something tries to change a target that cannot be changed (a snapshot)."""
 

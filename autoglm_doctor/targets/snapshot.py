@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 import time
 from typing import Any, Sequence
@@ -18,6 +17,7 @@ from autoglm_doctor.targets.base import (
     DiskUsage,
     NotCaptured,
     ReadOnlyTarget,
+    SnapshotError,
     StatResult,
     TargetError,
     call_key,
@@ -27,10 +27,6 @@ from autoglm_doctor.targets.paths import LinkLoop, resolve
 SIDE_DIR = ".autoglm-doctor"
 FORMAT_NAME = "autoglm-doctor-snapshot"
 FORMAT_VERSION = 1
-
-
-class SnapshotError(Exception):
-    """The snapshot itself cannot be opened (missing, corrupt, wrong format)."""
 
 
 def _load_json(path: str, default: Any) -> Any:
@@ -44,6 +40,8 @@ def _load_json(path: str, default: Any) -> Any:
 
 
 def _extract(archive: str) -> str:
+    import tarfile  # only archives need it
+
     tmp = tempfile.mkdtemp(prefix="autoglm-doctor-snap-")
     try:
         with open(archive, "rb") as fh:
