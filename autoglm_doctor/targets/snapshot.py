@@ -106,8 +106,24 @@ class SnapshotTarget:
         self._xattrs: dict[str, dict[str, str | None]] = _load_json(os.path.join(side, "xattr.json"), {})
         self._disk: dict[str, Any] = _load_json(os.path.join(side, "disk.json"), {})
         self._api: dict[str, Any] = _load_json(os.path.join(side, "api.json"), {})
+        self._side_dirs = self._implied_dirs()
         commands = _load_json(os.path.join(side, "commands.json"), [])
         self._commands = {tuple(c["argv"]): CommandResult.from_dict(c) for c in commands}
+
+    def _implied_dirs(self) -> set[str]:
+        """Directories the side folder vouches for: listed in dirs.json, or holding a path that stat.json,
+        xattr.json or disk.json describe. Git cannot keep empty directories, so a hand-made tree relies on
+        these to say "this directory exists (and is complete)"."""
+        out: set[str] = set()
+        paths = list(self._dirs) + [k.rsplit("|", 1)[0] for k in self._stats] + list(self._xattrs) + list(self._disk)
+        for path in paths:
+            if path in self._dirs:
+                out.add(path.rstrip("/") or "/")
+            parent = os.path.dirname(path.rstrip("/"))
+            while parent and parent != "/":
+                out.add(parent)
+                parent = os.path.dirname(parent)
+        return out
 
     # -- path machinery ---------------------------------------------------------------------
     def _host(self, path: str) -> str:
@@ -130,6 +146,16 @@ class SnapshotTarget:
         host = self._host(physical)
         return host if os.path.lexists(host) else None
 
+    def _dir_exists(self, path: str) -> bool:
+        """In the tree, or vouched for by the side folder (through links too: bin -> usr/bin)."""
+        if self._locate(path) is not None:
+            return True
+        try:
+            physical, _links = resolve(path, self._link_text)
+        except LinkLoop:
+            return False
+        return path in self._side_dirs or physical in self._side_dirs
+
     def _missing(self, path: str) -> None:
         """Decide absent (return None) or not captured (raise) for a path not in the tree."""
         if path in self._unreadable:
@@ -139,8 +165,7 @@ class SnapshotTarget:
         if self.handmade:
             parent = os.path.dirname(path.rstrip("/")) or "/"
             while parent != "/":
-                host = self._locate(parent)
-                if host is not None:
+                if self._dir_exists(parent):
                     # hand-made: an existing directory is complete (and a file where a
                     # directory should be means absent, as ENOTDIR does)
                     return None

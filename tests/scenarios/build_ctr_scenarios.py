@@ -290,6 +290,11 @@ def garbage():
 def main():
     for build in (healthy, broken, userns, daemon_down, garbage):
         build()
+    from declare_empty_dirs import declare, scenario_roots
+
+    for root in scenario_roots():
+        if root.name.startswith("ctr-"):
+            declare(root)
 
 
 if __name__ == "__main__":

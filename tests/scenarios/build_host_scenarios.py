@@ -152,6 +152,9 @@ class Tree:
         for name, data in self.side.items():
             if data:
                 (side / name).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        from declare_empty_dirs import declare
+
+        declare(self.root)  # git keeps no empty directories: the side folder vouches for them
 
 
 def base(t: Tree, *, release: str, cpu: str, mem_kb: int, config: str | None, config_at_boot: bool = False,

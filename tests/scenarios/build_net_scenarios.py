@@ -282,4 +282,9 @@ def networkd_vlan() -> None:
 if __name__ == "__main__":
     for build in (healthy_netplan, docker_drop_nm, ifupdown_mismatch, runtime_only, bad_netplan, networkd_vlan):
         build()
+    from declare_empty_dirs import declare, scenario_roots
+
+    for root in scenario_roots():
+        if root.name.startswith("net-"):
+            declare(root)
     print("built", ", ".join(sorted(p.name for p in HERE.glob("net-*"))))
