@@ -81,27 +81,7 @@ class Summary:
             mine = self.services.setdefault(svc, [0, 0])
             mine[0] += lines
             mine[1] += traced
-        local = [self._global_bit(svc) for svc in res.service_order]
-        identity = all(bit == 1 << i for i, bit in enumerate(local))
-        remap: dict[int, int] = {}
-        traces = self.traces
-        get = traces.get
-        room = self.s.max_traces - len(traces)
-        for trace, mask in res.traces.items():
-            if not identity:
-                glob = remap.get(mask)
-                if glob is None:
-                    glob = remap[mask] = sum(local[i] for i in range(len(local)) if mask >> i & 1)
-                mask = glob
-            old = get(trace)
-            if old is None:
-                if room <= 0:
-                    self.untracked += 1
-                    continue
-                room -= 1
-                traces[trace] = mask
-            else:
-                traces[trace] = old | mask
+        self._merge_traces(res)
         for trace, entry in res.first_errors.items():
             old_entry = self.first_errors.get(trace)
             if old_entry is None or entry[0] < old_entry[0]:
@@ -112,6 +92,35 @@ class Summary:
         for alias, primary in res.aliases.items():
             if len(self.aliases) < MAX_ALIASES:
                 self.aliases.setdefault(alias, primary)
+
+    def _merge_traces(self, res: ChunkResult) -> None:
+        """OR a block's per-trace service masks into ours. The common case (room for every new id)
+        stays in C: an intersection for the ids seen before, then one ``update``."""
+        local = [self._global_bit(svc) for svc in res.service_order]
+        incoming = res.traces
+        if any(bit != 1 << i for i, bit in enumerate(local)):
+            remap = {mask: sum(local[i] for i in range(len(local)) if mask >> i & 1) for mask in set(incoming.values())}
+            incoming = dict(zip(incoming, map(remap.__getitem__, incoming.values())))
+        traces = self.traces
+        common = incoming.keys() & traces.keys()
+        if len(traces) + len(incoming) - len(common) <= self.s.max_traces:
+            before = [(trace, traces[trace]) for trace in common]
+            traces.update(incoming)
+            for trace, mask in before:
+                traces[trace] |= mask
+            return
+        get = traces.get
+        room = self.s.max_traces - len(traces)
+        for trace, mask in incoming.items():
+            old = get(trace)
+            if old is None:
+                if room <= 0:
+                    self.untracked += 1
+                    continue
+                room -= 1
+                traces[trace] = mask
+            else:
+                traces[trace] = old | mask
 
     # -- report ----------------------------------------------------------------------------
     def _fold_aliases(self) -> None:
