@@ -229,7 +229,8 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
              layout: Layout, good: int, bad: set[bytes]) -> None:
     found: dict[bytes, int] = {}
     get = found.get
-    lines: dict[bytes, list[int]] = {}  # service -> [lines, lines without an id]
+    lines: Counter = Counter()  # service -> lines
+    untraced: Counter = Counter()  # service -> lines without an id
     bits: dict[bytes, int] = {}
     if layout.has_service:
         items = counts.items()
@@ -237,19 +238,16 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
         raw_default = service.encode()
         items = (((raw_default, v, b), n) for (v, b), n in counts.items())
     for (svc, value, badline), n in items:
-        if badline:
-            continue
-        stats = lines.get(svc)
-        if stats is None:
-            stats = lines[svc] = [0, 0]
-        stats[0] += n
         if value:
-            bit = bits.get(svc)
-            if bit is None:
-                bit = bits[svc] = res.bit(svc.decode("utf-8", "replace"))
-            found[value] = get(value, 0) | bit
-        else:
-            stats[1] += n
+            try:
+                found[value] = get(value, 0) | bits[svc]
+            except KeyError:
+                bits[svc] = res.bit(svc.decode("utf-8", "replace"))
+                found[value] = get(value, 0) | bits[svc]
+            lines[svc] += n
+        elif not badline:
+            lines[svc] += n
+            untraced[svc] += n
     if "traceparent" in layout.id_keys:
         for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:
             m = TRACEPARENT.match(value.decode("ascii", "replace"))
@@ -261,10 +259,10 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
         traces = res.traces
         for value, mask in found.items():
             traces[value] = traces.get(value, 0) | mask
-    for raw, (count, untraced) in lines.items():
+    for raw, count in lines.items():
         stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
         stats[0] += count
-        stats[1] += count - untraced
+        stats[1] += count - untraced[raw]
     for start in scanner.status_starts(data):
         end = data.find(b"\n", start)
         line = data[start:end]

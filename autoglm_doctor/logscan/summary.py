@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from autoglm_doctor.logscan.scan import ChunkResult
@@ -147,19 +148,18 @@ class Summary:
         failing = sorted(self.first_errors.items(), key=lambda kv: (kv[1][0], kv[0]))
         failing_by_service = Counter(entry[1] for _t, entry in failing)
         hops = []
+        by_mask = Counter(self.traces.values())  # a few distinct masks: the per-trace work stays in C
         for up, down in s.hop_pairs:
             bu = 1 << self.order.index(up) if up in self.order else 0
             bd = 1 << self.order.index(down) if down in self.order else 0
             upstream = lost = 0
             examples: list[str] = []
             if bu:
-                for trace, mask in self.traces.items():
-                    if mask & bu:
-                        upstream += 1
-                        if not mask & bd:
-                            lost += 1
-                            if len(examples) < EXAMPLES:
-                                examples.append(trace.decode("utf-8", "replace"))
+                upstream = sum(n for mask, n in by_mask.items() if mask & bu)
+                lost_masks = {mask for mask in by_mask if mask & bu and not mask & bd}
+                lost = sum(by_mask[mask] for mask in lost_masks)
+                first = (trace for trace, mask in self.traces.items() if mask in lost_masks)
+                examples = [trace.decode("utf-8", "replace") for trace in islice(first, EXAMPLES)]
             hops.append({"hop": f"{up}>{down}", "upstream": up, "downstream": down, "upstream_traces": upstream,
                          "lost": lost, "examples": examples, "downstream_seen": bool(bd)})
         propagation = []
