@@ -157,3 +157,11 @@ def test_a_line_cut_inside_a_value_never_swallows_the_next_line(cut):
     fast, exact = run_both(join(lines))
     assert_same(fast, exact)
     assert fast.problems == {"malformed JSON": 1}
+
+
+@pytest.mark.parametrize("value", ['""', '" vllm"'])
+def test_odd_service_values_agree(value):
+    lines = synth_lines(60)
+    odd = f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":{value},"trace_id":"{TID}","message":"x"}}'
+    fast, exact = run_both(_with(lines, 10, odd))
+    assert_same(fast, exact)

@@ -104,3 +104,30 @@ def test_request_ids_logged_with_trace_ids_are_merged(tmp_path):
     report = summary_of([str(path)])
     assert report["traces"]["seen"] == 50
     assert report["lost_hops"][0]["lost"] == 0
+
+
+def test_merge_order_and_service_order_do_not_change_the_traces():
+    """Blocks whose services come in another order (other bits) merge to the same trace masks, and
+    a full table counts the overflow exactly as one trace at a time would."""
+    from autoglm_doctor.logscan.scan import ChunkResult
+    from autoglm_doctor.logscan.summary import Summary
+
+    def block(order, traces):
+        res = ChunkResult("f")
+        res.service_order = list(order)
+        res.traces = dict(traces)
+        return res
+
+    a = block(["vllm", "auto-glm"], {b"t1": 1, b"t2": 3, b"t3": 2})
+    b = block(["auto-glm", "vllm"], {b"t3": 2, b"t4": 1, b"t1": 1})
+    summary = Summary(ScanSettings())
+    summary._merge_traces(a)
+    summary._merge_traces(b)
+    named = {t: {summary.order[i] for i in range(len(summary.order)) if m >> i & 1} for t, m in summary.traces.items()}
+    assert named == {b"t1": {"vllm", "auto-glm"}, b"t2": {"vllm", "auto-glm"}, b"t3": {"auto-glm", "vllm"},
+                     b"t4": {"auto-glm"}}
+    assert list(summary.traces) == [b"t1", b"t2", b"t3", b"t4"]
+    small = Summary(ScanSettings(max_traces=3))
+    small._merge_traces(block(["a"], {b"t1": 1, b"t2": 1}))
+    small._merge_traces(block(["a"], {b"t2": 1, b"t3": 1, b"t4": 1, b"t5": 1}))
+    assert list(small.traces) == [b"t1", b"t2", b"t3"] and small.untracked == 2
