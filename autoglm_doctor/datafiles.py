@@ -1,9 +1,10 @@
-"""Read the TOML data tables shipped in autoglm_doctor/data (plain file reads: importlib.resources
-costs more start-up time than the whole host-basics run)."""
+"""Read the JSON data tables shipped in autoglm_doctor/data (plain file reads: importlib.resources,
+and tomllib for TOML, would cost more start-up time than the whole host-basics run)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 from typing import Any
 
@@ -12,7 +13,5 @@ DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 @functools.lru_cache(maxsize=None)
 def load_table(name: str) -> dict[str, Any]:
-    from autoglm_doctor.config import _toml_loads
-
     with open(os.path.join(DATA_DIR, name), encoding="utf-8") as fh:
-        return _toml_loads(fh.read())
+        return json.load(fh)

@@ -43,7 +43,7 @@ class KernelRelease(Check):
     def run(self, ctx: Context) -> Iterable[Finding]:
         release = ctx.fact(kernel_release)
         cg = _cgroup_version(ctx)
-        for row in load_table("kernel.toml")["release"]:
+        for row in load_table("kernel.json")["release"]:
             if not _applies(row, cg):
                 continue
             need = parse_release(row["min"])
@@ -84,7 +84,7 @@ class KernelConfigOptions(Check):
             vendor = ""
         cg = _cgroup_version(ctx)
         modules = config.state("CONFIG_MODULES") == "y"
-        for row in load_table("kernel.toml")["config"]:
+        for row in load_table("kernel.json")["config"]:
             if row.get("vendor") and row["vendor"] != vendor:
                 continue
             if not _applies(row, cg):

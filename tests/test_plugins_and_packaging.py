@@ -104,7 +104,12 @@ IMPORT_PROBE = textwrap.dedent("""
     import importlib.util, json, autoglm_doctor.checks.host_kvm, autoglm_doctor.fixes.host_basics
     from autoglm_doctor.registry import load_registry
     reg = load_registry()
+    from autoglm_doctor.datafiles import load_table
+    import os
+    import autoglm_doctor
+    schema = os.path.join(os.path.dirname(autoglm_doctor.__file__), "schema", "report.schema.json")
     print(json.dumps({
+        "kernel_rows": len(load_table("kernel.json")["release"]), "schema": os.path.isfile(schema),
         "checks_pkg": importlib.util.find_spec("checks") is not None,
         "fixes_pkg": importlib.util.find_spec("fixes") is not None,
         "n_checks": len(reg.checks), "problems": reg.problems,
@@ -132,6 +137,7 @@ def test_install_maps_checks_and_fixes_under_the_package(tmp_path, editable):
     info = json.loads(probe.stdout)
     assert info["checks_pkg"] is False and info["fixes_pkg"] is False  # no generic top-level names
     assert info["problems"] == [] and info["n_checks"] >= 12
+    assert info["kernel_rows"] >= 5 and info["schema"] is True  # package data ships
     if editable:
         assert info["kvm_file"] == str(ROOT / "checks" / "host_kvm.py")
     else:
