@@ -30,7 +30,7 @@ HOST_BASICS = ["--only", "host.kernel.*", "--only", "host.cpu.*", "--only", "hos
                "--only", "host.resources.*"]
 HEAVY = ("docker", "libvirt", "rich", "structlog", "pyudev", "psutil")
 # what any Python CLI of this shape imports before doing anything: the floor under our number
-FLOOR_IMPORTS = "import argparse, json, re, enum, typing, dataclasses, threading, subprocess, datetime, tomllib, gzip"
+FLOOR_IMPORTS = "import argparse, json, re, enum, typing, dataclasses, threading, subprocess, datetime, gzip"
 
 
 def install(venv: Path) -> Path:
