@@ -1,5 +1,5 @@
 """Running scans: big local files in parallel worker processes over newline-split windows (one per
-core), everything else in-process, results merged as they arrive with a bounded number in flight.
+core), everything else in-process, results merged in window order with a bounded number in flight.
 
 A worker that dies (SIGBUS on a file truncated under its mapping) breaks the pool; the remaining
 windows of that scan are then read in-process with ``pread`` (never mapped), and a note says why.
@@ -113,27 +113,36 @@ def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, job
 
 
 def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str]) -> Iterator[tuple[ChunkResult, int]]:
+    """Results in window order (whatever order the workers finish in), so that merging - and with
+    it every list and tie in the report - is the same from run to run."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    pending = list(reversed(tasks))
     executor = pool(jobs, scanner.s)
-    in_flight: dict[Any, tuple] = {}
+    in_flight: dict[Any, int] = {}
+    done: dict[int, ChunkResult] = {}
+    submitted = yielded = 0
     try:
-        while pending or in_flight:
-            while pending and len(in_flight) < jobs * 2:
-                task, _stream = pending.pop()
-                in_flight[executor.submit(_scan_window, task)] = task
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                task = in_flight.pop(future)
-                yield future.result(), task[2] - task[1]
+        while yielded < len(tasks):
+            while submitted < len(tasks) and len(in_flight) + len(done) < jobs * 2:
+                in_flight[executor.submit(_scan_window, tasks[submitted][0])] = submitted
+                submitted += 1
+            if yielded not in done:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done[in_flight.pop(future)] = future.result()
+            while yielded in done:
+                task = tasks[yielded][0]
+                yield done.pop(yielded), task[2] - task[1]
+                yielded += 1
     except BrokenProcessPool:
-        redo = list(in_flight.values()) + [t for t, _s in reversed(pending)]
-        notes.append(f"a scan worker died (a file shrank while it was mapped?); {len(redo)} windows re-read without mapping")
+        notes.append(f"a scan worker died (a file shrank while it was mapped?); {len(tasks) - yielded - len(done)} "
+                     "windows re-read without mapping")
         executor.shutdown(wait=False, cancel_futures=True)
-        for task in redo:
-            yield _scan_window_pread(scanner, task), task[2] - task[1]
+        for index in range(yielded, len(tasks)):
+            task = tasks[index][0]
+            res = done.pop(index, None) or _scan_window_pread(scanner, task)
+            yield res, task[2] - task[1]
         return
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

@@ -1,15 +1,29 @@
 """The fast path for blocks of JSON lines: one compiled bytes regex per block layout, one match per
-line, tuples counted in C; only error lines are parsed exactly.
+line, tuples counted in C; every line it cannot vouch for is parsed exactly.
 
-The layout is learned from the block's first lines: the keys from the start of the object up to the
-service and level fields must be the same on every sampled line (names and value kinds), and no id
-field may sit among them. The regex then spells that prefix out literally (so no id can hide before
-the service field), captures service and level, and takes the first id field after them with a lazy
-scan (so a line without a captured id has no id field at all). The block goes to the exact path
-unless every line matched exactly once, ends like an object, and each id field name seen in the
-sample occurs exactly as often as ids were taken (a second id on a line, an alias, is left to the
-exact path). Only an alias spelled with an id field name that the sample never showed escapes this
-path: such a line still counts under its first id.
+The regex is a JSON grammar, not a shape test: a line is counted by the fast path only when it is a
+well-formed flat JSON object (scalars, arrays of scalars, objects of those one level down; strings
+without raw control bytes and with valid escapes) in exactly the block's layout, so that the exact
+parser would read the same service, level, first id and time from it. The layout is learned from
+the block's first lines: the keys from the start of the object up to the service, level and time
+fields are spelled out literally. On top of the grammar, a line goes to the exact parser (the BAD
+alternative) when anything could change what the exact parser reads:
+
+- the level is not one the fast path fully understands (it must start with info/notice/warn/debug/
+  trace: an error, a padded ``" error"``, an escape or an unknown ``verbose`` - after which another
+  level field may say error - all go to the exact parser);
+- the time is not a strict RFC 3339 string (numbers, odd formats, impossible hours);
+- the service or the id holds an escape (the exact parser decodes it), or is empty;
+- a key holds an escape, repeats a prefix key (a repeated key overrides the first in ``json.loads``),
+  or is a journald key (``__CURSOR``: a journal entry);
+- an id field appears nested, after the first id (an alias, recorded by the exact path), or with a
+  value that is not a non-empty string (the exact parser then takes the next id);
+- a status field holds a 5xx (an error line);
+- a service or time field appears anywhere when the layout has none (it would name the service or
+  date the line).
+
+Whole blocks go to the exact path when they hold invalid UTF-8 or may hold a line over 1 MiB (both
+are per-line problems the exact parser reports), or when a time window cuts the block.
 """
 
 from __future__ import annotations
@@ -21,29 +35,37 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from autoglm_doctor.logscan.extract import TRACEPARENT
+from autoglm_doctor.logscan.extract import MAX_LINE, TRACEPARENT
 from autoglm_doctor.logscan.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
     from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 
 SAMPLE_LINES = 32
-ERROR_LEVELS = rb"(?i:err|fatal|crit|panic|emerg|alert)"  # the prefixes extract.normalise_level calls errors
-# ``[^"]`` (one excluded byte) runs as a tight loop in sre, ``[^"\\]`` as a per-byte set test (~2x slower).
-# An escaped quote inside a value stops the run early: for a value that is only skipped, the literal
-# after it then fails (the line goes to BAD); a captured value ends in a backslash, which
-# ``scan_fast`` checks.
-VALUE = {"str": rb'"[^"]*"', "num": rb"-?[0-9][0-9.eE+-]*", "lit": rb"(?:true|false|null)"}
+JOURNAL_KEYS = ("__CURSOR", "__REALTIME_TIMESTAMP")
+CHARS = rb'[^"\\\x00-\x1f]'  # a string byte that needs no decoding
+STR_TAIL = CHARS + rb'*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})' + CHARS + rb'*)*"'
+STR = b'"' + STR_TAIL
+NUM = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+LIT = rb"(?:true|false|null)"
+SCALAR = b"(?:" + STR + b"|" + NUM + b"|" + LIT + b")"
+VALUE = {"str": STR, "num": NUM, "lit": LIT}
+NOT_5XX = rb'(?!"?5[0-9][0-9][",}])'  # extract._status: an int or a 3-digit string
+KNOWN_LEVEL = rb'"(?i:info|notice|warn|debug|trace)' + STR_TAIL  # extract.normalise_level: not an error
+# Only real dates (February 29 goes to the exact parser, which knows leap years), so every string
+# that matches is one ``parse_timestamp`` reads.
+DATE = rb"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+TIME = (rb'"(?P<t>' + DATE + rb"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+        rb'(?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))"')
+SEGMENT = MAX_LINE // 2  # a line over MAX_LINE covers a whole aligned segment of this size
 
 
 @dataclass(frozen=True)
 class Layout:
     prefix: tuple[tuple[str, str, str], ...]  # (key, value kind, role: s/l/t/"")
     spaced: bool  # ", " and ": " separators (json.dumps default) instead of "," and ":"
-    id_keys: frozenset[str]
     has_service: bool
-    time_key: str | None
-    dated: bool  # every sampled line has a time field
+    has_time: bool
 
 
 def _kind(value: object) -> str | None:
@@ -56,109 +78,148 @@ def _kind(value: object) -> str | None:
     return None
 
 
+def _plain_key(key: str) -> bool:
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
+
+
+def _prefix(obj: dict, s) -> tuple[tuple[str, str, str], ...] | None:
+    """The keys up to the service, level and time fields, with their roles, as extract reads them."""
+    wants_svc = any(k in s.service_fields and isinstance(v, str) and v for k, v in obj.items())
+    wants_time = any(k in s.time_fields for k in obj)
+    prefix = []
+    svc = lvl = tim = False
+    for key, value in obj.items():
+        kind = _kind(value)
+        if key in s.trace_fields or kind is None or not _plain_key(key):
+            return None  # an id, a nested value or an odd key before them: not this layout
+        role = ""
+        if not svc and key in s.service_fields and kind == "str":
+            svc, role = True, "s"
+        elif not lvl and key in s.level_fields:
+            if kind != "str" or key.lower() == "priority":
+                return None
+            lvl, role = True, "l"
+        elif not tim and key in s.time_fields:
+            if kind != "str":
+                return None
+            tim, role = True, "t"
+        prefix.append((key, kind, role))
+        if lvl and (svc or not wants_svc) and (tim or not wants_time):
+            return tuple(prefix)
+    return None
+
+
 def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
-    s = scanner.s
-    prefixes = set()
-    spacing = set()
-    dated = True
-    id_keys: set[str] = set()
+    """The most common layout of the block's first lines (odd sampled lines are skipped: they will
+    not match it and go to the exact parser)."""
+    seen: Counter = Counter()
     sample = data[: 1 << 16].split(b"\n")[:SAMPLE_LINES]
-    for line in sample[:-1] if len(sample) > 1 else sample:
+    sample = sample[:-1] if len(sample) > 1 else sample
+    for line in sample:
         try:
             obj = json.loads(line)
         except ValueError:
-            return None
-        if not isinstance(obj, dict) or "__REALTIME_TIMESTAMP" in obj:
-            return None
-        spacing.add(b'": ' in line or b'", "' in line)
-        _collect_ids(obj, s.trace_fields, id_keys)
-        dated = dated and any(k in s.time_fields for k in obj)
-        prefix = []
-        svc = lvl = tkey = None
-        wants_svc = any(k in s.service_fields and isinstance(v, str) for k, v in obj.items())
-        for key, value in obj.items():
-            if key in s.trace_fields:
-                return None  # an id before the service/level fields: not this layout
-            kind = _kind(value)
-            if kind is None:
-                return None  # a nested object or array before them
-            role = ""
-            if svc is None and key in s.service_fields and kind == "str":
-                svc = role = "s"
-            elif lvl is None and key in s.level_fields:
-                if kind != "str" or key.lower() == "priority":
-                    return None
-                lvl = role = "l"
-            elif tkey is None and key in s.time_fields:
-                tkey, role = key, "t"
-            prefix.append((key, kind, role))
-            if lvl and (svc or not wants_svc):
-                break
-        if lvl is None:
-            return None
-        prefixes.add(tuple(prefix))
-    if len(prefixes) != 1 or len(spacing) != 1:
+            continue
+        if not isinstance(obj, dict) or any(k in obj for k in JOURNAL_KEYS):
+            continue
+        prefix = _prefix(obj, scanner.s)
+        if prefix is not None:
+            seen[(prefix, line.startswith(b'{"' + prefix[0][0].encode() + b'": '))] += 1
+    if not seen:
         return None
-    prefix_t = prefixes.pop()
-    time_key = next((k for k, kind, role in prefix_t if role == "t" and kind == "str"), None)
-    return Layout(prefix_t, spacing.pop(), frozenset(id_keys), any(r == "s" for _k, _kind, r in prefix_t),
-                  time_key, dated)
+    (prefix, spaced), n = seen.most_common(1)[0]
+    if n * 2 < len(sample):
+        return None
+    return Layout(prefix, spaced, any(r == "s" for _k, _kind, r in prefix), any(r == "t" for _k, _kind, r in prefix))
 
 
-def _collect_ids(obj: dict, fields: tuple[str, ...], out: set[str]) -> None:
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            _collect_ids(value, fields, out)
-        elif key in fields and isinstance(value, str):
-            out.add(key)
+def _alt(names) -> bytes:
+    return b"|".join(re.escape(n.encode()) for n in sorted(names))
 
 
-def compile_layout(scanner: "ChunkScanner", layout: Layout, windowed: bool) -> tuple[re.Pattern, dict[str, int]]:
-    """``LINE|BAD``: LINE spells the learned prefix out, with a level that is not an error, and takes
-    the service, the first id after it (and the time when windowed) from a line ending in ``}``;
-    any other line (error lines included) is taken whole by BAD and parsed exactly."""
-    key = (layout.prefix, layout.spaced, windowed)
+def compile_layout(scanner: "ChunkScanner", layout: Layout) -> tuple[re.Pattern, dict[str, int]]:
+    """``LINE|BAD``: LINE is the grammar of a line the fast path can read (see the module doc) and
+    captures the service, the time and the first id; any other line is taken whole by BAD."""
+    key = (layout.prefix, layout.spaced)
     cached = scanner._regexes.get(key)
     if cached:
         return cached
-    item_sep, colon = (b", ", b'": ') if layout.spaced else (b",", b'":')
+    s = scanner.s
+    sep, colon = (b", ", b'": ') if layout.spaced else (b",", b'":')
+    prefix_keys = {k for k, _kind, _role in layout.prefix}
+    nested_excl = set(s.trace_fields) | set(s.status_fields)
+    if not layout.has_service:
+        nested_excl |= set(s.service_fields)
+    if not layout.has_time:
+        nested_excl |= set(s.time_fields)
+    top_excl = nested_excl | prefix_keys | set(JOURNAL_KEYS)
+    status_top = [f for f in s.status_fields if f not in prefix_keys]
+
+    def member(excl: set[str], status: list[str], value: bytes) -> bytes:
+        plain = b'"(?!(?:' + _alt(excl) + b')")' + CHARS + b"*" + colon + value
+        if not status:
+            return plain
+        return b"(?:" + plain + b'|"(?:' + _alt(status) + b")" + colon + NOT_5XX + value + b")"
+
+    array = rb"\[(?:" + SCALAR + b"(?:" + sep + SCALAR + rb")*)?\]"
+    inner = member(nested_excl, list(s.status_fields), b"(?:" + SCALAR + b"|" + array + b")")
+    obj = rb"\{(?:" + inner + b"(?:" + sep + inner + rb")*)?\}"
+    top = sep + member(top_excl, status_top, b"(?:" + SCALAR + b"|" + array + b"|" + obj + b")")
     parts = [rb"\{"]
     for i, (name, kind, role) in enumerate(layout.prefix):
         if i:
-            parts.append(item_sep)
+            parts.append(sep)
         parts.append(b'"' + re.escape(name.encode()) + colon)
         if role == "l":
-            parts.append(b'"(?!' + ERROR_LEVELS + rb')[^"]*"')
-        elif role == "s" or (role == "t" and windowed and kind == "str"):
-            parts.append(b'"(?P<' + role.encode() + (rb'>[^"]+)"' if role == "s" else rb'>[^"]*)"'))
+            parts.append(KNOWN_LEVEL)
+        elif role == "s":
+            parts.append(b'"(?P<s>' + CHARS + b'+)"')
+        elif role == "t":
+            parts.append(TIME)
         else:
-            parts.append(VALUE[kind])
-    ids = b"|".join(re.escape(f.encode()) for f in scanner.s.trace_fields)
-    # ``(?:X|)`` rather than ``(?:X)?``: the same match, but a BRANCH is cheaper in sre than a
-    # REPEAT (~15% of the whole findall).
-    parts.append(rb'(?:[^\n]*?"(?:' + ids + b")" + colon + rb'"(?P<v>[^"]*)"|)[^\n]*\}\n|(?P<bad>[^\n]*\n)')
+            parts.append((NOT_5XX if name in s.status_fields else b"") + VALUE[kind])
+    ident = sep + b'"(?:' + _alt(s.trace_fields) + b")" + colon + b'"(?P<v>' + CHARS + b'+)"'
+    # ``(?:X|)`` rather than ``(?:X)?``: the same match, but a BRANCH is cheaper in sre than a REPEAT.
+    parts.append(b"(?:" + top + b")*(?:" + ident + b"(?:" + top + rb")*|)\}\n|(?P<bad>[^\n]*\n)")
     rx = re.compile(b"".join(parts))
     compiled = (rx, {n: rx.groupindex[n] - 1 for n in rx.groupindex})
     scanner._regexes[key] = compiled
     return compiled
 
 
-def window_verdict(scanner: "ChunkScanner", values: list[bytes]) -> str | None:
-    """'inside' / 'outside' when all of a block's timestamps are on one side of the window, else None."""
-    if not values or len(set(map(len, values))) != 1:
-        return None
-    if set(map(operator.itemgetter(-1), values)) != {ord("Z")} and len(
-            set(map(operator.itemgetter(slice(-6, None)), values))) != 1:
-        return None  # mixed zones: lexical order is not time order
-    lo, hi = parse_timestamp(min(values).decode()), parse_timestamp(max(values).decode())
-    if lo is None or hi is None:
-        return None
-    s = scanner.s
-    if (s.since is None or lo >= s.since) and (s.until is None or hi <= s.until):
-        return "inside"
-    if (s.since is not None and hi < s.since) or (s.until is not None and lo > s.until):
-        return "outside"
-    return None
+def plain_block(data: bytes) -> bool:
+    """No invalid UTF-8 and no line that may be over MAX_LINE: the per-line problems of the exact
+    parser cannot occur in a line the grammar accepts."""
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    for start in range(0, len(data) - SEGMENT + 1, SEGMENT):
+        if data.find(b"\n", start, start + SEGMENT) < 0:
+            return False
+    return True
+
+
+def time_span(times: list[bytes]) -> tuple[float, float] | None:
+    """(earliest, latest) of strict RFC 3339 strings (TIME); None if the parser disagrees. Strings of one length and one zone sort like the times they name, so min/max stay in C."""
+    if len(set(map(len, times))) == 1 and (set(map(operator.itemgetter(-1), times)) == {ord("Z")} or len(
+            set(map(operator.itemgetter(slice(-6, None)), times))) == 1):
+        groups = [times]
+    else:
+        by_form: dict[tuple, list[bytes]] = {}
+        for t in times:
+            by_form.setdefault((len(t), b"Z" if t[-1] == 90 else t[-6:]), []).append(t)
+        groups = list(by_form.values())
+    lo = hi = None
+    for group in groups:
+        first, last = min(group), max(group)
+        a, b = parse_timestamp(first.decode()), parse_timestamp(last.decode())
+        if a is None or b is None:
+            return None
+        lo = a if lo is None else min(lo, a)
+        hi = b if hi is None else max(hi, b)
+    return (lo, hi) if lo is not None and hi is not None else None
 
 
 def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str) -> bool:
@@ -167,38 +228,37 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
 
     Per-line work stays in C: one ``findall`` over the block, then a ``Counter`` of the distinct
     (service, id, bad line) tuples (a trace logs ~3 lines per service, so Python only walks the
-    distinct ones), and byte counts for the checks."""
+    distinct ones)."""
+    if not plain_block(data):
+        return False
     layout = learn_layout(scanner, data)
     if layout is None:
         return False
-    windowed = scanner.s.windowed
-    if windowed and layout.time_key is None:
+    s = scanner.s
+    if s.windowed and not layout.has_time:
         return False
-    rx, idx = compile_layout(scanner, layout, windowed)
+    rx, idx = compile_layout(scanner, layout)
     matches = rx.findall(data)
-    i_bad = idx["bad"]
     keys = ("s", "v", "bad") if layout.has_service else ("v", "bad")
     if len(idx) == len(keys):  # the groups are exactly these, in this order
         counts = Counter(matches)
     else:
         counts = Counter(map(operator.itemgetter(*(idx[k] for k in keys)), matches))
-    bad = list(filter(None, map(operator.itemgetter(i_bad), matches)))
-    bad_text = b"".join(bad)
-    j_v = keys.index("v")
-    taken = len(matches) - sum(n for key, n in counts.items() if not key[j_v])
-    needles = [b'"' + k.encode() + b'":' for k in layout.id_keys]
-    if sum(map(data.count, needles)) != taken + sum(map(bad_text.count, needles)):
-        return False  # a second id on some line (an alias): the exact path records it
-    if _escaped(counts, keys, matches, idx):
-        return False  # a captured value holds an escaped quote: the exact parser decodes it
+    bad = list(filter(None, map(operator.itemgetter(idx["bad"]), matches)))
     good = len(matches) - len(bad)
-    outside = False
-    if windowed and good:
-        times = [t for t in map(operator.itemgetter(idx["t"]), matches) if t]
-        verdict = window_verdict(scanner, times)
-        if verdict is None:
+    span = None
+    if good and layout.has_time:
+        span = time_span(list(filter(None, map(operator.itemgetter(idx["t"]), matches))))
+        if span is None:
             return False
-        outside = verdict == "outside"
+    outside = False
+    if s.windowed and span is not None:
+        lo, hi = span
+        if (s.since is not None and hi < s.since) or (s.until is not None and lo > s.until):
+            outside = True
+        elif not ((s.since is None or lo >= s.since) and (s.until is None or hi <= s.until)):
+            return False  # the window cuts the block: line by line
+    bad_text = b"".join(bad)
     res.bytes_fast += len(data) - len(bad_text)
     if bad_text:
         scanner.exact(bad_text, res, service)
@@ -206,33 +266,23 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
         res.outside += good
         return True
     if good:
-        _account(scanner, data, res, service, counts, layout, good, set(bad) if bad else set())
+        _account(res, service, counts, layout.has_service)
+        res.lines += good
+        if span is None:
+            res.undated += good
+        else:
+            res.seen_time(span[0])
+            res.seen_time(span[1])
     return True
 
 
-def _escaped(counts: Counter, keys: tuple[str, ...], matches: list, idx: dict[str, int]) -> bool:
-    """Did a ``[^"]*`` capture run into an escaped quote (it then ends in a backslash) or past the end
-    of a truncated line (it then holds a newline, and the match spans two lines)?"""
-    for j, name in enumerate(keys):
-        if name != "bad":
-            joined = b"".join(map(operator.itemgetter(j), counts))
-            if b"\n" in joined or b"\\" in joined:
-                return True
-    if "t" in idx:
-        joined = b"".join(map(operator.itemgetter(idx["t"]), matches))
-        if b"\n" in joined or b"\\" in joined:
-            return True
-    return False
-
-
-def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str, counts: Counter,
-             layout: Layout, good: int, bad: set[bytes]) -> None:
+def _account(res: "ChunkResult", service: str, counts: Counter, has_service: bool) -> None:
     found: dict[bytes, int] = {}
     get = found.get
     lines: Counter = Counter()  # service -> lines
     untraced: Counter = Counter()  # service -> lines without an id
     bits: dict[bytes, int] = {}
-    if layout.has_service:
+    if has_service:
         items = counts.items()
     else:
         raw_default = service.encode()
@@ -248,11 +298,10 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
         elif not badline:
             lines[svc] += n
             untraced[svc] += n
-    if "traceparent" in layout.id_keys:
-        for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:
-            m = TRACEPARENT.match(value.decode("ascii", "replace"))
-            if m:
-                found[m.group(1).encode()] = found.get(m.group(1).encode(), 0) | found.pop(value)
+    for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:  # a traceparent names its trace
+        m = TRACEPARENT.match(value.decode("ascii", "replace"))
+        if m:
+            found[m.group(1).encode()] = found.get(m.group(1).encode(), 0) | found.pop(value)
     if not res.traces:
         res.traces = found
     else:
@@ -263,18 +312,3 @@ def _account(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: 
         stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
         stats[0] += count
         stats[1] += count - untraced[raw]
-    for start in scanner.status_starts(data):
-        end = data.find(b"\n", start)
-        line = data[start:end]
-        if line + b"\n" in bad:
-            continue  # parsed with the BAD lines already
-        rec, _problem = scanner.parser.parse(line, service)
-        if rec is not None and rec.error:
-            res.add_error(rec, rec.trace_id.encode())
-    res.lines += good
-    for line in (data[: data.find(b"\n")], data[data.rfind(b"\n", 0, len(data) - 1) + 1:]):
-        rec, _problem = scanner.parser.parse(line, service)
-        if rec is not None:
-            res.seen_time(rec.ts)
-    if not layout.dated:
-        res.undated += good

@@ -77,10 +77,6 @@ class ChunkScanner:
         self.s = settings
         self.parser = LineParser(settings)
         self._regexes: dict[tuple, tuple[re.Pattern, dict[str, int]]] = {}
-        ids = b"|".join(re.escape(f.encode()) for f in settings.trace_fields)
-        self._id_alt = ids
-        self._status_fields = frozenset(f.encode() for f in settings.status_fields)
-        self._status_rxs = _status_regexes(settings.status_fields)
 
     # -- exact path ------------------------------------------------------------------------
     def exact(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
@@ -112,12 +108,12 @@ class ChunkScanner:
         if counts is None:
             counts = res.services[rec.service] = [0, 0]
         counts[0] += 1
-        trace = rec.trace_id.encode()
+        trace = rec.trace_id.encode("utf-8", "surrogatepass")  # a JSON "\ud800" id must not crash the scan
         if trace:
             counts[1] += 1
             res.traces[trace] = res.traces.get(trace, 0) | res.bit(rec.service)
             for alias in rec.ids[1:]:
-                res.aliases.setdefault(alias.encode(), trace)
+                res.aliases.setdefault(alias.encode("utf-8", "surrogatepass"), trace)
         if rec.error:
             res.add_error(rec, trace)
 
@@ -127,37 +123,3 @@ class ChunkScanner:
         if kind == "file" and data[:1] == b"{" and data.endswith(b"\n") and scan_fast(self, data, res, service):
             return
         self.exact(data, res, service, kind)
-
-    def status_starts(self, data: bytes) -> list[int]:
-        """Offsets of the lines with a 5xx after any status field (a regex with a literal prefix;
-        hits are checked against the full field names)."""
-        starts = set()
-        for rx in self._status_rxs:
-            for m in rx.finditer(data):
-                key_start = data.rfind(b'"', 0, m.start()) + 1
-                key_end = data.find(b'"', m.start())
-                if data[key_start:key_end] in self._status_fields:
-                    starts.add(data.rfind(b"\n", 0, m.start()) + 1)
-        return sorted(starts)
-
-
-def _common_part(names: tuple[str, ...]) -> str:
-    first = min(names, key=len)
-    for size in range(len(first), 2, -1):
-        for i in range(len(first) - size + 1):
-            part = first[i:i + size]
-            if all(part in n for n in names):
-                return part
-    return ""
-
-
-def _status_regexes(fields: tuple[str, ...]) -> list[re.Pattern]:
-    """Regexes with a literal prefix that find a 5xx value after any status field: one for the part
-    all field names share ("status"), else one per field. Hits are checked against the full names."""
-    if not fields:
-        return []
-    tail = rb'[^"\n]{0,32}": ?"?5\d\d(?:[",}\s]|$)'
-    common = _common_part(tuple(fields))
-    if common:
-        return [re.compile(re.escape(common.encode()) + tail)]
-    return [re.compile(b'"' + re.escape(f.encode()) + rb'": ?"?5\d\d(?:[",}\s]|$)') for f in fields]

@@ -4,9 +4,10 @@ service, top error messages, and what could not be read."""
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress
 from typing import Any
 
 from autoglm_doctor.logscan.scan import ChunkResult
@@ -158,8 +159,10 @@ class Summary:
                 upstream = sum(n for mask, n in by_mask.items() if mask & bu)
                 lost_masks = {mask for mask in by_mask if mask & bu and not mask & bd}
                 lost = sum(by_mask[mask] for mask in lost_masks)
-                first = (trace for trace, mask in self.traces.items() if mask in lost_masks)
-                examples = [trace.decode("utf-8", "replace") for trace in islice(first, EXAMPLES)]
+                # the smallest ids: the same examples whatever the scan order, path or number of jobs
+                # (the per-trace test stays in C: a set's __contains__ mapped over the masks)
+                lost_ids = compress(self.traces, map(lost_masks.__contains__, self.traces.values()))
+                examples = [trace.decode("utf-8", "replace") for trace in heapq.nsmallest(EXAMPLES, lost_ids)]
             hops.append({"hop": f"{up}>{down}", "upstream": up, "downstream": down, "upstream_traces": upstream,
                          "lost": lost, "examples": examples, "downstream_seen": bool(bd)})
         propagation = []
@@ -167,7 +170,8 @@ class Summary:
             lines, traced = self.services[svc]
             propagation.append({"service": svc, "lines": lines, "with_id": traced, "without_id": lines - traced,
                                 "share_without_id": round((lines - traced) / lines, 4) if lines else 0.0})
-        top = [{"service": svc, "message": msg, "count": n} for (svc, msg), n in self.messages.most_common(10)]
+        top = [{"service": svc, "message": msg, "count": n} for (svc, msg), n in
+               heapq.nsmallest(10, self.messages.items(), key=lambda kv: (-kv[1], kv[0]))]  # ties by name
         sources = [st.to_dict() for st in self.sources.values()]
         notes = list(self.notes)
         for st in self.sources.values():
