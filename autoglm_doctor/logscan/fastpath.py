@@ -41,7 +41,9 @@ from autoglm_doctor.logscan.timeparse import parse_timestamp
 if TYPE_CHECKING:
     from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 
-SAMPLE_LINES = 32
+SAMPLE_LINES = 128
+MAX_TAILS = 16
+CONTROL = bytes(range(0x20))  # newline included
 JOURNAL_KEYS = ("__CURSOR", "__REALTIME_TIMESTAMP")
 CHARS = rb'[^"\\\x00-\x1f]'  # a string byte that needs no decoding
 STR_TAIL = CHARS + rb'*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})' + CHARS + rb'*)*"'
@@ -66,6 +68,7 @@ class Layout:
     spaced: bool  # ", " and ": " separators (json.dumps default) instead of "," and ":"
     has_service: bool
     has_time: bool
+    tails: tuple[tuple[tuple[str, str], ...], ...]  # the (key, kind) runs seen after the prefix, commonest first
 
 
 def _kind(value: object) -> str | None:
@@ -109,10 +112,32 @@ def _prefix(obj: dict, s) -> tuple[tuple[str, str, str], ...] | None:
     return None
 
 
+def _tail(obj: dict, skip: int, s, has_service: bool, has_time: bool) -> tuple[tuple[str, str], ...] | None:
+    """The keys after the prefix, when the exact parser would read nothing else from them than the
+    fast path: scalars, at most one id (a non-empty string), no service or time field the layout
+    lacks. Lines with other tails go to the exact parser."""
+    tail = []
+    ids = 0
+    for key, value in list(obj.items())[skip:]:
+        kind = _kind(value)
+        if kind is None or not _plain_key(key):
+            return None
+        if (not has_service and key in s.service_fields) or (not has_time and key in s.time_fields):
+            return None
+        if key in s.trace_fields:
+            ids += 1
+            if ids > 1 or kind != "str":
+                return None  # an alias (recorded by the exact path) or an id that is not a string
+        tail.append((key, kind))
+    return tuple(tail)
+
+
 def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
-    """The most common layout of the block's first lines (odd sampled lines are skipped: they will
-    not match it and go to the exact parser)."""
+    """The most common prefix of the block's first lines and the tails seen after it (odd sampled
+    lines are skipped: they will not match and go to the exact parser)."""
+    s = scanner.s
     seen: Counter = Counter()
+    objs = []
     sample = data[: 1 << 16].split(b"\n")[:SAMPLE_LINES]
     sample = sample[:-1] if len(sample) > 1 else sample
     for line in sample:
@@ -122,65 +147,80 @@ def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
             continue
         if not isinstance(obj, dict) or any(k in obj for k in JOURNAL_KEYS):
             continue
-        prefix = _prefix(obj, scanner.s)
+        prefix = _prefix(obj, s)
         if prefix is not None:
-            seen[(prefix, line.startswith(b'{"' + prefix[0][0].encode() + b'": '))] += 1
+            key = (prefix, line.startswith(b'{"' + prefix[0][0].encode() + b'": '))
+            seen[key] += 1
+            objs.append((key, obj))
     if not seen:
         return None
     (prefix, spaced), n = seen.most_common(1)[0]
     if n * 2 < len(sample):
         return None
-    return Layout(prefix, spaced, any(r == "s" for _k, _kind, r in prefix), any(r == "t" for _k, _kind, r in prefix))
+    has_service = any(r == "s" for _k, _kind, r in prefix)
+    has_time = any(r == "t" for _k, _kind, r in prefix)
+    tails: Counter = Counter()
+    for key, obj in objs:
+        if key == (prefix, spaced):
+            tail = _tail(obj, len(prefix), s, has_service, has_time)
+            if tail is not None:
+                tails[tail] += 1
+    if not tails:
+        return None
+    return Layout(prefix, spaced, has_service, has_time, tuple(t for t, _n in tails.most_common(MAX_TAILS)))
 
 
-def _alt(names) -> bytes:
-    return b"|".join(re.escape(n.encode()) for n in sorted(names))
-
-
-def compile_layout(scanner: "ChunkScanner", layout: Layout) -> tuple[re.Pattern, dict[str, int]]:
-    """``LINE|BAD``: LINE is the grammar of a line the fast path can read (see the module doc) and
-    captures the service, the time and the first id; any other line is taken whole by BAD."""
-    key = (layout.prefix, layout.spaced)
+def compile_layout(scanner: "ChunkScanner", layout: Layout, clean: bool) -> tuple[re.Pattern, dict[str, int]]:
+    """``LINE|BAD``: LINE spells out the prefix and the learned tails (as a trie, commonest branch
+    first) with a grammar for each value, and captures the service, the time and the id; any other
+    line is taken whole by BAD. ``clean``: the block has no backslash (no escapes anywhere), so a
+    string is ``"[^"]*"`` (a tight loop in sre; the caller checks for control bytes and lines)."""
+    key = (layout, clean)
     cached = scanner._regexes.get(key)
     if cached:
         return cached
     s = scanner.s
     sep, colon = (b", ", b'": ') if layout.spaced else (b",", b'":')
-    prefix_keys = {k for k, _kind, _role in layout.prefix}
-    nested_excl = set(s.trace_fields) | set(s.status_fields)
-    if not layout.has_service:
-        nested_excl |= set(s.service_fields)
-    if not layout.has_time:
-        nested_excl |= set(s.time_fields)
-    top_excl = nested_excl | prefix_keys | set(JOURNAL_KEYS)
-    status_top = [f for f in s.status_fields if f not in prefix_keys]
-
-    def member(excl: set[str], status: list[str], value: bytes) -> bytes:
-        plain = b'"(?!(?:' + _alt(excl) + b')")' + CHARS + b"*" + colon + value
-        if not status:
-            return plain
-        return b"(?:" + plain + b'|"(?:' + _alt(status) + b")" + colon + NOT_5XX + value + b")"
-
-    array = rb"\[(?:" + SCALAR + b"(?:" + sep + SCALAR + rb")*)?\]"
-    inner = member(nested_excl, list(s.status_fields), b"(?:" + SCALAR + b"|" + array + b")")
-    obj = rb"\{(?:" + inner + b"(?:" + sep + inner + rb")*)?\}"
-    top = sep + member(top_excl, status_top, b"(?:" + SCALAR + b"|" + array + b"|" + obj + b")")
+    chars = rb'[^"]' if clean else CHARS
+    string = b'"' + chars + b'*"' if clean else STR
+    value = {"str": string, "num": NUM, "lit": LIT}
     parts = [rb"\{"]
     for i, (name, kind, role) in enumerate(layout.prefix):
         if i:
             parts.append(sep)
         parts.append(b'"' + re.escape(name.encode()) + colon)
         if role == "l":
-            parts.append(KNOWN_LEVEL)
+            parts.append(b'"(?i:info|notice|warn|debug|trace)' + (chars + b'*"' if clean else STR_TAIL))
         elif role == "s":
-            parts.append(b'"(?P<s>' + CHARS + b'+)"')
+            parts.append(b'"(?P<s>' + chars + b'+)"')
         elif role == "t":
             parts.append(TIME)
         else:
-            parts.append((NOT_5XX if name in s.status_fields else b"") + VALUE[kind])
-    ident = sep + b'"(?:' + _alt(s.trace_fields) + b")" + colon + b'"(?P<v>' + CHARS + b'+)"'
-    # ``(?:X|)`` rather than ``(?:X)?``: the same match, but a BRANCH is cheaper in sre than a REPEAT.
-    parts.append(b"(?:" + top + b")*(?:" + ident + b"(?:" + top + rb")*|)\}\n|(?P<bad>[^\n]*\n)")
+            parts.append((NOT_5XX if name in s.status_fields else b"") + value[kind])
+    trie: dict = {}
+    for tail in layout.tails:
+        node = trie
+        for member in tail:
+            node = node.setdefault(member, {})
+        node[None] = {}
+    names = iter(range(len(layout.tails)))
+
+    def emit(node: dict) -> bytes:
+        alts = []
+        for member, child in node.items():
+            if member is None:
+                alts.append(rb"\}\n")
+                continue
+            name, kind = member
+            head = sep + b'"' + re.escape(name.encode()) + colon
+            if name in s.trace_fields:
+                head += b'"(?P<v' + str(next(names)).encode() + b">" + chars + b'+)"'
+            else:
+                head += (NOT_5XX if name in s.status_fields else b"") + value[kind]
+            alts.append(head + emit(child))
+        return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+
+    parts.append(emit(trie) + rb"|(?P<bad>[^\n]*\n)")
     rx = re.compile(b"".join(parts))
     compiled = (rx, {n: rx.groupindex[n] - 1 for n in rx.groupindex})
     scanner._regexes[key] = compiled
@@ -237,11 +277,19 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     s = scanner.s
     if s.windowed and not layout.has_time:
         return False
-    rx, idx = compile_layout(scanner, layout)
+    clean = b"\\" not in data
+    rx, idx = compile_layout(scanner, layout, clean)
     matches = rx.findall(data)
-    keys = ("s", "v", "bad") if layout.has_service else ("v", "bad")
-    if len(idx) == len(keys):  # the groups are exactly these, in this order
+    if clean and len(data) - len(data.translate(None, CONTROL)) != len(matches):
+        # a control byte somewhere, or a string run over a line end: the strict grammar decides
+        rx, idx = compile_layout(scanner, layout, False)
+        matches = rx.findall(data)
+    keys = (("s",) if layout.has_service else ()) + tuple(sorted(k for k in idx if k[0] == "v")) + ("bad",)
+    if sorted(idx, key=idx.__getitem__) == list(keys):  # the groups are exactly these, in this order
         counts = Counter(matches)
+    elif len(keys) == 1:
+        counts = Counter((b"", bad) for bad in map(operator.itemgetter(idx["bad"]), matches))
+        keys = ("v", "bad")
     else:
         counts = Counter(map(operator.itemgetter(*(idx[k] for k in keys)), matches))
     bad = list(filter(None, map(operator.itemgetter(idx["bad"]), matches)))
@@ -266,7 +314,7 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
         res.outside += good
         return True
     if good:
-        _account(res, service, counts, layout.has_service)
+        _account(res, service, counts, layout.has_service, len(keys) - 1 - layout.has_service)
         res.lines += good
         if span is None:
             res.undated += good
@@ -276,17 +324,22 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     return True
 
 
-def _account(res: "ChunkResult", service: str, counts: Counter, has_service: bool) -> None:
+def _account(res: "ChunkResult", service: str, counts: Counter, has_service: bool, n_ids: int) -> None:
+    """Counts keyed (service?, id group..., bad line): one Python step per distinct key."""
     found: dict[bytes, int] = {}
     get = found.get
     lines: Counter = Counter()  # service -> lines
     untraced: Counter = Counter()  # service -> lines without an id
     bits: dict[bytes, int] = {}
-    if has_service:
+    raw_default = service.encode()
+    if has_service and n_ids == 1:
         items = counts.items()
-    else:
-        raw_default = service.encode()
+    elif n_ids == 1:
         items = (((raw_default, v, b), n) for (v, b), n in counts.items())
+    else:  # several id groups (one per tail branch, at most one set) or none
+        skip = 1 if has_service else 0
+        items = (((key[0] if has_service else raw_default, b"".join(key[skip:-1]), key[-1]), n)
+                 for key, n in counts.items())
     for (svc, value, badline), n in items:
         if value:
             try:
