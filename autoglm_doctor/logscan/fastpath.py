@@ -41,7 +41,7 @@ from autoglm_doctor.logscan.timeparse import parse_timestamp
 if TYPE_CHECKING:
     from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 
-SAMPLE_LINES = 128
+SAMPLE_LINES = 64
 MAX_TAILS = 16
 CONTROL = bytes(range(0x20))  # newline included
 JOURNAL_KEYS = ("__CURSOR", "__REALTIME_TIMESTAMP")
@@ -69,6 +69,7 @@ class Layout:
     has_service: bool
     has_time: bool
     tails: tuple[tuple[tuple[str, str], ...], ...]  # the (key, kind) runs seen after the prefix, commonest first
+    time_form: tuple[int, str] | None = None  # (fraction digits, zone) of the sampled times, when one form
 
 
 def _kind(value: object) -> str | None:
@@ -167,7 +168,19 @@ def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
                 tails[tail] += 1
     if not tails:
         return None
-    return Layout(prefix, spaced, has_service, has_time, tuple(t for t, _n in tails.most_common(MAX_TAILS)))
+    forms = {_time_form(obj, prefix) for key, obj in objs if key == (prefix, spaced)} if has_time else {None}
+    return Layout(prefix, spaced, has_service, has_time, tuple(t for t, _n in tails.most_common(MAX_TAILS)),
+                  forms.pop() if len(forms) == 1 else None)
+
+
+def _time_form(obj: dict, prefix: tuple) -> tuple[int, str] | None:
+    """(fraction digits, zone) of a strict RFC 3339 time: one form makes the regex fixed-width, and
+    strings of one width and zone sort like the times they name (min/max in C)."""
+    value = obj[next(k for k, _kind, role in prefix if role == "t")]
+    if not re.fullmatch(TIME[1:-1].replace(b"(?P<t>", b"(?:").decode(), value):
+        return None
+    body, zone = (value[:-1], "Z") if value.endswith("Z") else (value[:-6], value[-6:])
+    return (len(body) - body.index(".") - 1 if "." in body else 0), zone
 
 
 def compile_layout(scanner: "ChunkScanner", layout: Layout, clean: bool) -> tuple[re.Pattern, dict[str, int]]:
@@ -194,7 +207,7 @@ def compile_layout(scanner: "ChunkScanner", layout: Layout, clean: bool) -> tupl
         elif role == "s":
             parts.append(b'"(?P<s>' + chars + b'+)"')
         elif role == "t":
-            parts.append(TIME)
+            parts.append(_fixed_time(layout.time_form) if layout.time_form else TIME)
         else:
             parts.append((NOT_5XX if name in s.status_fields else b"") + value[kind])
     trie: dict = {}
@@ -241,9 +254,15 @@ def plain_block(data: bytes) -> bool:
     return True
 
 
-def time_span(times: list[bytes]) -> tuple[float, float] | None:
+def _fixed_time(form: tuple[int, str]) -> bytes:
+    digits, zone = form
+    return TIME.replace(rb"(?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])",
+                        (rb"\.[0-9]{%d}" % digits if digits else b"") + re.escape(zone.encode()))
+
+
+def time_span(times: list[bytes], uniform: bool = False) -> tuple[float, float] | None:
     """(earliest, latest) of strict RFC 3339 strings (TIME); None if the parser disagrees. Strings of one length and one zone sort like the times they name, so min/max stay in C."""
-    if len(set(map(len, times))) == 1 and (set(map(operator.itemgetter(-1), times)) == {ord("Z")} or len(
+    if uniform or len(set(map(len, times))) == 1 and (set(map(operator.itemgetter(-1), times)) == {ord("Z")} or len(
             set(map(operator.itemgetter(slice(-6, None)), times))) == 1):
         groups = [times]
     else:
@@ -296,7 +315,7 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     good = len(matches) - len(bad)
     span = None
     if good and layout.has_time:
-        span = time_span(list(filter(None, map(operator.itemgetter(idx["t"]), matches))))
+        span = time_span(list(filter(None, map(operator.itemgetter(idx["t"]), matches))), layout.time_form is not None)
         if span is None:
             return False
     outside = False
