@@ -2,11 +2,11 @@
 line, tuples counted in C; every line it cannot vouch for is parsed exactly.
 
 The regex is a JSON grammar, not a shape test: a line is counted by the fast path only when it is a
-well-formed flat JSON object (scalars, arrays of scalars, objects of those one level down; strings
-without raw control bytes and with valid escapes) in exactly the block's layout, so that the exact
-parser would read the same service, level, first id and time from it. The layout is learned from
-the block's first lines: the keys from the start of the object up to the service, level and time
-fields are spelled out literally. On top of the grammar, a line goes to the exact parser (the BAD
+well-formed flat JSON object (scalar values; strings without raw control bytes and with valid escapes;
+nothing after the closing brace) in one of the block's learned layouts, so that the exact parser would
+read the same service, level, first id and time from it. The layout is learned from the block's first
+lines: the keys up to the service, level and time fields (the prefix) and the runs of keys seen after
+them (the tails, as a trie) are spelled out literally. A line goes to the exact parser (the BAD
 alternative) when anything could change what the exact parser reads:
 
 - the level is not one the fast path fully understands (it must start with info/notice/warn/debug/
@@ -16,8 +16,8 @@ alternative) when anything could change what the exact parser reads:
 - the service or the id holds an escape (the exact parser decodes it), or is empty;
 - a key holds an escape, repeats a prefix key (a repeated key overrides the first in ``json.loads``),
   or is a journald key (``__CURSOR``: a journal entry);
-- an id field appears nested, after the first id (an alias, recorded by the exact path), or with a
-  value that is not a non-empty string (the exact parser then takes the next id);
+- its keys are not a learned tail: a nested value, a second id (an alias, recorded by the exact path),
+  an id that is not a non-empty string (the exact parser then takes the next id);
 - a status field holds a 5xx (an error line);
 - a service or time field appears anywhere when the layout has none (it would name the service or
   date the line).
