@@ -50,10 +50,7 @@ STR_TAIL = CHARS + rb'*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})' + CHARS + rb'*)*"'
 STR = b'"' + STR_TAIL
 NUM = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 LIT = rb"(?:true|false|null)"
-SCALAR = b"(?:" + STR + b"|" + NUM + b"|" + LIT + b")"
-VALUE = {"str": STR, "num": NUM, "lit": LIT}
 NOT_5XX = rb'(?!"?5[0-9][0-9][",}])'  # extract._status: an int or a 3-digit string
-KNOWN_LEVEL = rb'"(?i:info|notice|warn|debug|trace)' + STR_TAIL  # extract.normalise_level: not an error
 # Only real dates (February 29 goes to the exact parser, which knows leap years), so every string
 # that matches is one ``parse_timestamp`` reads.
 DATE = rb"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
