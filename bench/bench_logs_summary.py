@@ -37,7 +37,7 @@ elapsed = time.perf_counter() - t0
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-print(json.dumps({{"elapsed": elapsed, "parent_hwm_kb": hwm, "cpu": cpu,
+print(json.dumps({{"elapsed": elapsed, "parent_hwm_kb": hwm, "cpu": cpu, "parent_cpu": me.ru_utime + me.ru_stime,
                    "worker_max_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                    "traces": report["traces"], "propagation": report["propagation"],
                    "fast_share": report["sources"][0]["fast_path_share"]}}))
@@ -96,6 +96,7 @@ def main() -> int:
               and last["traces"]["lost"] == truth["lost"])
         results[jobs] = elapsed
         cpu = statistics.median(r["cpu"] for r in runs)
+        parent_cpu = statistics.median(r["parent_cpu"] for r in runs)
         parent_mb = max(r["parent_hwm_kb"] for r in runs) / 1024
         worker_mb = max(r["worker_max_kb"] for r in runs) / 1024
         print(f"jobs={jobs}: median {elapsed:.2f} s over {args.runs} runs = {size / elapsed / 1e6:.0f} MB/s; "
@@ -106,7 +107,8 @@ def main() -> int:
         lines = sum(truth["lines"].values())
         print(f"         {lines / elapsed / 1e6:.2f} M lines/s (average line {size / lines:.0f} bytes)")
         print(f"         CPU time (all processes) {cpu:.2f} s = {size / cpu / 1e6:.0f} MB per CPU-second; on "
-              f"{jobs} idle core(s) that is {size / (cpu / jobs) / 1e6:.0f} MB/s")
+              f"{jobs} idle core(s) that is {size / (cpu / jobs) / 1e6:.0f} MB/s; parent {parent_cpu:.2f} s, "
+              f"workers {cpu - parent_cpu:.2f} s")
     if args.jobs > 1:
         print(f"speed-up jobs={args.jobs} vs 1: {results[1] / results[args.jobs]:.2f}x")
     print(f"load average now: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs")
