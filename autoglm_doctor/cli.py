@@ -113,6 +113,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autoglm-doctor: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-
-def run(argv: Sequence[str] | None = None) -> Any:  # pragma: no cover - console entry convenience
-    raise SystemExit(main(argv))

@@ -198,6 +198,8 @@ def cmd_collect(args: Any) -> int:
 
 
 def cmd_fix(args: Any) -> int:
+    import fnmatch
+
     from autoglm_doctor.app import plan_fixes
 
     if args.apply:
@@ -206,7 +208,7 @@ def cmd_fix(args: Any) -> int:
     target = _open_target(args.target)
     try:
         report, config, registry = _run(args, target)
-        unknown = [p for p in args.fix if not any(__import__("fnmatch").fnmatchcase(f, p) for f in registry.fixes)]
+        unknown = [p for p in args.fix if not any(fnmatch.fnmatchcase(f, p) for f in registry.fixes)]
         if unknown:
             raise UsageError(f"no fix matches {', '.join(map(repr, unknown))}")
         plans = plan_fixes(registry, target, config, report, args.fix)

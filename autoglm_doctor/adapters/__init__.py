@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-KINDS = ("docker", "libvirt", "udev", "http")
-
 
 def open_local_adapter(kind: str, target: Any) -> Any:
     from autoglm_doctor.targets.base import AdapterUnavailable

@@ -142,7 +142,6 @@ class DockerAdapter:
     @classmethod
     def connect(cls, base_url: str | None = None, timeout: float = 10.0) -> "DockerAdapter":
         try:
-            import docker  # noqa: F401 - heavy, lazily imported
             from docker import APIClient
         except ImportError as exc:
             raise DockerUnreachable("sdk_missing", "the docker Python SDK is not installed",

@@ -114,10 +114,6 @@ def permitted(st: StatResult, who: Account, want: int, acl: list[AclEntry] | Non
     return (mode & want) == want
 
 
-def describe_perm(want: int) -> str:
-    return "".join(c for bit, c in ((R, "r"), (W, "w"), (X, "x")) if want & bit)
-
-
 def vm_user(ctx) -> str:
     """The account that runs the VMs: the profile's, else the distribution's QEMU user, else root."""
     if ctx.profile.is_set("vm_user"):

@@ -82,7 +82,6 @@ class ChunkScanner:
     def exact(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
         res.bytes_exact += len(data)
         parse = self.parser.parse
-        s = self.s
         for raw in data.split(b"\n"):
             ts_default = None
             if kind == "docker":

@@ -10,7 +10,7 @@ Conventions every implementation keeps:
 from __future__ import annotations
 
 import stat as stat_mod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 
@@ -169,21 +169,6 @@ class Target(Protocol):
     def now(self) -> float: ...  # the target's "now" (epoch seconds): the capture time for a snapshot
 
     def close(self) -> None: ...
-
-
-@dataclass
-class AdapterCall:
-    """One recorded call on a typed adapter: ``docker.info()`` and its JSON-able answer."""
-
-    adapter: str
-    method: str
-    args: list[Any] = field(default_factory=list)
-    result: Any = None
-    error: str | None = None
-
-    @property
-    def key(self) -> str:
-        return call_key(self.adapter, self.method, self.args)
 
 
 def call_key(adapter: str, method: str, args: Sequence[Any]) -> str:

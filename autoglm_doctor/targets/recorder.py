@@ -68,7 +68,7 @@ class RecordingTarget:
                 os.symlink(text, host)
         return physical
 
-    def _guard(self, path: str, fn: Any, *, follow: bool = True) -> Any:
+    def _guard(self, path: str, fn: Any) -> Any:
         try:
             value = fn()
         except TargetError as exc:
