@@ -44,16 +44,25 @@ def log_window_report(ctx: Context) -> dict[str, Any]:
     return report
 
 
-def _no_lines(check: Check, report: dict[str, Any]) -> Finding | None:
-    if report["lines"]:
-        return None
-    why = "; ".join(report["notes"]) or "the sources are empty"
-    window = report["window"]["since"]
-    return check.skip(f"no log lines since {window} from {', '.join(report['specs'])}: {why}",
-                      observed=report["notes"], expected="log lines from the deployment's services")
+class _WindowCheck(Check):
+    """The logs.traces checks share one scan of the window (a fact); with no lines to judge they skip,
+    saying why."""
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        report = ctx.fact(log_window_report)
+        if not report["lines"]:
+            why = "; ".join(report["notes"]) or "the sources are empty"
+            window = report["window"]["since"]
+            yield self.skip(f"no log lines since {window} from {', '.join(report['specs'])}: {why}",
+                            observed=report["notes"], expected="log lines from the deployment's services")
+            return
+        yield from self.judge(ctx, report)
+
+    def judge(self, ctx: Context, report: dict[str, Any]) -> Iterable[Finding]:
+        raise NotImplementedError
 
 
-class TraceErrors(Check):
+class TraceErrors(_WindowCheck):
     meta = CheckMeta(
         id="logs.traces.errors",
         title="Requests that failed (error level or 5xx status), by the service of their first error",
@@ -64,12 +73,7 @@ class TraceErrors(Check):
         description="Groups the traces of the window by the service where their first error line was logged.",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        report = ctx.fact(log_window_report)
-        empty = _no_lines(self, report)
-        if empty:
-            yield empty
-            return
+    def judge(self, ctx: Context, report: dict[str, Any]) -> Iterable[Finding]:
         failing = report["failing_by_service"]
         untraced = report["errors"]["without_trace_id"]
         examples: dict[str, list[str]] = {}
@@ -104,7 +108,7 @@ class TraceErrors(Check):
                                   expected="0 failing traces")
 
 
-class LostHops(Check):
+class LostHops(_WindowCheck):
     meta = CheckMeta(
         id="logs.traces.lost_hops",
         title="Requests that never reached the next service (lost at a hop)",
@@ -118,12 +122,7 @@ class LostHops(Check):
                     "end of the window count too: re-run with a window that ends a minute ago if in doubt.",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        report = ctx.fact(log_window_report)
-        empty = _no_lines(self, report)
-        if empty:
-            yield empty
-            return
+    def judge(self, ctx: Context, report: dict[str, Any]) -> Iterable[Finding]:
         for hop in report["lost_hops"]:
             name = hop["hop"]
             if not hop["upstream_traces"]:
@@ -141,7 +140,7 @@ class LostHops(Check):
                                   f"{hop['downstream']}", resource=name, observed={"lost": 0}, expected="0 lost traces")
 
 
-class Propagation(Check):
+class Propagation(_WindowCheck):
     meta = CheckMeta(
         id="logs.traces.propagation",
         title="Every service logs trace ids (propagation works) and its logs are readable",
@@ -153,12 +152,7 @@ class Propagation(Check):
         description="Share of each service's lines without any trace/request id, and lines no parser could read.",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        report = ctx.fact(log_window_report)
-        empty = _no_lines(self, report)
-        if empty:
-            yield empty
-            return
+    def judge(self, ctx: Context, report: dict[str, Any]) -> Iterable[Finding]:
         limit = float(ctx.profile.get("logs_untraced_max_share"))
         by_service = {p["service"]: p for p in report["propagation"]}
         for svc in report["services"]:
