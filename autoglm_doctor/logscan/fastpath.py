@@ -35,7 +35,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from autoglm_doctor.logscan.extract import MAX_LINE, TRACEPARENT
+from autoglm_doctor.logscan import fastcount
+from autoglm_doctor.logscan.extract import MAX_LINE
+from autoglm_doctor.logscan.fastgrammar import TIME_BODY, Grammar, compile_layout
 from autoglm_doctor.logscan.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
@@ -43,19 +45,9 @@ if TYPE_CHECKING:
 
 SAMPLE_LINES = 64
 MAX_TAILS = 16
+MAX_SERVICES = 4  # spelled out in the regex, each with its own copy of the rest of the line
 CONTROL = bytes(range(0x20))  # newline included
 JOURNAL_KEYS = ("__CURSOR", "__REALTIME_TIMESTAMP")
-CHARS = rb'[^"\\\x00-\x1f]'  # a string byte that needs no decoding
-STR_TAIL = CHARS + rb'*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})' + CHARS + rb'*)*"'
-STR = b'"' + STR_TAIL
-NUM = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-LIT = rb"(?:true|false|null)"
-NOT_5XX = rb'(?!"?5[0-9][0-9][",}])'  # extract._status: an int or a 3-digit string
-# Only real dates (February 29 goes to the exact parser, which knows leap years), so every string
-# that matches is one ``parse_timestamp`` reads.
-DATE = rb"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
-TIME = (rb'"(?P<t>' + DATE + rb"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-        rb'(?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))"')
 SEGMENT = MAX_LINE // 2  # a line over MAX_LINE covers a whole aligned segment of this size
 
 
@@ -67,6 +59,7 @@ class Layout:
     has_time: bool
     tails: tuple[tuple[tuple[str, str], ...], ...]  # the (key, kind) runs seen after the prefix, commonest first
     time_form: tuple[int, str] | None = None  # (fraction digits, zone) of the sampled times, when one form
+    services: tuple[str, ...] = ()  # the commonest plain service names of the sample, spelled out in the regex
 
 
 def _kind(value: object) -> str | None:
@@ -165,76 +158,34 @@ def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
                 tails[tail] += 1
     if not tails:
         return None
-    forms = {_time_form(obj, prefix) for key, obj in objs if key == (prefix, spaced)} if has_time else {None}
+    mine = [obj for key, obj in objs if key == (prefix, spaced)]
+    forms = {_time_form(obj, prefix) for obj in mine} if has_time else {None}
+    services: Counter = Counter()
+    if has_service:
+        field = next(k for k, _kind, role in prefix if role == "s")
+        services.update(obj[field] for obj in mine if isinstance(obj[field], str) and obj[field] and _plain_key(obj[field]))
     return Layout(prefix, spaced, has_service, has_time, tuple(t for t, _n in tails.most_common(MAX_TAILS)),
-                  forms.pop() if len(forms) == 1 else None)
+                  forms.pop() if len(forms) == 1 else None,
+                  tuple(sorted(svc for svc, _n in services.most_common(MAX_SERVICES))))
 
 
 def _time_form(obj: dict, prefix: tuple) -> tuple[int, str] | None:
     """(fraction digits, zone) of a strict RFC 3339 time: one form makes the regex fixed-width, and
     strings of one width and zone sort like the times they name (min/max in C)."""
     value = obj[next(k for k, _kind, role in prefix if role == "t")]
-    if not re.fullmatch(TIME[1:-1].replace(b"(?P<t>", b"(?:").decode(), value):
+    if not re.fullmatch(TIME_BODY.decode(), value):
         return None
     body, zone = (value[:-1], "Z") if value.endswith("Z") else (value[:-6], value[-6:])
     return (len(body) - body.index(".") - 1 if "." in body else 0), zone
 
 
-def compile_layout(scanner: "ChunkScanner", layout: Layout, clean: bool) -> tuple[re.Pattern, dict[str, int]]:
-    """``LINE|BAD``: LINE spells out the prefix and the learned tails (as a trie, commonest branch
-    first) with a grammar for each value, and captures the service, the time and the id; any other
-    line is taken whole by BAD. ``clean``: the block has no backslash (no escapes anywhere), so a
-    string is ``"[^"]*"`` (a tight loop in sre; the caller checks for control bytes and lines)."""
-    key = (layout, clean)
+def grammar(scanner: "ChunkScanner", layout: Layout, clean: bool, strict_time: bool = False) -> Grammar:
+    """The layout's compiled grammar, cached per scanner."""
+    key = (layout, clean, strict_time)
     cached = scanner._regexes.get(key)
-    if cached:
-        return cached
-    s = scanner.s
-    sep, colon = (b", ", b'": ') if layout.spaced else (b",", b'":')
-    chars = rb'[^"]' if clean else CHARS
-    string = b'"' + chars + b'*"' if clean else STR
-    value = {"str": string, "num": NUM, "lit": LIT}
-    parts = [rb"\{"]
-    for i, (name, kind, role) in enumerate(layout.prefix):
-        if i:
-            parts.append(sep)
-        parts.append(b'"' + re.escape(name.encode()) + colon)
-        if role == "l":
-            parts.append(b'"(?i:info|notice|warn|debug|trace)' + (chars + b'*"' if clean else STR_TAIL))
-        elif role == "s":
-            parts.append(b'"(?P<s>' + chars + b'+)"')
-        elif role == "t":
-            parts.append(_fixed_time(layout.time_form) if layout.time_form else TIME)
-        else:
-            parts.append((NOT_5XX if name in s.status_fields else b"") + value[kind])
-    trie: dict = {}
-    for tail in layout.tails:
-        node = trie
-        for member in tail:
-            node = node.setdefault(member, {})
-        node[None] = {}
-    names = iter(range(len(layout.tails)))
-
-    def emit(node: dict) -> bytes:
-        alts = []
-        for member, child in node.items():
-            if member is None:
-                alts.append(rb"\}\n")
-                continue
-            name, kind = member
-            head = sep + b'"' + re.escape(name.encode()) + colon
-            if name in s.trace_fields:
-                head += b'"(?P<v' + str(next(names)).encode() + b">" + chars + b'+)"'
-            else:
-                head += (NOT_5XX if name in s.status_fields else b"") + value[kind]
-            alts.append(head + emit(child))
-        return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
-
-    parts.append(emit(trie) + rb"|(?P<bad>[^\n]*\n)")
-    rx = re.compile(b"".join(parts))
-    compiled = (rx, {n: rx.groupindex[n] - 1 for n in rx.groupindex})
-    scanner._regexes[key] = compiled
-    return compiled
+    if cached is None:
+        cached = scanner._regexes[key] = compile_layout(scanner.s, layout, clean, strict_time)
+    return cached
 
 
 def plain_block(data: bytes) -> bool:
@@ -249,12 +200,6 @@ def plain_block(data: bytes) -> bool:
         if data.find(b"\n", start, start + SEGMENT) < 0:
             return False
     return True
-
-
-def _fixed_time(form: tuple[int, str]) -> bytes:
-    digits, zone = form
-    return TIME.replace(rb"(?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])",
-                        (rb"\.[0-9]{%d}" % digits if digits else b"") + re.escape(zone.encode()))
 
 
 def time_span(times: list[bytes], uniform: bool = False) -> tuple[float, float] | None:
@@ -282,9 +227,8 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     """Scan ``data`` (ending in a newline) into ``res`` and return True, or return False with ``res``
     untouched (then the caller parses the block exactly).
 
-    Per-line work stays in C: one ``findall`` over the block, then a ``Counter`` of the distinct
-    (service, id, bad line) tuples (a trace logs ~3 lines per service, so Python only walks the
-    distinct ones)."""
+    Per-line work stays in C: one ``findall`` over the block, transposed into columns that
+    ``fastcount`` reduces with C loops."""
     if not plain_block(data):
         return False
     layout = learn_layout(scanner, data)
@@ -294,27 +238,31 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     if s.windowed and not layout.has_time:
         return False
     clean = b"\\" not in data
-    rx, idx = compile_layout(scanner, layout, clean)
-    matches = rx.findall(data)
-    if clean and len(data) - len(data.translate(None, CONTROL)) != len(matches):
-        # a control byte somewhere, or a string run over a line end: the strict grammar decides
-        rx, idx = compile_layout(scanner, layout, False)
-        matches = rx.findall(data)
-    keys = (("s",) if layout.has_service else ()) + tuple(sorted(k for k in idx if k[0] == "v")) + ("bad",)
-    if sorted(idx, key=idx.__getitem__) == list(keys):  # the groups are exactly these, in this order
-        counts = Counter(matches)
-    elif len(keys) == 1:
-        counts = Counter((b"", bad) for bad in map(operator.itemgetter(idx["bad"]), matches))
-        keys = ("v", "bad")
-    else:
-        counts = Counter(map(operator.itemgetter(*(idx[k] for k in keys)), matches))
-    bad = list(filter(None, map(operator.itemgetter(idx["bad"]), matches)))
-    good = len(matches) - len(bad)
-    span = None
-    if good and layout.has_time:
-        span = time_span(list(filter(None, map(operator.itemgetter(idx["t"]), matches))), layout.time_form is not None)
-        if span is None:
-            return False
+    strict_time = False
+    while True:
+        g = grammar(scanner, layout, clean, strict_time)
+        matches = g.rx.findall(data)
+        if clean and len(data) - len(data.translate(None, CONTROL)) != len(matches):
+            # a control byte somewhere, or a string run over a line end: the strict grammar decides
+            clean = False
+            continue
+        columns = list(zip(*matches)) if g.groups > 1 else [tuple(matches)]
+        bad = list(filter(None, columns[g.bad]))
+        good = len(matches) - len(bad)
+        span = None
+        if good and layout.has_time:
+            times = columns[g.times[0]] if len(g.times) == 1 else list(map(b"".join, zip(*(columns[i] for i in g.times))))
+            times = list(filter(None, times)) if bad or len(g.times) > 1 else times
+            if layout.time_form is not None and not strict_time:
+                span = fastcount.fixed_form_span(times, layout.time_form)
+                if span is None:  # a time of another form or out of range: the strict pattern decides
+                    strict_time = True
+                    continue
+            else:
+                span = time_span(times, layout.time_form is not None)
+                if span is None:
+                    return False
+        break
     outside = False
     if s.windowed and span is not None:
         lo, hi = span
@@ -330,7 +278,7 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
         res.outside += good
         return True
     if good:
-        _account(res, service, counts, layout.has_service, len(keys) - 1 - layout.has_service)
+        fastcount.account(res, service, columns, g.branches, good)
         res.lines += good
         if span is None:
             res.undated += good
@@ -338,46 +286,3 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
             res.seen_time(span[0])
             res.seen_time(span[1])
     return True
-
-
-def _account(res: "ChunkResult", service: str, counts: Counter, has_service: bool, n_ids: int) -> None:
-    """Counts keyed (service?, id group..., bad line): one Python step per distinct key."""
-    found: dict[bytes, int] = {}
-    get = found.get
-    lines: Counter = Counter()  # service -> lines
-    untraced: Counter = Counter()  # service -> lines without an id
-    bits: dict[bytes, int] = {}
-    raw_default = service.encode()
-    if has_service and n_ids == 1:
-        items = counts.items()
-    elif n_ids == 1:
-        items = (((raw_default, v, b), n) for (v, b), n in counts.items())
-    else:  # several id groups (one per tail branch, at most one set) or none
-        skip = 1 if has_service else 0
-        items = (((key[0] if has_service else raw_default, b"".join(key[skip:-1]), key[-1]), n)
-                 for key, n in counts.items())
-    for (svc, value, badline), n in items:
-        if value:
-            try:
-                found[value] = get(value, 0) | bits[svc]
-            except KeyError:
-                bits[svc] = res.bit(svc.decode("utf-8", "replace"))
-                found[value] = get(value, 0) | bits[svc]
-            lines[svc] += n
-        elif not badline:
-            lines[svc] += n
-            untraced[svc] += n
-    for value in [v for v in found if len(v) == 55 and v.startswith(b"00-")]:  # a traceparent names its trace
-        m = TRACEPARENT.match(value.decode("ascii", "replace"))
-        if m:
-            found[m.group(1).encode()] = found.get(m.group(1).encode(), 0) | found.pop(value)
-    if not res.traces:
-        res.traces = found
-    else:
-        traces = res.traces
-        for value, mask in found.items():
-            traces[value] = traces.get(value, 0) | mask
-    for raw, count in lines.items():
-        stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
-        stats[0] += count
-        stats[1] += count - untraced[raw]
