@@ -30,20 +30,20 @@ def _init_worker(settings: ScanSettings) -> None:
     gc.disable()
 
 
-def _scan_window(task: tuple[str, int, int, str, str]) -> ChunkResult:
-    host_path, start, end, name, service = task
+def _scan_window(task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
+    host_path, start, end, name, service, hint = task
     assert _worker_scanner is not None
     try:
         data = bigfile.read_window(host_path, start, end)
     except (OSError, ValueError):  # the file shrank between fstat and mmap, or vanished
         data = b""
     res = ChunkResult(name)
-    _worker_scanner.scan(data, res, service)
+    _worker_scanner.scan(data, res, service, hint=hint)
     return res
 
 
-def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, str]) -> ChunkResult:
-    host_path, start, end, name, service = task
+def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
+    host_path, start, end, name, service, hint = task
     try:
         fd = os.open(host_path, os.O_RDONLY)
         try:
@@ -53,7 +53,7 @@ def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, st
     except OSError:
         data = b""
     res = ChunkResult(name)
-    scanner.scan(data, res, service)
+    scanner.scan(data, res, service, hint=hint)
     return res
 
 
@@ -76,7 +76,7 @@ def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, job
     jobs = jobs or os.cpu_count() or 1
     total = sum(s.size for s in streams)
     done = 0
-    tasks: list[tuple[tuple[str, int, int, str, str], Stream]] = []
+    tasks: list[tuple[tuple[str, int, int, str, str, Any], Stream]] = []
     identities: dict[str, Any] = {}
     for stream in streams:
         stats = summary.source(stream.name, stream.service, stream.kind)
@@ -86,14 +86,16 @@ def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, job
             continue
         if stream.parallel and jobs > 1:
             identities[stream.name] = bigfile.identity(stream.host_path or "")
+            hint = _first_layout(scanner, stream)
             for start, end in bigfile.split_points(stream.host_path or "", stream.size, bigfile.CHUNK):
-                tasks.append(((stream.host_path or "", start, end, stream.name, stream.service), stream))
+                tasks.append(((stream.host_path or "", start, end, stream.name, stream.service, hint), stream))
             continue
         if stream.host_path is not None:
             identities[stream.name] = bigfile.identity(stream.host_path)
         res = ChunkResult(stream.name)
+        hint = None
         for block in stream.blocks(target, settings.since, summary.notes):
-            scanner.scan(block, res, stream.service, stream.kind)
+            hint = scanner.scan(block, res, stream.service, stream.kind, hint) or hint
             done += len(block)
             if progress:
                 progress(done, total)
@@ -146,6 +148,15 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
         return
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _first_layout(scanner: ChunkScanner, stream: Stream) -> Any:
+    """The layout of a big file's first lines, handed to every window so that none learns it
+    again (a window whose lines mostly do not fit it learns its own)."""
+    try:
+        return scanner.layout_hint(bigfile.read_window(stream.host_path or "", 0, min(stream.size, 1 << 16)))
+    except (OSError, ValueError):
+        return None
 
 
 def _skip_old(stream: Stream, settings: ScanSettings) -> bool:

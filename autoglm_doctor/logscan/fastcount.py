@@ -27,6 +27,7 @@ DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 DATE = rb"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
 DATE_HOUR = re.compile(DATE + rb"T(?:[01][0-9]|2[0-3])")
 TRACEPARENT_BYTES = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+TRACEPARENT_LENGTH = 55
 
 
 def fixed_form_span(times: list[bytes] | tuple[bytes, ...], form: tuple[int, str]) -> tuple[float, float] | None:
@@ -67,13 +68,17 @@ def account(res: "ChunkResult", service: str, columns: list[tuple], branches: tu
     """Add the ``good`` matched lines of ``columns`` (one per regex group; b"" where a group did
     not take part, as on the bad lines) to ``res``."""
     per_service: dict[bytes, list] = {}  # service -> [lines, lines without an id, id collections]
+    known = 0
     for branch in branches:
-        ids = _id_column(columns, branch.ids)
         if branch.service is not None:  # a known service: its marker column counts its lines
             n = columns[branch.column].count(b'"')
             if n:
-                _add(per_service, branch.service, n, ids)
+                known += n
+                _add(per_service, branch.service, n, _id_column(columns, branch.ids))
         elif branch.column is not None:  # the generic branch: a service string per line
+            if known == good:
+                continue  # every line was a known service's
+            ids = _id_column(columns, branch.ids)
             services = columns[branch.column]
             counts = Counter(services)
             counts.pop(b"", None)
@@ -81,9 +86,9 @@ def account(res: "ChunkResult", service: str, columns: list[tuple], branches: tu
                 mine = None if ids is None else list(compress(ids, map(raw.__eq__, services)))
                 _add(per_service, raw, n, mine)
         elif good:  # no service field: every line is the source's
-            _add(per_service, service.encode(), good, ids)
+            _add(per_service, service.encode(), good, _id_column(columns, branch.ids))
     found = _masks(res, per_service)
-    if found and any(map(TRACEPARENT_BYTES.fullmatch, found)):
+    if found and TRACEPARENT_LENGTH in set(map(len, found)) and any(map(TRACEPARENT_BYTES.fullmatch, found)):
         for value in list(filter(TRACEPARENT_BYTES.fullmatch, found)):  # a traceparent names its trace
             m = TRACEPARENT.match(value.decode("ascii"))
             if m:

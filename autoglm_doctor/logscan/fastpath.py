@@ -223,20 +223,62 @@ def time_span(times: list[bytes], uniform: bool = False) -> tuple[float, float] 
     return (lo, hi) if lo is not None and hi is not None else None
 
 
-def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str) -> bool:
-    """Scan ``data`` (ending in a newline) into ``res`` and return True, or return False with ``res``
-    untouched (then the caller parses the block exactly).
+def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service: str,
+              hint: Layout | None = None) -> Layout | None:
+    """Scan ``data`` (ending in a newline) into ``res`` and return the layout used, or return None
+    with ``res`` untouched (then the caller parses the block exactly).
+
+    ``hint``: a layout learned before (the stream's first lines, or its previous block). It is
+    used as is unless over a quarter of this block's lines do not fit it; then the block's own
+    layout is learned. Any layout gives the same counts (lines it does not fit are parsed
+    exactly); the hint only saves learning it again.
 
     Per-line work stays in C: one ``findall`` over the block, transposed into columns that
     ``fastcount`` reduces with C loops."""
     if not plain_block(data):
-        return False
-    layout = learn_layout(scanner, data)
-    if layout is None:
-        return False
+        return None
     s = scanner.s
-    if s.windowed and not layout.has_time:
-        return False
+    layout = hint if hint is not None and (hint.has_time or not s.windowed) else learn_layout(scanner, data)
+    if layout is None or (s.windowed and not layout.has_time):
+        return None
+    found = _match(scanner, data, layout)
+    if layout is hint and (found is None or len(found[2]) * 4 > len(found[1])):
+        learned = learn_layout(scanner, data)
+        if learned is not None and learned != hint and (learned.has_time or not s.windowed):
+            layout, found = learned, _match(scanner, data, learned)
+    if found is None:
+        return None
+    g, columns, bad, span = found[0], found[1], found[2], found[3]
+    n_lines = len(columns[0]) if columns else 0
+    good = n_lines - len(bad)
+    outside = False
+    if s.windowed and span is not None:
+        lo, hi = span
+        if (s.since is not None and hi < s.since) or (s.until is not None and lo > s.until):
+            outside = True
+        elif not ((s.since is None or lo >= s.since) and (s.until is None or hi <= s.until)):
+            return None  # the window cuts the block: line by line
+    bad_text = b"".join(bad)
+    res.bytes_fast += len(data) - len(bad_text)
+    if bad_text:
+        scanner.exact(bad_text, res, service)
+    if outside:
+        res.outside += good
+        return layout
+    if good:
+        fastcount.account(res, service, columns, g.branches, good)
+        res.lines += good
+        if span is None:
+            res.undated += good
+        else:
+            res.seen_time(span[0])
+            res.seen_time(span[1])
+    return layout
+
+
+def _match(scanner: "ChunkScanner", data: bytes, layout: Layout) -> tuple | None:
+    """(grammar, columns, bad lines, time span) of ``data`` under ``layout``, or None when the
+    block must be parsed exactly (times the parser reads differently)."""
     clean = b"\\" not in data
     strict_time = False
     while True:
@@ -248,9 +290,8 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
             continue
         columns = list(zip(*matches)) if g.groups > 1 else [tuple(matches)]
         bad = list(filter(None, columns[g.bad]))
-        good = len(matches) - len(bad)
         span = None
-        if good and layout.has_time:
+        if len(bad) < len(matches) and layout.has_time:
             times = columns[g.times[0]] if len(g.times) == 1 else list(map(b"".join, zip(*(columns[i] for i in g.times))))
             times = list(filter(None, times)) if bad or len(g.times) > 1 else times
             if layout.time_form is not None and not strict_time:
@@ -261,28 +302,5 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
             else:
                 span = time_span(times, layout.time_form is not None)
                 if span is None:
-                    return False
-        break
-    outside = False
-    if s.windowed and span is not None:
-        lo, hi = span
-        if (s.since is not None and hi < s.since) or (s.until is not None and lo > s.until):
-            outside = True
-        elif not ((s.since is None or lo >= s.since) and (s.until is None or hi <= s.until)):
-            return False  # the window cuts the block: line by line
-    bad_text = b"".join(bad)
-    res.bytes_fast += len(data) - len(bad_text)
-    if bad_text:
-        scanner.exact(bad_text, res, service)
-    if outside:
-        res.outside += good
-        return True
-    if good:
-        fastcount.account(res, service, columns, g.branches, good)
-        res.lines += good
-        if span is None:
-            res.undated += good
-        else:
-            res.seen_time(span[0])
-            res.seen_time(span[1])
-    return True
+                    return None
+        return g, columns, bad, span

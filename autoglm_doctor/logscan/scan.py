@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from autoglm_doctor.logscan.extract import LineParser, Record, normalise_message
-from autoglm_doctor.logscan.fastpath import scan_fast
+from autoglm_doctor.logscan.fastpath import Layout, learn_layout, scan_fast
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import parse_timestamp
 
@@ -117,8 +117,18 @@ class ChunkScanner:
             res.add_error(rec, trace)
 
     # -- fast path -------------------------------------------------------------------------
-    def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
-        """Fast path when the block qualifies, else exact."""
-        if kind == "file" and data[:1] == b"{" and data.endswith(b"\n") and scan_fast(self, data, res, service):
-            return
+    def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file",
+             hint: Layout | None = None) -> Layout | None:
+        """Fast path when the block qualifies, else exact. Returns the layout the fast path used
+        (a hint for the stream's next block), or None."""
+        if kind == "file" and data[:1] == b"{" and data.endswith(b"\n"):
+            layout = scan_fast(self, data, res, service, hint)
+            if layout is not None:
+                return layout
         self.exact(data, res, service, kind)
+        return None
+
+    def layout_hint(self, data: bytes) -> Layout | None:
+        """A stream's layout, learned from its first bytes (``data`` is cut at its last newline)."""
+        data = data[: data.rfind(b"\n") + 1]
+        return learn_layout(self, data) if data[:1] == b"{" else None

@@ -270,5 +270,5 @@ def test_parallel_reports_are_deterministic_and_equal_to_exact(tmp_path, monkeyp
     for _ in range(2):
         assert _report(str(path), jobs=2) == first
     assert _report(str(path), jobs=1) == first
-    monkeypatch.setattr(Scanner, "scan", lambda self, data, res, service, kind="file": self.exact(data, res, service, kind))
+    monkeypatch.setattr(Scanner, "scan", lambda self, data, res, service, kind="file", hint=None: self.exact(data, res, service, kind))
     assert _report(str(path), jobs=1) == first
