@@ -3,11 +3,13 @@
 The Target protocol reads whole files (``read_bytes``), which is right for snapshots and small files
 but not for multi-GB logs. When the target is a ``LocalTarget`` the file is on this machine (under
 the target's root), so this helper opens it directly: ``mmap`` for substring search, chunk windows
-split at newlines for the parallel summary. Any other target falls back to ``read_bytes``.
+split at newlines (read with ``pread``) for the parallel summary. Any other target falls back to
+``read_bytes``.
 
-Safety: a file truncated while mapped (copytruncate rotation) raises SIGBUS on access, so mapped
-scans of large files run in worker processes (a dead worker is detected and the file re-read with
-``pread``), and every scan reads at most the size seen when it started.
+Safety: a file truncated while mapped (copytruncate rotation) raises SIGBUS on access, so the
+mapped substring search runs in worker processes (a dead worker is detected and the file re-read
+with ``pread``); the summary's windows are read with ``pread``, which cannot fault; and every scan
+reads at most the size seen when it started.
 """
 
 from __future__ import annotations
@@ -93,16 +95,11 @@ def split_points(host_path: str, size: int, chunk: int = CHUNK) -> list[tuple[in
 
 
 def read_window(host_path: str, start: int, end: int) -> bytes:
-    """Bytes [start, end) through a private mapping (copied out, pages released), with a ``pread``
-    fallback when the file is now shorter than ``end`` (truncated under us)."""
+    """Bytes [start, end) by ``pread``: at most what the file still holds (a file truncated under
+    us gives a shorter block, never a fault), into a buffer the worker's heap reuses."""
     fd = os.open(host_path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        if size < end:
-            return os.pread(fd, max(0, min(end, size) - start), start) if size > start else b""
-        base = start - start % mmap.ALLOCATIONGRANULARITY
-        with mmap.mmap(fd, end - base, access=mmap.ACCESS_READ, offset=base) as mm:
-            return mm[start - base:end - base]
+        return os.pread(fd, max(0, end - start), start)
     finally:
         os.close(fd)
 

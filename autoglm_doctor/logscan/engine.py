@@ -1,8 +1,9 @@
 """Running scans: big local files in parallel worker processes over newline-split windows (one per
 core), everything else in-process, results merged in window order with a bounded number in flight.
 
-A worker that dies (SIGBUS on a file truncated under its mapping) breaks the pool; the remaining
-windows of that scan are then read in-process with ``pread`` (never mapped), and a note says why.
+Windows are read with ``pread`` (a file truncated under the scan gives short windows, never a
+fault). A worker that dies anyway breaks the pool; the remaining windows of that scan are then
+read in-process, and a note says why.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _scan_window(task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
     assert _worker_scanner is not None
     try:
         data = bigfile.read_window(host_path, start, end)
-    except (OSError, ValueError):  # the file shrank between fstat and mmap, or vanished
+    except OSError:  # the file vanished
         data = b""
     res = ChunkResult(name)
     _worker_scanner.scan(data, res, service, hint=hint)
@@ -153,8 +154,8 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
                 yield done.pop(yielded), task[2] - task[1]
                 yielded += 1
     except BrokenProcessPool:
-        notes.append(f"a scan worker died (a file shrank while it was mapped?); {len(tasks) - yielded - len(done)} "
-                     "windows re-read without mapping")
+        notes.append(f"a scan worker died; {len(tasks) - yielded - len(done)} "
+                     "windows scanned in-process")
         executor.shutdown(wait=False, cancel_futures=True)
         for index in range(yielded, len(tasks)):
             task = tasks[index][0]
