@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
-from itertools import compress
+from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING
 
 from autoglm_doctor.logscan.extract import TRACEPARENT
@@ -28,6 +28,7 @@ DATE = rb"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-
 DATE_HOUR = re.compile(DATE + rb"T(?:[01][0-9]|2[0-3])")
 TRACEPARENT_BYTES = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 TRACEPARENT_LENGTH = 55
+SMALL_BITS = 15  # services whose bits sum to at most this are ORed by counting (bit 8 = 8 passes)
 
 
 def fixed_form_span(times: list[bytes] | tuple[bytes, ...], form: tuple[int, str]) -> tuple[float, float] | None:
@@ -130,23 +131,33 @@ def _add(per_service: dict[bytes, list], raw: bytes, lines: int, ids: tuple | li
 
 
 def _masks(res: "ChunkResult", per_service: dict[bytes, list]) -> dict[bytes, int]:
-    """id -> bitmask of the services that logged it. One service: ``dict.fromkeys``. Several: a
-    set of ids per service, ORed in by groups of equal old masks."""
-    found: dict[bytes, int] = {}
-    for raw, (_lines, _untraced, collections) in per_service.items():
-        if not collections:
-            continue
-        bit = res.bit(raw.decode("utf-8", "replace"))
-        if not found:
-            for ids in collections:
-                found.update(dict.fromkeys(ids, bit))
-            found.pop(b"", None)
-            continue
-        mine = set(collections[0]).union(*collections[1:])
-        mine.discard(b"")
+    """id -> bitmask of the services that logged it. One service: ``dict.fromkeys``. A few with
+    small bits: each service's distinct ids counted ``bit`` times, so an id's count is the sum -
+    the OR - of its services' bits, all in ``Counter``'s C loop. Otherwise: ORed in by groups of
+    equal old masks."""
+    logged = [(res.bit(raw.decode("utf-8", "replace")), columns)
+              for raw, (_lines, _untraced, columns) in per_service.items() if columns]
+    if not logged:
+        return {}
+    if len(logged) == 1:
+        bit, columns = logged[0]
+        found = dict.fromkeys(columns[0], bit)
+        for more in columns[1:]:
+            found.update(dict.fromkeys(more, bit))
+        found.pop(b"", None)
+        return found
+    distinct = []
+    for bit, columns in logged:
+        ids = set(columns[0]).union(*columns[1:])
+        ids.discard(b"")
+        distinct.append((bit, ids))
+    if sum(bit for bit, _ids in distinct) <= SMALL_BITS:
+        return Counter(chain.from_iterable(chain.from_iterable(repeat(ids, bit) for bit, ids in distinct)))
+    found = {}
+    for bit, mine in distinct:
         common = found.keys() & mine
         if common:
-            mine -= common
+            mine = mine - common
             shared = list(common)
             olds = list(map(found.__getitem__, shared))
             for old in set(olds):
