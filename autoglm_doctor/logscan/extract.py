@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import leading_timestamp, parse_timestamp
@@ -107,6 +107,8 @@ class LineParser:
         self.message_fields = frozenset(settings.message_fields)
         self.time_fields = frozenset(settings.time_fields)
         self.status_fields = frozenset(settings.status_fields)
+        self.wanted = (self.id_fields | self.service_fields | self.level_fields | self.message_fields
+                       | self.time_fields | self.status_fields)
         self.patterns = [re.compile(p) for p in settings.trace_patterns]
 
     # -- entry point -----------------------------------------------------------------------
@@ -136,13 +138,14 @@ class LineParser:
                 return None, PROBLEM_JSON
             if "__REALTIME_TIMESTAMP" in obj or "__CURSOR" in obj:
                 return self._journal(obj, service), problem
-            return self._fields(list(_walk(obj)), service, ts_default, text), problem
+            pairs = obj.items() if dict not in map(type, obj.values()) else list(_walk(obj))  # flat: as is
+            return self._fields(pairs, service, ts_default, text), problem
         if "\x00" in text or _mostly_control(text):
             return None, PROBLEM_BINARY
         return self._text(text, service, kind, ts_default), problem
 
     # -- structured ------------------------------------------------------------------------
-    def _fields(self, pairs: list[tuple[str, Any]], service: str, ts_default: float | None,
+    def _fields(self, pairs: Iterable[tuple[str, Any]], service: str, ts_default: float | None,
                 text: str) -> Record:
         ts = None
         level = ""
@@ -150,7 +153,10 @@ class LineParser:
         message = None
         status = None
         ids: list[str] = []
+        wanted = self.wanted
         for key, value in pairs:
+            if key not in wanted:
+                continue
             if key in self.id_fields and isinstance(value, str) and value:
                 m = TRACEPARENT.match(value)
                 ident = m.group(1) if m else value
