@@ -8,6 +8,7 @@ aliases (an agent logging both its trace id and the model server's request id li
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -74,7 +75,15 @@ def normalise_level(value: Any, field_name: str = "") -> str:
 
 
 def normalise_message(message: str) -> str:
-    """Error messages grouped for the "top errors" table: numbers and ids become #."""
+    """Error messages grouped for the "top errors" table: numbers and ids become #. The same
+    errors repeat, so short messages are remembered (a bounded cache)."""
+    if len(message) <= 512:
+        return _normalise_short(message)
+    return NORMALISE.sub("#", message.strip())[:160]
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise_short(message: str) -> str:
     return NORMALISE.sub("#", message.strip())[:160]
 
 
