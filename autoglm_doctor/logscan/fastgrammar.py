@@ -107,7 +107,8 @@ def compile_layout(settings: "ScanSettings", layout: "Layout", clean: bool, stri
             elif role == "s":
                 alts = [re.escape(svc.encode()) + b'(?P<k%d>")' % n + emit_prefix(j + 1, str(n))
                         for n, svc in enumerate(layout.services)]
-                alts.append(b"(?P<s>" + chars + SOME + b')"' + emit_prefix(j + 1, "g"))
+                if layout.other_services or not layout.services:
+                    alts.append(b"(?P<s>" + chars + SOME + b')"' + emit_prefix(j + 1, "g"))
                 parts.append(b'"(?:' + b"|".join(alts) + b")")
                 return b"".join(parts)
             else:
@@ -122,7 +123,8 @@ def compile_layout(settings: "ScanSettings", layout: "Layout", clean: bool, stri
 
     if layout.has_service:
         branches = [Branch(svc.encode(), index[f"k{n}"], ids(str(n))) for n, svc in enumerate(layout.services)]
-        branches.append(Branch(None, index["s"], ids("g")))
+        if "s" in index:
+            branches.append(Branch(None, index["s"], ids("g")))
     else:
         branches = [Branch(None, None, ids("g"))]
     times = tuple(i for name, i in index.items() if name == "t" or name.startswith("t_"))

@@ -62,6 +62,7 @@ class Layout:
     tails: tuple[tuple[tuple[str, str], ...], ...]  # the (key, kind) runs seen after the prefix, commonest first
     time_form: tuple[int, str] | None = None  # (fraction digits, zone) of the sampled times, when one form
     services: tuple[str, ...] = ()  # the commonest plain service names of the sample, spelled out in the regex
+    other_services: bool = True  # the sample had services not spelled out: the regex has a generic branch
 
 
 def _kind(value: object) -> str | None:
@@ -166,9 +167,10 @@ def learn_layout(scanner: "ChunkScanner", data: bytes) -> Layout | None:
     if has_service:
         field = next(k for k, _kind, role in prefix if role == "s")
         services.update(obj[field] for obj in mine if isinstance(obj[field], str) and obj[field] and _plain_key(obj[field]))
+    known = tuple(sorted(svc for svc, _n in services.most_common(MAX_SERVICES)))
+    others = has_service and any(not (isinstance(obj[field], str) and obj[field] in known) for obj in mine)
     return Layout(prefix, spaced, has_service, has_time, tuple(t for t, _n in tails.most_common(MAX_TAILS)),
-                  forms.pop() if len(forms) == 1 else None,
-                  tuple(sorted(svc for svc, _n in services.most_common(MAX_SERVICES))))
+                  forms.pop() if len(forms) == 1 else None, known, others)
 
 
 def _time_form(obj: dict, prefix: tuple) -> tuple[int, str] | None:

@@ -177,5 +177,18 @@ def test_grammar_spells_out_the_sampled_services():
     layout = fastpath.learn_layout(scanner, join(synth()))
     assert layout is not None and set(layout.services) == {"auto-glm", "vllm"}
     grammar = fastpath.grammar(scanner, layout, clean=True)
-    assert [b.service for b in grammar.branches] == [b"auto-glm", b"vllm", None]
-    assert b'auto\\-glm(?P<k0>")' in grammar.rx.pattern
+    assert [b.service for b in grammar.branches] == [b"auto-glm", b"vllm"]  # every sampled service: no generic branch
+    assert b'auto\\-glm(?P<k0>")' in grammar.rx.pattern and b"(?P<s>" not in grammar.rx.pattern
+    many = join([json.dumps({**json.loads(x), "service": f"svc{i % 6}"}, separators=(",", ":")) for i, x in enumerate(synth())])
+    layout = fastpath.learn_layout(scanner, many)
+    assert layout is not None and len(layout.services) == fastpath.MAX_SERVICES and layout.other_services
+    assert [b.service for b in fastpath.grammar(scanner, layout, clean=True).branches][-1] is None
+    fast = assert_identical(many)
+    assert fast.bytes_fast > 0.9 * len(many)
+
+
+def test_a_service_the_sample_did_not_show_goes_to_the_exact_parser():
+    lines = synth()
+    lines[300] = json.dumps({**json.loads(lines[300]), "service": "late-comer"}, separators=(",", ":"))
+    fast = assert_identical(join(lines))
+    assert "late-comer" in fast.services
