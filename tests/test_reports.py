@@ -2,7 +2,6 @@
 parsed by prometheus_client, secrets redacted, console grouped with a summary."""
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest

@@ -1,5 +1,6 @@
-"""The fast path for blocks of JSON lines: one compiled bytes regex per block layout, one match per
-line, tuples counted in C; every line it cannot vouch for is parsed exactly.
+"""The fast path for blocks of JSON lines: one compiled bytes regex per block layout (``fastgrammar``),
+one ``findall`` per block, its groups transposed into columns and reduced in C (``fastcount``);
+every line it cannot vouch for is parsed exactly.
 
 The regex is a JSON grammar, not a shape test: a line is counted by the fast path only when it is a
 well-formed flat JSON object (scalar values; strings without raw control bytes and with valid escapes;
@@ -12,8 +13,12 @@ alternative) when anything could change what the exact parser reads:
 - the level is not one the fast path fully understands (it must start with info/notice/warn/debug/
   trace: an error, a padded ``" error"``, an escape or an unknown ``verbose`` - after which another
   level field may say error - all go to the exact parser);
-- the time is not a strict RFC 3339 string (numbers, odd formats, impossible hours);
-- the service or the id holds an escape (the exact parser decodes it), or is empty;
+- the time is not a strict RFC 3339 string (numbers, odd formats, impossible hours); a time of the
+  sample's one form is captured loosely and its column checked against exactly that pattern - a
+  block where the check fails is matched again with the strict pattern;
+- the service or the id holds an escape (the exact parser decodes it), or is empty; the sample's
+  services are spelled out, so a service the sample did not show goes to the exact parser unless
+  the sample showed more services than are spelled out;
 - a key holds an escape, repeats a prefix key (a repeated key overrides the first in ``json.loads``),
   or is a journald key (``__CURSOR``: a journal entry);
 - its keys are not a learned tail: a nested value, a second id (an alias, recorded by the exact path),
@@ -23,7 +28,12 @@ alternative) when anything could change what the exact parser reads:
   date the line).
 
 Whole blocks go to the exact path when they hold invalid UTF-8 or may hold a line over 1 MiB (both
-are per-line problems the exact parser reports), or when a time window cuts the block.
+are per-line problems the exact parser reports), or when a time window cuts the block. A block with
+no backslash uses the ``clean`` grammar (strings as ``[^"]*``); its control bytes are then checked
+to be exactly one newline per match.
+
+The layout is learned once per stream (its first 64 KiB) and handed to each block as a hint; a
+block that mostly does not fit it learns its own. Any layout gives the same counts.
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def test_layout_without_service_or_time_field():
     fast = assert_identical(join(lines))
     assert fast.bytes_fast > 0.9 * len(join(lines))
     lines.insert(30, f'{{"level":"info","logger":"x","message":"m","ctx":{{"service":"late"}},"trace_id":"{TID}"}}')
-    lines.insert(31, f'{{"level":"info","logger":"x","message":"m","time":"2026-01-01T10:00:00Z"}}')
+    lines.insert(31, '{"level":"info","logger":"x","message":"m","time":"2026-01-01T10:00:00Z"}')
     assert_identical(join(lines))
 
 
