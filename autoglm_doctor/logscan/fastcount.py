@@ -152,7 +152,8 @@ def _masks(res: "ChunkResult", per_service: dict[bytes, list]) -> dict[bytes, in
         ids.discard(b"")
         distinct.append((bit, ids))
     if sum(bit for bit, _ids in distinct) <= SMALL_BITS:
-        return Counter(chain.from_iterable(chain.from_iterable(repeat(ids, bit) for bit, ids in distinct)))
+        # a plain dict: a Counter's update adds, and the caller ORs by update
+        return dict(Counter(chain.from_iterable(chain.from_iterable(repeat(ids, bit) for bit, ids in distinct))))
     found = {}
     for bit, mine in distinct:
         common = found.keys() & mine

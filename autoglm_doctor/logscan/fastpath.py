@@ -274,12 +274,9 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
             return None  # the window cuts the block: line by line
     bad_text = b"".join(bad)
     res.bytes_fast += len(data) - len(bad_text)
-    if bad_text:
-        scanner.exact(bad_text, res, service)
     if outside:
         res.outside += good
-        return layout
-    if good:
+    elif good:  # first: the known services take their bits in one order in every block (no remapping)
         fastcount.account(res, service, columns, g.branches, good)
         res.lines += good
         if span is None:
@@ -287,6 +284,8 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
         else:
             res.seen_time(span[0])
             res.seen_time(span[1])
+    if bad_text:
+        scanner.exact(bad_text, res, service)
     return layout
 
 

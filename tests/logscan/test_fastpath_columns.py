@@ -192,3 +192,17 @@ def test_a_service_the_sample_did_not_show_goes_to_the_exact_parser():
     lines[300] = json.dumps({**json.loads(lines[300]), "service": "late-comer"}, separators=(",", ":"))
     fast = assert_identical(join(lines))
     assert "late-comer" in fast.services
+
+
+def test_blocks_scanned_into_one_result_keep_or_ing_masks():
+    """The in-process scan adds every block of a stream to one result: the second block's masks
+    must be ORed into the first's (a Counter there would add them: 1 + 3 = 4)."""
+    clean = [x for x in synth(300) if '"error"' not in x and '"status":5' not in x]
+    first, second = join(clean[: len(clean) // 2]), join(clean[len(clean) // 2:])
+    scanner = ChunkScanner(ScanSettings())
+    fast, exact = ChunkResult("f"), ChunkResult("f")
+    hint = scanner.scan(first, fast, "default")
+    assert hint is not None and scanner.scan(second, fast, "default", hint=hint) is hint
+    scanner.exact(first + second, exact, "default")
+    assert fast.bytes_exact == 0  # both blocks wholly on the fast path
+    assert summary_of(fast, ScanSettings()) == summary_of(exact, ScanSettings())
