@@ -301,6 +301,8 @@ def _match(scanner: "ChunkScanner", data: bytes, layout: Layout) -> tuple | None
             # a control byte somewhere, or a string run over a line end: the strict grammar decides
             clean = False
             continue
+        if not matches:  # an empty block: nothing to count
+            return None
         columns = list(zip(*matches)) if g.groups > 1 else [tuple(matches)]
         bad = list(filter(None, columns[g.bad]))
         span = None
