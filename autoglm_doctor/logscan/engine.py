@@ -47,26 +47,17 @@ def _keep_freed_memory() -> None:
 
 
 def _scan_window(task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
-    host_path, start, end, name, service, hint = task
+    """A worker's task."""
     assert _worker_scanner is not None
+    return scan_window(_worker_scanner, task)
+
+
+def scan_window(scanner: ChunkScanner, task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
+    """One window of a big file (its bytes read with ``pread``) scanned into a new result."""
+    host_path, start, end, name, service, hint = task
     try:
         data = bigfile.read_window(host_path, start, end)
     except OSError:  # the file vanished
-        data = b""
-    res = ChunkResult(name)
-    _worker_scanner.scan(data, res, service, hint=hint)
-    return res
-
-
-def _scan_window_pread(scanner: ChunkScanner, task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
-    host_path, start, end, name, service, hint = task
-    try:
-        fd = os.open(host_path, os.O_RDONLY)
-        try:
-            data = os.pread(fd, end - start, start)
-        finally:
-            os.close(fd)
-    except OSError:
         data = b""
     res = ChunkResult(name)
     scanner.scan(data, res, service, hint=hint)
@@ -159,7 +150,7 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
         executor.shutdown(wait=False, cancel_futures=True)
         for index in range(yielded, len(tasks)):
             task = tasks[index][0]
-            res = done.pop(index, None) or _scan_window_pread(scanner, task)
+            res = done.pop(index, None) or scan_window(scanner, task)
             yield res, task[2] - task[1]
         return
     finally:
