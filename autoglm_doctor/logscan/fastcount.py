@@ -26,7 +26,7 @@ DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 # that matches is one ``parse_timestamp`` reads.
 DATE = rb"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
 DATE_HOUR = re.compile(DATE + rb"T(?:[01][0-9]|2[0-3])")
-TRACEPARENT_BYTES = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+TRACEPARENT_BYTES = re.compile(TRACEPARENT.pattern.encode())  # the exact parser's pattern, for captured ids
 TRACEPARENT_LENGTH = 55
 SMALL_BITS = 15  # services whose bits sum to at most this are ORed by counting (bit 8 = 8 passes)
 
@@ -89,25 +89,28 @@ def account(res: "ChunkResult", service: str, columns: list[tuple], branches: tu
         elif good:  # no service field: every line is the source's
             _add(per_service, service.encode(), good, _id_column(columns, branch.ids))
     found = _masks(res, per_service)
-    if found and TRACEPARENT_LENGTH in set(map(len, found)) and any(map(TRACEPARENT_BYTES.fullmatch, found)):
-        for value in list(filter(TRACEPARENT_BYTES.fullmatch, found)):  # a traceparent names its trace
-            m = TRACEPARENT.match(value.decode("ascii"))
-            if m:
-                key = m.group(1).encode()
-                found[key] = found.get(key, 0) | found.pop(value)
+    if found and TRACEPARENT_LENGTH in set(map(len, found)):
+        for m in list(filter(None, map(TRACEPARENT_BYTES.fullmatch, found))):  # a traceparent names its trace
+            found[m.group(1)] = found.get(m.group(1), 0) | found.pop(m.group(0))
     if not res.traces:
         res.traces = found
     elif found:
-        traces = res.traces
-        common = found.keys() & traces.keys()
-        before = [(trace, traces[trace]) for trace in common]
-        traces.update(found)
-        for trace, mask in before:
-            traces[trace] |= mask
+        or_masks(res.traces, found)
     for raw, (lines, untraced, _ids) in per_service.items():
         stats = res.services.setdefault(raw.decode("utf-8", "replace"), [0, 0])
         stats[0] += lines
         stats[1] += lines - untraced
+
+
+def or_masks(into: dict[bytes, int], incoming: dict[bytes, int], common: set[bytes] | None = None) -> None:
+    """OR ``incoming``'s service masks into ``into`` with C loops: one ``update``, then the ids both
+    held (``common``, when the caller has it already) get their old bits back."""
+    if common is None:
+        common = incoming.keys() & into.keys()
+    before = [(trace, into[trace]) for trace in common]
+    into.update(incoming)
+    for trace, mask in before:
+        into[trace] |= mask
 
 
 def _id_column(columns: list[tuple], groups: tuple[int, ...]) -> tuple | list | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
 
+from autoglm_doctor.logscan.fastcount import or_masks
 from autoglm_doctor.logscan.scan import ChunkResult
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import iso
@@ -106,10 +107,7 @@ class Summary:
         traces = self.traces
         common = incoming.keys() & traces.keys()
         if len(traces) + len(incoming) - len(common) <= self.s.max_traces:
-            before = [(trace, traces[trace]) for trace in common]
-            traces.update(incoming)
-            for trace, mask in before:
-                traces[trace] |= mask
+            or_masks(traces, incoming, common)
             return
         get = traces.get
         room = self.s.max_traces - len(traces)
