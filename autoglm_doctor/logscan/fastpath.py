@@ -252,19 +252,22 @@ def scan_fast(scanner: "ChunkScanner", data: bytes, res: "ChunkResult", service:
     if not plain_block(data):
         return None
     s = scanner.s
-    layout = hint if hint is not None and (hint.has_time or not s.windowed) else learn_layout(scanner, data)
-    if layout is None or (s.windowed and not layout.has_time):
+
+    def usable(layout: Layout | None) -> bool:  # a time window needs the lines' times
+        return layout is not None and (layout.has_time or not s.windowed)
+
+    layout = hint if usable(hint) else learn_layout(scanner, data)
+    if not usable(layout):
         return None
     found = _match(scanner, data, layout)
-    if layout is hint and (found is None or len(found[2]) * 4 > len(found[1])):
+    if layout is hint and (found is None or len(found[2]) * 4 > len(found[1][0])):
         learned = learn_layout(scanner, data)
-        if learned is not None and learned != hint and (learned.has_time or not s.windowed):
+        if usable(learned) and learned != hint:
             layout, found = learned, _match(scanner, data, learned)
     if found is None:
         return None
-    g, columns, bad, span = found[0], found[1], found[2], found[3]
-    n_lines = len(columns[0]) if columns else 0
-    good = n_lines - len(bad)
+    g, columns, bad, span = found
+    good = len(columns[0]) - len(bad)
     outside = False
     if s.windowed and span is not None:
         lo, hi = span
