@@ -206,3 +206,22 @@ def test_blocks_scanned_into_one_result_keep_or_ing_masks():
     scanner.exact(first + second, exact, "default")
     assert fast.bytes_exact == 0  # both blocks wholly on the fast path
     assert summary_of(fast, ScanSettings()) == summary_of(exact, ScanSettings())
+
+
+def test_a_hint_that_fits_most_lines_is_kept():
+    """Lines the hint does not fit go to the exact parser; only when they are over a quarter of the
+    block's lines is the block's own layout learned."""
+    def line(i: int, extra: dict) -> str:
+        return json.dumps({"timestamp": f"2026-01-01T10:00:{i % 60:02d}.{i:06d}Z", "level": "info", "service": "vllm",
+                           "trace_id": f"{i % 50:032x}", "message": "m", **extra}, separators=(",", ":"))
+
+    scanner = ChunkScanner(ScanSettings())
+    hint = scanner.layout_hint(join([line(i, {}) for i in range(40)]))
+    assert hint is not None
+    for share, kept in ((10, True), (50, False)):  # every 10th / every 2nd line has a tail the hint lacks
+        data = join([line(i, {"status": 200} if i % (100 // share) == 0 else {}) for i in range(400)])
+        fast, exact = ChunkResult("f"), ChunkResult("f")
+        used = scanner.scan(data, fast, "default", hint=hint)
+        assert (used is hint) is kept
+        scanner.exact(data, exact, "default")
+        assert summary_of(fast, ScanSettings()) == summary_of(exact, ScanSettings())
