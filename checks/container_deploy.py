@@ -7,7 +7,7 @@ import json
 from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.container_state import explain_state_error, restart_summary
+from autoglm_doctor.facts.container_state import container_state, explain_state_error, restart_summary
 from autoglm_doctor.facts.docker import docker_info, resolve_containers, short_error
 from autoglm_doctor.facts.listeners import listening_on, socket_owner
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
@@ -46,7 +46,7 @@ class ContainerPresent(Check):
                 yield self.fail(f"{what} (docker ps -a shows none)", resource=res.name,
                                 observed="absent", expected="running", remediation=RUN_HINT[res.spec["role"]])
                 continue
-            state = res.inspect.get("State") or {}
+            state = container_state(res.inspect)
             status = str(state.get("Status") or "?")
             image = (res.inspect.get("Config") or {}).get("Image", "?")
             if status == "running" and not state.get("Restarting"):
@@ -84,9 +84,9 @@ class ContainerHealth(Check):
     def run(self, ctx: Context) -> Iterable[Finding]:
         for res in resolve_containers(ctx):
             if res.inspect is None:
-                yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=res.name)
+                yield res.skip_absent(self)
                 continue
-            state = res.inspect.get("State") or {}
+            state = container_state(res.inspect)
             restarts = int(res.inspect.get("RestartCount") or 0)
             health = state.get("Health") or {}
             hstatus = health.get("Status")
@@ -139,7 +139,7 @@ class PublishedPorts(Check):
                 any_port = True
                 resource = f"{res.name}:{p['host']}/{p['proto']}"
                 if res.inspect is None:
-                    yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=resource)
+                    yield res.skip_absent(self, resource)
                     continue
                 yield self._port(ctx, res.name, res.inspect, p, resource)
         if not any_port:
@@ -154,7 +154,7 @@ class PublishedPorts(Check):
 
     def _port(self, ctx: Context, name: str, inspect: dict, p: dict, resource: str) -> Finding:
         host_cfg = inspect.get("HostConfig") or {}
-        running = (inspect.get("State") or {}).get("Status") == "running"
+        running = container_state(inspect).get("Status") == "running"
         want = f"{p['host']}->{p['container']}/{p['proto']}"
         if str(host_cfg.get("NetworkMode")) == "host":
             if running:
@@ -223,7 +223,7 @@ class ModelGpu(Check):
             yield self.skip("no model-server container is expected here", resource="model")
         for res in models:
             if res.inspect is None:
-                yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=res.name)
+                yield res.skip_absent(self)
                 continue
             yield self._gpu(ctx, res.name, res.inspect)
 
@@ -275,7 +275,7 @@ class ModelSharedMemory(Check):
             yield self.skip("no model-server container is expected here", resource="model")
         for res in models:
             if res.inspect is None:
-                yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=res.name)
+                yield res.skip_absent(self)
                 continue
             host = res.inspect.get("HostConfig") or {}
             ipc, shm = str(host.get("IpcMode") or "private"), int(host.get("ShmSize") or 0)

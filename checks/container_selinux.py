@@ -105,7 +105,7 @@ class MountLabels(Check):
         any_mount = False
         for res in resolve_containers(ctx):
             if res.inspect is None:
-                yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=res.name)
+                yield res.skip_absent(self)
                 continue
             exempt = _exempt(res.inspect)
             exp = {v["target"]: v for v in res.spec.get("volumes", [])}

@@ -49,7 +49,7 @@ class VolumeSources(Check):
         acc = ctx.fact(accounts)
         for res in resolve_containers(ctx):
             if res.inspect is None:
-                yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=res.name)
+                yield res.skip_absent(self)
                 continue
             mounts = {m.destination: m for m in mounts_of(res.inspect) if m.kind in ("bind", "volume")}
             expected = _expectations(res.spec)
@@ -124,7 +124,7 @@ class VolumeAccess(Check):
         acc = ctx.fact(accounts)
         for res in resolve_containers(ctx):
             if res.inspect is None:
-                yield self.skip(f"container {res.name} not found (see container.deploy.present)", resource=res.name)
+                yield res.skip_absent(self)
                 continue
             try:
                 user = container_user(ctx, res.name, res.inspect)

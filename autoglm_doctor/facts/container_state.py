@@ -27,8 +27,13 @@ def explain_state_error(error: str) -> str | None:
     return next((hint for needle, hint in STATE_ERRORS if needle in low), None)
 
 
+def container_state(inspect: dict[str, Any]) -> dict[str, Any]:
+    """The inspect document's State (empty when Docker gave none)."""
+    return inspect.get("State") or {}
+
+
 def restart_summary(inspect: dict[str, Any]) -> str:
-    state = inspect.get("State") or {}
+    state = container_state(inspect)
     parts = [str(state.get("Status") or "?")]
     parts.append(f"{int(inspect.get('RestartCount') or 0)} restarts")
     policy = ((inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.facts.kernel import GarbageValue
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Check
+    from autoglm_doctor.model import Finding
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 ROLES = ("agent", "model")
@@ -274,6 +278,12 @@ class Resolved:
     name: str  # resource name: the container's name, else the spec's description
     inspect: dict[str, Any] | None
 
+    def skip_absent(self, check: "Check", resource: str | None = None) -> "Finding":
+        """What a per-container check says of a container that is not there (container.deploy.present
+        reports the absence itself)."""
+        return check.skip(f"container {self.name} not found (see container.deploy.present)",
+                          resource=resource or self.name)
+
 
 def _label_matches(labels: dict[str, str] | None, selector: str) -> bool:
     key, eq, value = selector.partition("=")
@@ -303,10 +313,6 @@ def resolve_containers(ctx) -> list[Resolved]:
             name = (hit.get("Names") or [hit.get("Id", "?")[:12]])[0].lstrip("/")
             out.append(Resolved(spec, name, api.inspect_container(hit.get("Id") or name)))
     return out
-
-
-def container_state(inspect: dict[str, Any]) -> dict[str, Any]:
-    return inspect.get("State") or {}
 
 
 def short_error(text: str, limit: int = 300) -> str:
