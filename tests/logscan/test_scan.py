@@ -8,23 +8,12 @@ import random
 
 import pytest
 
-from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
+from autoglm_doctor.logscan.scan import ChunkResult
 from autoglm_doctor.logscan.settings import ScanSettings
-from tests.logscan.synth import START, generate
+from tests.logscan.synth import START
+from tests.logscan.test_fastpath_exact import both, synth
 
 SETTINGS = ScanSettings()
-
-
-def synth_lines(n_traces: int = 300, seed: int = 3) -> list[str]:
-    return list(generate(seed=seed, traces=n_traces, fail_every=7, lose_every=11))
-
-
-def run_both(data: bytes, settings: ScanSettings = SETTINGS) -> tuple[ChunkResult, ChunkResult]:
-    scanner = ChunkScanner(settings)
-    fast, exact = ChunkResult("f"), ChunkResult("e")
-    scanner.scan(data, fast, "default")
-    scanner.exact(data, exact, "default")
-    return fast, exact
 
 
 def assert_same(fast: ChunkResult, exact: ChunkResult) -> None:
@@ -53,8 +42,8 @@ def reorder(line: str, keys: list[str], spaced: bool = False) -> str:
 
 
 def test_clean_blocks_take_the_fast_path_and_agree():
-    data = join(synth_lines())
-    fast, exact = run_both(data)
+    data = join(synth(300))
+    fast, exact = both(data)
     assert fast.bytes_fast + fast.bytes_exact == len(data)
     assert fast.bytes_fast > 0.9 * len(data)  # only the error lines are parsed exactly
     assert len(fast.first_errors) > 0 and fast.services["vllm"][1] < fast.services["vllm"][0]
@@ -69,17 +58,17 @@ def test_clean_blocks_take_the_fast_path_and_agree():
     (["service", "trace_id", "level"], False, False),       # an id between service and level: exact path
 ])
 def test_other_layouts_agree(keys, spaced, fast_path):
-    data = join([reorder(line, keys, spaced) for line in synth_lines()])
-    fast, exact = run_both(data)
+    data = join([reorder(line, keys, spaced) for line in synth(300)])
+    fast, exact = both(data)
     assert (fast.bytes_fast > 0.9 * len(data)) is fast_path
     assert_same(fast, exact)
 
 
 def test_files_without_a_service_field_use_the_source_name():
     lines = [json.dumps({k: v for k, v in json.loads(line).items() if k != "service"}, separators=(",", ":"))
-             for line in synth_lines() if '"service":"vllm"' in line]
+             for line in synth(300) if '"service":"vllm"' in line]
     data = join(lines)
-    fast, exact = run_both(data)
+    fast, exact = both(data)
     assert fast.bytes_fast > 0.9 * len(data)
     assert_same(fast, exact)
     assert list(fast.services) == ["default"]
@@ -111,15 +100,15 @@ BREAKERS = {
 
 @pytest.mark.parametrize("name", sorted(BREAKERS))
 def test_odd_lines_anywhere_give_the_exact_answer(name):
-    lines = synth_lines(120)
+    lines = synth(120)
     for index in (0, len(lines) // 2, len(lines)):
-        fast, exact = run_both(_with(lines, index, BREAKERS[name]))
+        fast, exact = both(_with(lines, index, BREAKERS[name]))
         assert_same(fast, exact)
 
 
 def test_a_line_without_final_newline_is_scanned():
-    data = join(synth_lines(50))[:-1]
-    fast, exact = run_both(data)
+    data = join(synth(50))[:-1]
+    fast, exact = both(data)
     assert_same(fast, exact)
     assert fast.lines == data.count(b"\n") + 1
 
@@ -131,8 +120,8 @@ def test_a_line_without_final_newline_is_scanned():
 ])
 def test_windows(since, until, fast_expected):
     settings = ScanSettings(since=since, until=until)
-    data = join(synth_lines(400))
-    fast, exact = run_both(data, settings)
+    data = join(synth(400))
+    fast, exact = both(data, settings)
     assert_same(fast, exact)
     assert (fast.bytes_fast > 0.9 * len(data)) is fast_expected
     assert fast.lines + fast.outside == data.count(b"\n")
@@ -140,28 +129,28 @@ def test_windows(since, until, fast_expected):
 
 def test_random_garbage_blocks_never_raise():
     rnd = random.Random(5)
-    lines = synth_lines(60)
+    lines = synth(60)
     for _ in range(30):
         junk = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 400)))
         data = join(lines[:20]) + junk + b"\n" + join(lines[20:])
-        fast, exact = run_both(data)
+        fast, exact = both(data)
         assert_same(fast, exact)
 
 
 @pytest.mark.parametrize("cut", ["service", "trace_id", "level", "timestamp"])
 def test_a_line_cut_inside_a_value_never_swallows_the_next_line(cut):
-    lines = synth_lines(80)
+    lines = synth(80)
     victim = next(i for i, line in enumerate(lines) if '"trace_id"' in line and '"status"' not in line)
     head = lines[victim]
     lines[victim] = head[: head.index(f'"{cut}":"') + len(cut) + 6]  # ends inside the value
-    fast, exact = run_both(join(lines))
+    fast, exact = both(join(lines))
     assert_same(fast, exact)
     assert fast.problems == {"malformed JSON": 1}
 
 
 @pytest.mark.parametrize("value", ['""', '" vllm"'])
 def test_odd_service_values_agree(value):
-    lines = synth_lines(60)
+    lines = synth(60)
     odd = f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":{value},"trace_id":"{TID}","message":"x"}}'
-    fast, exact = run_both(_with(lines, 10, odd))
+    fast, exact = both(_with(lines, 10, odd))
     assert_same(fast, exact)
