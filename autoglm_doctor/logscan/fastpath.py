@@ -217,7 +217,8 @@ def plain_block(data: bytes) -> bool:
 
 
 def time_span(times: list[bytes], uniform: bool = False) -> tuple[float, float] | None:
-    """(earliest, latest) of strict RFC 3339 strings (TIME); None if the parser disagrees. Strings of one length and one zone sort like the times they name, so min/max stay in C."""
+    """(earliest, latest) of strict RFC 3339 strings (``fastgrammar.TIME_BODY``); None if the parser
+    disagrees. Strings of one length and one zone sort like the times they name, so min/max stay in C."""
     if uniform or len(set(map(len, times))) == 1 and (set(map(operator.itemgetter(-1), times)) == {ord("Z")} or len(
             set(map(operator.itemgetter(slice(-6, None)), times))) == 1):
         groups = [times]
