@@ -17,6 +17,7 @@ is laid out for column work (``fastcount``):
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def compile_layout(settings: "ScanSettings", layout: "Layout", clean: bool, stri
         for member in tail:
             node = node.setdefault(member, {})
         node[None] = {}
-    counter = iter(range(1 << 30))
+    counter = itertools.count()  # id groups are numbered across all branches: names stay unique
 
     def scalar(name: str, kind: str) -> bytes:
         return (NOT_5XX if name in settings.status_fields else b"") + value[kind]
