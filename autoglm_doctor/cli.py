@@ -9,14 +9,13 @@ from typing import Any, Sequence
 
 from autoglm_doctor import __version__
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
+from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, EXIT_USAGE, UsageError
+
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 LOG_COMMANDS = ("trace", "logs")
 
 
-class UsageError(Exception):
-    """A one-line error for the user; exit 2."""
-
+__all__ = ["EXIT_GATE", "EXIT_OK", "EXIT_USAGE", "UsageError", "main"]
 
 COMMANDS = ("check", "list", "explain", "collect", "fix") + LOG_COMMANDS
 

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from autoglm_doctor.cli import EXIT_GATE, EXIT_OK, UsageError
+from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, UsageError
 
 
 def _open_target(spec: str) -> Any:

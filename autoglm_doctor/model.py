@@ -68,6 +68,9 @@ class CheckMeta:
     description: str = ""
     requires: tuple[str, ...] = ()
     fix: str | None = None
+    # ``scope`` is what the check inspects; ``runs_on`` the target roles it can run on (a Target's
+    # ``role``: host, guest, container). Empty means "the roles named by scope".
+    runs_on: tuple[Scope, ...] = ()
 
     @property
     def area(self) -> str:

@@ -37,7 +37,7 @@ def add_parsers(sub: Any) -> None:
 def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
     """(target, settings, streams, notes, logger) from the arguments; UsageError on bad input."""
     from autoglm_doctor.app import new_run_id
-    from autoglm_doctor.cli import UsageError
+    from autoglm_doctor.errors import UsageError
     from autoglm_doctor.config import ConfigError, load_config
     from autoglm_doctor.logs import configure
     from autoglm_doctor.logscan import settings as settings_mod
@@ -85,7 +85,7 @@ def _write(text: str) -> None:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from autoglm_doctor.cli import EXIT_GATE, EXIT_OK, UsageError
+    from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, UsageError
     from autoglm_doctor.logscan.engine import TerminalProgress
     from autoglm_doctor.logscan.render import as_json, timeline_text
     from autoglm_doctor.logscan.timeline import find_trace
@@ -109,7 +109,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from autoglm_doctor.cli import EXIT_GATE, EXIT_OK
+    from autoglm_doctor.errors import EXIT_GATE, EXIT_OK
     from autoglm_doctor.logscan.engine import TerminalProgress, summarize
     from autoglm_doctor.logscan.render import as_json, summary_text
 

@@ -37,6 +37,14 @@ class AdapterUnavailable(TargetError):
         self.reason = reason
 
 
+class DeadlineExceeded(TargetError):
+    """The caller's deadline (a check's budget or the whole run's) passed: the read was not made."""
+
+
+class TooLarge(TargetError):
+    """A read would exceed its size cap (hostile or runaway input): nothing was returned."""
+
+
 class SnapshotError(Exception):
     """The snapshot itself cannot be opened (missing, corrupt, wrong format)."""
 
@@ -140,15 +148,35 @@ class DiskUsage:
         return {"total": self.total, "free": self.free}
 
 
+# What a target *is* (``Target.kind``) and what the system behind it is (``Target.role``).
+TARGET_KINDS = ("local", "sysroot", "snapshot", "recorder", "ssh", "guest-agent", "docker")
+TARGET_ROLES = ("host", "guest", "container")
+
+# Default read caps: sysfs/procfs/config files are small; logs are read through ranges, not whole.
+SMALL_READ_LIMIT = 4 * 1024 * 1024
+
+
 @runtime_checkable
 class Target(Protocol):
-    """What every target offers. Local host, snapshot, recorder (and later ssh, guest agent,
-    docker exec) all implement exactly this."""
+    """What every target offers. Local host, sysroot, snapshot, recorder, ssh, guest agent and
+    docker exec all implement exactly this.
+
+    Capabilities are declared, never probed by ``isinstance``:
+    - ``kind``: one of TARGET_KINDS (how the system is reached);
+    - ``role``: one of TARGET_ROLES (what the system is: a host, a guest VM, a container), matched
+      against ``CheckMeta.runs_on``;
+    - ``can_run``: commands run on the system itself (False for a sysroot: its commands would run on
+      the machine reading it; a snapshot replays recorded commands, so it is True there);
+    - ``writable``: ``mutator()`` returns a Mutator (False: it raises ReadOnlyTarget).
+    """
 
     name: str
+    kind: str
+    role: str
+    can_run: bool
     writable: bool
 
-    def read_bytes(self, path: str) -> bytes | None: ...
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None: ...
 
     def read_text(self, path: str) -> str | None: ...
 
@@ -169,6 +197,50 @@ class Target(Protocol):
     def now(self) -> float: ...  # the target's "now" (epoch seconds): the capture time for a snapshot
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Mutator(Protocol):
+    """The write side of a target, used only by the remediation engine (fixes only plan). Read-only
+    targets (snapshots, recorders, the guest agent) have none, so writing them is impossible by type.
+
+    Every method changes exactly the path it names, raises ``TargetError`` on failure and leaves the
+    path as it was when it fails. ``write_bytes`` is atomic (temp file in the same directory, fsync,
+    rename) and keeps the existing file's mode, owner and xattrs unless told otherwise."""
+
+    name: str
+
+    def write_bytes(self, path: str, data: bytes, *, mode: int | None = None,
+                    uid: int | None = None, gid: int | None = None) -> None: ...
+
+    def remove(self, path: str) -> None: ...  # a file or an empty directory; absent is fine
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None: ...  # parents too; existing is fine
+
+    def chmod(self, path: str, mode: int) -> None: ...
+
+    def chown(self, path: str, uid: int, gid: int) -> None: ...  # -1 keeps that id
+
+    def setxattr(self, path: str, name: str, value: bytes) -> None: ...
+
+    def removexattr(self, path: str, name: str) -> None: ...  # absent is fine
+
+    def run_change(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult: ...
+
+
+def read_many(target: Any, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
+    """Batched reads: ``target.read_many`` when the target has one (one round trip for ssh / the guest
+    agent), else one ``read_bytes`` per path. Each value is the bytes, None (absent) or the error."""
+    batched = getattr(target, "read_many", None)
+    if callable(batched):
+        return dict(batched(paths, limit=limit))
+    out: dict[str, bytes | None | TargetError] = {}
+    for path in paths:
+        try:
+            out[path] = target.read_bytes(path, limit=limit)
+        except TargetError as exc:
+            out[path] = exc
+    return out
 
 
 def call_key(adapter: str, method: str, args: Sequence[Any]) -> str:

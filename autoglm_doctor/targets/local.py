@@ -14,6 +14,7 @@ from autoglm_doctor.targets.base import (
     DiskUsage,
     StatResult,
     TargetError,
+    TooLarge,
 )
 
 _ABSENT_ERRNOS = {errno.ENOENT, errno.ENOTDIR}
@@ -31,10 +32,13 @@ class LocalTarget:
     the host), which tests and sysroot-style inspection of a mounted image use."""
 
     writable = True
+    role = "host"
 
     def __init__(self, root: str = "/", name: str = "local") -> None:
         self.root = os.path.abspath(root)
         self.name = name
+        self.kind = "local" if self.root == "/" else "sysroot"
+        self.can_run = self.root == "/"
         self._adapters: dict[str, Any] = {}
 
     def _p(self, path: str) -> str:
@@ -44,10 +48,15 @@ class LocalTarget:
             return path
         return os.path.join(self.root, path.lstrip("/"))
 
-    def read_bytes(self, path: str) -> bytes | None:
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None:
         try:
             with open(self._p(path), "rb") as fh:
-                return fh.read()
+                if limit is None:
+                    return fh.read()
+                data = fh.read(limit + 1)
+                if len(data) > limit:
+                    raise TooLarge(f"{path}: larger than the {limit}-byte cap")
+                return data
         except IsADirectoryError as exc:
             raise TargetError(f"{path}: is a directory") from exc
         except OSError as exc:

@@ -31,10 +31,13 @@ class RecordingTarget:
     """Wraps a target (normally LocalTarget) and records reads into a snapshot tree."""
 
     writable = False  # collecting never changes the machine
+    kind = "recorder"
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name = inner.name
+        self.role = getattr(inner, "role", "host")
+        self.can_run = getattr(inner, "can_run", True)
         self.tree = tempfile.mkdtemp(prefix="autoglm-doctor-collect-")
         self._lock = threading.Lock()
         self._absent: set[str] = set()
@@ -81,8 +84,8 @@ class RecordingTarget:
         return value
 
     # -- Target protocol --------------------------------------------------------------------
-    def read_bytes(self, path: str) -> bytes | None:
-        data = self._guard(path, lambda: self.inner.read_bytes(path))
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None:
+        data = self._guard(path, lambda: self.inner.read_bytes(path, limit=limit))
         if data is not None:
             with self._lock:
                 try:
@@ -189,6 +192,7 @@ class RecordingTarget:
             "version": FORMAT_VERSION,
             "kind": "recorded",
             "source": self.name,
+            "role": self.role,
             "hostname": socket.gethostname(),
             "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,

@@ -20,6 +20,7 @@ from autoglm_doctor.targets.base import (
     SnapshotError,
     StatResult,
     TargetError,
+    TooLarge,
     call_key,
 )
 from autoglm_doctor.targets.paths import LinkLoop, resolve
@@ -78,6 +79,8 @@ class SnapshotTarget:
     """
 
     writable = False
+    kind = "snapshot"
+    can_run = True  # recorded commands replay
 
     def __init__(self, path: str) -> None:
         if not os.path.exists(path):
@@ -96,6 +99,7 @@ class SnapshotTarget:
             raise SnapshotError(f"{path}: not an autoglm-doctor snapshot (format {self.manifest.get('format')!r})")
         if int(self.manifest.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise SnapshotError(f"{path}: snapshot format version {self.manifest['version']} is newer than this tool")
+        self.role = str(self.manifest.get("role", "host"))
         self.recorded = self.manifest.get("kind") == "recorded"
         self.handmade = self.manifest.get("kind") == "handmade"
         self.name = f"snapshot:{path}"
@@ -173,7 +177,7 @@ class SnapshotTarget:
         raise NotCaptured(f"{path}: not captured in {self.source}")
 
     # -- Target protocol --------------------------------------------------------------------
-    def read_bytes(self, path: str) -> bytes | None:
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None:
         if path in self._unreadable:
             raise TargetError(self._unreadable[path])
         host = self._locate(path)
@@ -182,7 +186,12 @@ class SnapshotTarget:
         if os.path.isdir(host):
             raise TargetError(f"{path}: is a directory")
         with open(host, "rb") as fh:
-            return fh.read()
+            if limit is None:
+                return fh.read()
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise TooLarge(f"{path}: larger than the {limit}-byte cap")
+        return data
 
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
