@@ -32,6 +32,8 @@ def new_run_id() -> str:
 
 
 def select(registry: Registry, opts: RunOptions) -> list[type]:
+    """The checks a run evaluates: ``--only``/``--skip`` and their requirements, then ``--scope``
+    (what a check inspects; where it can run is decided per target by the runner)."""
     classes = registry.select(opts.only, opts.skip)
     if opts.scopes:
         wanted = {Scope(s) for s in opts.scopes}
@@ -60,7 +62,8 @@ def build_report(
         log.info("run_start", target=target.name, checks=len(classes))
     ctx = Context(target, config.profile)
     findings: list[Finding] = plugin_problem_findings(registry.problems)
-    findings += run_checks(classes, ctx, timeout=opts.timeout, jobs=opts.jobs, on_progress=on_progress)
+    findings += run_checks(classes, ctx, timeout=opts.timeout, jobs=opts.jobs, on_progress=on_progress,
+                           skipped=registry.skipped(opts.skip))
     findings, notes = apply_ignores(findings, config.ignores, opts.today)
     if log:
         for note in notes:
@@ -91,6 +94,7 @@ def catalogue(registry: Registry) -> list[dict[str, Any]]:
                 "title": m.title,
                 "severity": m.severity.value,
                 "scope": [s.value for s in m.scope],
+                "runs_on": [s.value for s in m.roles],
                 "requires": list(m.requires),
                 "fix": m.fix,
                 "remediation": m.remediation,

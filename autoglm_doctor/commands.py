@@ -163,6 +163,7 @@ def cmd_explain(args: Any) -> int:
     lines += [
         f"  severity: {row['severity']}",
         f"  scope: {', '.join(row['scope'])}",
+        f"  runs on: {', '.join(row['runs_on'])}",
         f"  requires: {', '.join(row['requires']) or '-'}",
         f"  fix: {row['fix'] or '-'}",
         f"  remediation: {row['remediation']}",

@@ -49,12 +49,32 @@ _SEVERITY_RANK = {
 
 
 class Scope(str, enum.Enum):
+    """What a check inspects (``CheckMeta.scope``) and, for host/guest/container, also a target role
+    (``CheckMeta.runs_on``): the machine the doctor reads (host), the VM definitions a hypervisor holds
+    (vm), the system inside a guest VM (guest), containers (container), an attached device such as a
+    phone reached over ADB (device)."""
+
     HOST = "host"
+    VM = "vm"
     GUEST = "guest"
     CONTAINER = "container"
+    DEVICE = "device"
 
     def __str__(self) -> str:
         return self.value
+
+
+# Where a check that inspects a scope can run, when its metadata does not say (``runs_on`` empty):
+# VM definitions are read on the hypervisor; containers through the docker daemon of a host or a
+# guest; a device is reached from a host or a guest.
+DEFAULT_RUNS_ON: dict[Scope, tuple[Scope, ...]] = {
+    Scope.HOST: (Scope.HOST,),
+    Scope.VM: (Scope.HOST,),
+    Scope.GUEST: (Scope.GUEST,),
+    Scope.CONTAINER: (Scope.HOST, Scope.GUEST),
+    Scope.DEVICE: (Scope.HOST, Scope.GUEST),
+}
+ROLES = (Scope.HOST, Scope.GUEST, Scope.CONTAINER)  # the values ``Target.role`` and ``runs_on`` take
 
 
 @dataclass(frozen=True)
@@ -69,8 +89,23 @@ class CheckMeta:
     requires: tuple[str, ...] = ()
     fix: str | None = None
     # ``scope`` is what the check inspects; ``runs_on`` the target roles it can run on (a Target's
-    # ``role``: host, guest, container). Empty means "the roles named by scope".
+    # ``role``: host, guest, container; a snapshot has the role of the system it was taken from).
+    # Empty means "derived from scope" (DEFAULT_RUNS_ON).
     runs_on: tuple[Scope, ...] = ()
+
+    @property
+    def roles(self) -> tuple[Scope, ...]:
+        """The target roles this check runs on: ``runs_on``, or what its scope implies."""
+        if self.runs_on:
+            return self.runs_on
+        out: list[Scope] = []
+        for scope in self.scope:
+            out.extend(r for r in DEFAULT_RUNS_ON[scope] if r not in out)
+        return tuple(out)
+
+    def runs_on_role(self, role: str | None) -> bool:
+        """True when a target of ``role`` can run this check (an unknown role does not exclude it)."""
+        return role is None or any(r.value == role for r in self.roles)
 
     @property
     def area(self) -> str:

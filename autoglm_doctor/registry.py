@@ -55,21 +55,27 @@ class Registry:
     unloaded_profile_keys: set[str] = field(default_factory=set)  # declared by modules a selective load skipped
 
     def select(self, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[type]:
-        """Checks matching ``only`` (all when empty) minus ``skip``, plus what they require."""
+        """Checks matching ``only`` (all when empty) plus what they require, minus ``skip``: a skipped
+        check stays out even when another requires it (the runner then skips the dependent)."""
         only, skip = list(only), list(skip)
-        chosen = {
-            cid
-            for cid in self.checks
-            if (not only or any(fnmatch.fnmatchcase(cid, p) for p in only))
-            and not any(fnmatch.fnmatchcase(cid, p) for p in skip)
-        }
+
+        def skipped(cid: str) -> bool:
+            return any(fnmatch.fnmatchcase(cid, p) for p in skip)
+
+        chosen = {cid for cid in self.checks
+                  if (not only or any(fnmatch.fnmatchcase(cid, p) for p in only)) and not skipped(cid)}
         pending = list(chosen)
         while pending:
             for req in self.checks[pending.pop()].meta.requires:
-                if req in self.checks and req not in chosen:
+                if req in self.checks and req not in chosen and not skipped(req):
                     chosen.add(req)
                     pending.append(req)
         return [self.checks[cid] for cid in sorted(chosen)]
+
+    def skipped(self, skip: Iterable[str]) -> set[str]:
+        """Ids of registered checks that ``skip`` patterns leave out."""
+        skip = list(skip)
+        return {cid for cid in self.checks if any(fnmatch.fnmatchcase(cid, p) for p in skip)}
 
     def unmatched(self, patterns: Iterable[str]) -> list[str]:
         ids = set(self.checks) | self.known_ids

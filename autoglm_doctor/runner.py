@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from autoglm_doctor.check import Context
 from autoglm_doctor.model import Finding, Severity, Status
@@ -67,10 +67,14 @@ def run_checks(
     timeout: float = DEFAULT_TIMEOUT,
     jobs: int = DEFAULT_JOBS,
     on_progress: Callable[[int, int], Any] | None = None,
+    skipped: Collection[str] = (),
 ) -> list[Finding]:
     """Run ``classes`` concurrently (``jobs`` at a time) honouring ``requires``. A check still
     running after ``timeout`` seconds is reported as an error and abandoned (its thread is a
-    daemon; whatever it returns later is dropped)."""
+    daemon; whatever it returns later is dropped). A check whose ``runs_on`` excludes the target's
+    role is skipped with the reason; one that requires a check in ``skipped`` (left out by
+    ``--skip``) is skipped too."""
+    role = getattr(ctx.target, "role", None)
     by_id = {cls.meta.id: cls for cls in classes}
     slots = {cid: _Slot() for cid in by_id}
     lock = threading.Lock()
@@ -89,17 +93,27 @@ def run_checks(
 
     def worker(cid: str) -> None:
         cls = by_id[cid]
+        if not cls.meta.runs_on_role(role):
+            where = ", ".join(r.value for r in cls.meta.roles)
+            settle(cid, [_meta_finding(cls, Status.SKIP, f"not applicable: runs on {where}; this target is a {role}")])
+            return
         for req in cls.meta.requires:
             if req in slots:
                 slots[req].done.wait()
         blocked = []
         for req in cls.meta.requires:
             req_findings = slots[req].findings if req in slots else None
-            if req_findings is None:
+            if req_findings is None and req in skipped:
+                blocked.append(f"{req} (skipped by --skip)")
+            elif req_findings is None:
                 blocked.append(f"{req} (not available)")
             elif any(f.status in _BLOCKING for f in req_findings):
                 worst = next(f for f in req_findings if f.status in _BLOCKING)
                 blocked.append(f"{req} ({worst.status.value})")
+        if blocked and all(b.endswith("(skipped by --skip)") for b in blocked):
+            settle(cid, [_meta_finding(cls, Status.SKIP, "requirement skipped by --skip: "
+                                       + ", ".join(b.split(" ")[0] for b in blocked))])
+            return
         if blocked:
             settle(cid, [_meta_finding(cls, Status.SKIP, "requirement not met: " + ", ".join(blocked))])
             return

@@ -12,7 +12,7 @@ from autoglm_doctor.facts.docker import docker_info, resolve_containers, short_e
 from autoglm_doctor.facts.listeners import listening_on, socket_owner
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
-SCOPES = (Scope.HOST, Scope.GUEST)
+SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 REQUIRES = ("container.docker.daemon",)
 GIB = 1024**3
 SHM_MIN = 1 * GIB

@@ -20,7 +20,7 @@ from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.targets.base import AdapterUnavailable
 
 GIB = 1024**3
-SCOPES = (Scope.HOST, Scope.GUEST)
+SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 DAEMON = "container.docker.daemon"
 
 

@@ -11,7 +11,7 @@ from autoglm_doctor.facts.selinux import file_label, label_type, selinux_state
 from autoglm_doctor.facts.volumes import mounts_of
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
-SCOPES = (Scope.HOST, Scope.GUEST)
+SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 MODE = "container.selinux.mode"
 CONTAINER_TYPES = ("container_file_t", "svirt_sandbox_file_t")  # the second is the pre-2017 alias
 READ_ONLY_TYPES = ("container_ro_file_t", "container_share_t")
@@ -166,7 +166,7 @@ class VmImageLabels(Check):
         id="container.selinux.vm_images",
         title="VM disk images are labelled for sVirt",
         severity=Severity.HIGH,
-        scope=(Scope.HOST,),
+        scope=(Scope.VM,),  # the disk images of the VMs, read on the hypervisor
         remediation="restorecon -Rv /var/lib/libvirt/images; for images elsewhere: semanage fcontext -a -t "
                     "virt_image_t '/path(/.*)?' && restorecon -Rv /path",
         docs=docs_link("container.selinux.vm_images"),

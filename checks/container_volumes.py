@@ -21,7 +21,7 @@ from autoglm_doctor.facts.volumes import (
 )
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
-SCOPES = (Scope.HOST, Scope.GUEST)
+SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 REQUIRES = ("container.docker.daemon",)
 
 

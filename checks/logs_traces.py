@@ -68,6 +68,7 @@ class TraceErrors(_WindowCheck):
         title="Requests that failed (error level or 5xx status), by the service of their first error",
         severity=Severity.HIGH,
         scope=SCOPES,
+        runs_on=SCOPES,  # log files are read wherever the services run, a container included
         remediation="follow one failing request with `autoglm-doctor trace TRACE_ID` and fix the first error it shows",
         docs=docs_link("logs.traces.errors"),
         description="Groups the traces of the window by the service where their first error line was logged.",
@@ -114,6 +115,7 @@ class LostHops(_WindowCheck):
         title="Requests that never reached the next service (lost at a hop)",
         severity=Severity.HIGH,
         scope=SCOPES,
+        runs_on=SCOPES,  # log files are read wherever the services run, a container included
         remediation="check the upstream's client errors and timeouts, the downstream's URL/port and the network "
                     "between them (bridge, firewall); `autoglm-doctor trace TRACE_ID` shows the last hop",
         docs=docs_link("logs.traces.lost_hops"),
@@ -146,6 +148,7 @@ class Propagation(_WindowCheck):
         title="Every service logs trace ids (propagation works) and its logs are readable",
         severity=Severity.MEDIUM,
         scope=SCOPES,
+        runs_on=SCOPES,  # log files are read wherever the services run, a container included
         remediation="propagate the W3C traceparent / X-Request-ID header into the service and log it as trace_id "
                     "(OpenTelemetry logging instrumentation, or a request-id middleware); for vLLM pass X-Request-Id",
         docs=docs_link("logs.traces.propagation"),

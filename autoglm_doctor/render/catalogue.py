@@ -17,7 +17,7 @@ def markdown_catalogue(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         anchor = r["id"].replace(".", "-")
         parts.append(f'\n<a id="{anchor}"></a>\n## {r["id"]}\n\n**{r["title"]}** — severity {r["severity"]}, '
-                     f"scope {', '.join(r['scope'])}.\n")
+                     f"scope {', '.join(r['scope'])}, runs on {', '.join(r['runs_on'])}.\n")
         if r["description"]:
             parts.append(f"\n{r['description']}\n")
         if r["requires"]:
