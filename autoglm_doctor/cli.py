@@ -17,7 +17,7 @@ LOG_COMMANDS = ("trace", "logs")
 
 __all__ = ["EXIT_GATE", "EXIT_OK", "EXIT_USAGE", "UsageError", "main"]
 
-COMMANDS = ("check", "list", "explain", "collect", "fix") + LOG_COMMANDS
+COMMANDS = ("check", "list", "explain", "collect", "fix", "report") + LOG_COMMANDS
 
 
 def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
@@ -75,6 +75,10 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
         common(fx)
         fx.add_argument("--fix", action="append", default=[], metavar="FIX_ID", help="only these fixes (ids or globs)")
         fx.add_argument("--apply", action="store_true", help="apply the plans (not available yet: dry run only)")
+    if wanted("report"):
+        from autoglm_doctor.fleet.command import add_parser as add_report_parser
+
+        add_report_parser(sub)
     if only_command is None or only_command in LOG_COMMANDS:
         from autoglm_doctor.logscan.cli import add_parsers as add_log_parsers
 

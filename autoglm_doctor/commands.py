@@ -221,3 +221,9 @@ def cmd_fix(args: Any) -> int:
     finally:
         target.close()
     return EXIT_OK
+
+
+def cmd_report(args: Any) -> int:
+    from autoglm_doctor.fleet.command import cmd_report as run_report
+
+    return run_report(args, _write)
