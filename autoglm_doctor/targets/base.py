@@ -225,7 +225,11 @@ class Mutator(Protocol):
 
     def removexattr(self, path: str, name: str) -> None: ...  # absent is fine
 
+    def write_in_place(self, path: str, data: bytes) -> None: ...  # sysfs/procfs: one write, no rename
+
     def run_change(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult: ...
+    # Optional, by the changes that need them: ``libvirt(uri)`` (a writable libvirt connection with
+    # domain_xml(name) / define_xml(xml)) and ``lock(path)`` (an exclusive lock handle for the engine).
 
 
 def read_many(target: Any, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:

@@ -102,6 +102,20 @@ class LocalTarget:
                 return None
             return _absent_or_raise(path, exc)
 
+    def listxattr(self, path: str) -> list[str] | None:
+        try:
+            return sorted(os.listxattr(self._p(path), follow_symlinks=False))
+        except OSError as exc:
+            if exc.errno == errno.ENOTSUP:
+                return []
+            return _absent_or_raise(path, exc)
+
+    def mutator(self) -> Any:
+        """The write side (the fix engine's only way to change this machine or sysroot)."""
+        from autoglm_doctor.targets.local_mutator import LocalMutator
+
+        return LocalMutator(self)
+
     def disk_usage(self, path: str) -> DiskUsage | None:
         try:
             sv = os.statvfs(self._p(path))

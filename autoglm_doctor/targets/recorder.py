@@ -184,6 +184,11 @@ class RecordingTarget:
         shutil.rmtree(self.tree, ignore_errors=True)
 
     # -- writing the snapshot ---------------------------------------------------------------
+    def mutator(self) -> Any:
+        from autoglm_doctor.targets.base import ReadOnlyTarget
+
+        raise ReadOnlyTarget(f"{self.name}: collecting never changes the machine")
+
     def write_side_folder(self) -> None:
         side = os.path.join(self.tree, SIDE_DIR)
         os.makedirs(side, exist_ok=True)

@@ -281,6 +281,9 @@ class SnapshotTarget:
     def write(self, *_args: Any, **_kwargs: Any) -> None:
         raise ReadOnlyTarget(f"{self.name} is a snapshot and cannot be changed")
 
+    def mutator(self) -> Any:
+        raise ReadOnlyTarget(f"{self.name} is a snapshot and cannot be changed")
+
     def close(self) -> None:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -13,6 +13,7 @@ from tests.helpers import scenario_path
 KVM_GOLDEN = """\
 # fix fix.kvm.device_access: Give /dev/kvm to group kvm (0660) and put the VM user in it
 #   addresses host.kvm.device [/dev/kvm]: /dev/kvm (crw------- root:root) is not read-write for the VM user libvirt-qemu (groups: kvm)
+#   risk: safe
 [1] write /etc/udev/rules.d/65-autoglm-doctor-kvm.rules (mode 0644)
     --- /dev/null
     +++ b/etc/udev/rules.d/65-autoglm-doctor-kvm.rules
@@ -20,7 +21,9 @@ KVM_GOLDEN = """\
     +# Written by autoglm-doctor (fix.kvm.device_access): QEMU's user reaches /dev/kvm through group kvm.
     +KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm"
 [2] chown :kvm /dev/kvm
-[3] chmod 0660 /dev/kvm"""
+    /dev/kvm: owner 0:0 -> 0:kvm
+[3] chmod 0660 /dev/kvm
+    /dev/kvm: mode 0600 -> 0660"""
 
 
 def plans_for(scenario, profile=None, only=("host.kvm.*",)):
