@@ -14,7 +14,7 @@ from autoglm_doctor.check import Context
 from autoglm_doctor.config import Config, apply_ignores
 from autoglm_doctor.model import Finding, Report, Scope, Status
 from autoglm_doctor.registry import Registry, load_registry
-from autoglm_doctor.runner import DEFAULT_JOBS, DEFAULT_TIMEOUT, plugin_problem_findings, run_checks
+from autoglm_doctor.runner import DEFAULT_DEADLINE, DEFAULT_JOBS, DEFAULT_TIMEOUT, plugin_problem_findings, run_checks
 
 
 @dataclass
@@ -23,6 +23,7 @@ class RunOptions:
     skip: Sequence[str] = ()
     scopes: Sequence[str] = ()
     timeout: float = DEFAULT_TIMEOUT
+    deadline: float | None = DEFAULT_DEADLINE
     jobs: int = DEFAULT_JOBS
     today: dt.date | None = None
 
@@ -63,7 +64,7 @@ def build_report(
     ctx = Context(target, config.profile)
     findings: list[Finding] = plugin_problem_findings(registry.problems)
     findings += run_checks(classes, ctx, timeout=opts.timeout, jobs=opts.jobs, on_progress=on_progress,
-                           skipped=registry.skipped(opts.skip))
+                           skipped=registry.skipped(opts.skip), deadline=opts.deadline)
     findings, notes = apply_ignores(findings, config.ignores, opts.today)
     if log:
         for note in notes:

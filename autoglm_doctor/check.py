@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Iterable, TypeVar
 
 from autoglm_doctor.model import CheckMeta, Finding, Severity, Status
+from autoglm_doctor.targets.base import DeadlineExceeded
 
 T = TypeVar("T")
 
@@ -20,12 +21,22 @@ class Context:
         self.target = target
         self.profile = profile
         # one "now" for the whole run, taken from the target: a snapshot answers with its capture time,
-        # so time windows (e.g. "logs of the last hour") replay exactly
+        # so time windows (e.g. "logs of the last hour") replay exactly; ``clock_known`` is False for a
+        # hand-made snapshot that records no time (its "now" is the reader's)
         now = getattr(target, "now", None)
         self.now: float = now() if callable(now) else time.time()
+        self.clock_known: bool = bool(getattr(target, "has_clock", True))
         self._facts: dict[Callable[..., Any], tuple[bool, Any]] = {}
         self._locks: dict[Callable[..., Any], threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def view(self, target: Any) -> "Context":
+        """The same run (profile, now, fact cache) seen through another target: the runner gives each
+        check the run's target wrapped in that check's deadline."""
+        other = object.__new__(Context)
+        other.__dict__.update(self.__dict__)
+        other.target = target
+        return other
 
     def fact(self, producer: Callable[["Context"], T]) -> T:
         """Compute ``producer(ctx)`` once per run; later calls get the same value (or exception)."""
@@ -35,6 +46,8 @@ class Context:
             if producer not in self._facts:
                 try:
                     self._facts[producer] = (True, producer(self))
+                except DeadlineExceeded:
+                    raise  # the reading check's budget ran out: the next reader computes it afresh
                 except BaseException as exc:  # noqa: BLE001 - cached and re-raised to every reader
                     self._facts[producer] = (False, exc)
             ok, value = self._facts[producer]

@@ -47,6 +47,8 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
                         help="only checks that inspect this (repeatable): host, vm, guest, container, device")
         sp.add_argument("--config", metavar="FILE", help="TOML config, read after /etc/autoglm-doctor/config.toml and ./autoglm-doctor.toml")
         sp.add_argument("--timeout", type=float, default=30.0, help="per-check timeout in seconds (default 30)")
+        sp.add_argument("--deadline", type=float, default=600.0, metavar="SECONDS",
+                        help="whole-run deadline: then the report is written with what finished (default 600)")
         sp.add_argument("--jobs", type=int, default=4, help="checks run at once (default 4)")
 
     def wanted(name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -33,11 +34,13 @@ def _config(path: str | None, tolerated: Any = ()) -> Any:
 def _options(args: Any) -> Any:
     from autoglm_doctor.app import RunOptions
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    for flag, value in (("--timeout", args.timeout), ("--deadline", args.deadline)):
+        if not math.isfinite(value) or value <= 0:
+            raise UsageError(f"{flag} must be positive (seconds), got {value:g}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    return RunOptions(only=args.only, skip=args.skip, scopes=args.scope, timeout=args.timeout, jobs=args.jobs)
+    return RunOptions(only=args.only, skip=args.skip, scopes=args.scope, timeout=args.timeout, jobs=args.jobs,
+                      deadline=args.deadline)
 
 
 def _check_patterns(registry: Any, args: Any) -> None:

@@ -3,7 +3,7 @@ services that log without trace ids, over the profile's window (``logs_window``,
 profile's sources (``logs_sources``, default the containers of ``logs_services``).
 
 The scan is one fact shared by the three checks. It reads through the Target; big files of a
-``LocalTarget`` are streamed from disk by ``autoglm_doctor.logscan`` (never loaded whole).
+local or sysroot target are streamed from disk by ``autoglm_doctor.logscan`` (never loaded whole).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ SCOPES = (Scope.HOST, Scope.GUEST, Scope.CONTAINER)
 def _reference_time(ctx: Context) -> float | None:
     """'Now' for the window: the run's now (a recorded snapshot's capture time); none for a hand-made
     snapshot, whose lines are shown whatever their age."""
-    manifest = getattr(ctx.target, "manifest", None)
-    if isinstance(manifest, dict) and not (manifest.get("now") or manifest.get("captured_at")):
-        return None
-    return ctx.now
+    return ctx.now if ctx.clock_known else None
 
 
 def log_window_report(ctx: Context) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def test_skip_and_only_globs():
     (["check", "--target", "snapshot:/nonexistent/snap"], "/nonexistent/snap: no such snapshot"),
     (["check", "--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
     (["check", "--timeout", "0"], "--timeout must be positive"),
+    (["check", "--timeout", "nan"], "--timeout must be positive (seconds), got nan"),
+    (["check", "--deadline", "-1"], "--deadline must be positive (seconds), got -1"),
     (["explain", "no.such.id"], "no check or fix with id 'no.such.id'"),
     (["fix", "--apply", "--only", "host.kvm.*"], "--apply is not available yet"),
 ])

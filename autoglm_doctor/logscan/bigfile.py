@@ -1,8 +1,8 @@
 """Reading big local log files fast and safely.
 
 The Target protocol reads whole files (``read_bytes``), which is right for snapshots and small files
-but not for multi-GB logs. When the target is a ``LocalTarget`` the file is on this machine (under
-the target's root), so this helper opens it directly: ``mmap`` for substring search, chunk windows
+but not for multi-GB logs. When the target declares that its files are on this machine
+(``Target.host_path``: a local or sysroot target), the parallel scanner's workers open them by path: ``mmap`` for substring search, chunk windows
 split at newlines (read with ``pread``) for the parallel summary. Any other target falls back to
 ``read_bytes``.
 
@@ -32,14 +32,10 @@ class FileIdentity:
 
 
 def local_path(target: Any, path: str) -> str | None:
-    """The host path of ``path`` when ``target`` reads this machine's files, else None."""
-    from autoglm_doctor.targets.local import LocalTarget
+    """The host path of ``path`` when ``target`` declares its files are on this machine, else None."""
+    from autoglm_doctor.targets.base import host_path
 
-    if not isinstance(target, LocalTarget):
-        return None
-    if not path.startswith("/"):
-        return None
-    return path if target.root == "/" else os.path.join(target.root, path.lstrip("/"))
+    return host_path(target, path) if path.startswith("/") else None
 
 
 def identity(host_path: str) -> FileIdentity | None:

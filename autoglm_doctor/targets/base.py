@@ -175,6 +175,7 @@ class Target(Protocol):
     role: str
     can_run: bool
     writable: bool
+    # has_clock (optional, default True): False for a hand-made snapshot that records no capture time
 
     def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None: ...
 
@@ -245,6 +246,24 @@ def read_many(target: Any, paths: Sequence[str], *, limit: int | None = None) ->
         except TargetError as exc:
             out[path] = exc
     return out
+
+
+def read_range(target: Any, path: str, offset: int, length: int) -> bytes | None:
+    """Bytes [offset, offset+length) of a file: ``target.read_range`` when the target has one (a
+    large log is never loaded whole), else a slice of a capped ``read_bytes``."""
+    ranged = getattr(target, "read_range", None)
+    if callable(ranged):
+        return ranged(path, offset, length)  # type: ignore[no-any-return]
+    data = target.read_bytes(path, limit=SMALL_READ_LIMIT)
+    return None if data is None else data[offset:offset + length]
+
+
+def host_path(target: Any, path: str) -> str | None:
+    """Where ``path`` of ``target`` is on this machine, when the target declares it (a local or
+    sysroot target); None for every other target. Only the parallel log scanner uses it, to let its
+    worker processes read by path; everything else reads through the protocol."""
+    declared = getattr(target, "host_path", None)
+    return declared(path) if callable(declared) else None
 
 
 def call_key(adapter: str, method: str, args: Sequence[Any]) -> str:

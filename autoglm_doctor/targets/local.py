@@ -62,6 +62,25 @@ class LocalTarget:
         except OSError as exc:
             return _absent_or_raise(path, exc)
 
+    def read_range(self, path: str, offset: int, length: int) -> bytes | None:
+        """Bytes [offset, offset+length) by ``pread``: a truncated file gives fewer, never a fault."""
+        try:
+            fd = os.open(self._p(path), os.O_RDONLY)
+        except OSError as exc:
+            return _absent_or_raise(path, exc)
+        try:
+            return os.pread(fd, max(0, length), max(0, offset))
+        except IsADirectoryError as exc:
+            raise TargetError(f"{path}: is a directory") from exc
+        except OSError as exc:
+            raise TargetError(f"{path}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+
+    def host_path(self, path: str) -> str | None:
+        """This target's files are on this machine: the path the parallel log scanner may open."""
+        return self._p(path) if path.startswith("/") else None
+
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
         return None if data is None else data.decode("utf-8", errors="replace")

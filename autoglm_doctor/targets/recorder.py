@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -12,12 +13,13 @@ import socket
 import tarfile
 import tempfile
 import threading
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from autoglm_doctor import __version__
 from autoglm_doctor.targets.base import (
     AdapterUnavailable,
     CommandResult,
+    DeadlineExceeded,
     DiskUsage,
     StatResult,
     TargetError,
@@ -50,6 +52,21 @@ class RecordingTarget:
         self._api: dict[str, Any] = {}
         self._adapters: dict[str, Any] = {}
         self._now: float | None = None
+        self._frozen = False
+
+    @contextlib.contextmanager
+    def _recording(self) -> Iterator[None]:
+        """Hold the lock to change what is recorded; after ``freeze`` nothing may change any more (a
+        late check gets DeadlineExceeded instead of writing into a snapshot being archived)."""
+        with self._lock:
+            if self._frozen:
+                raise DeadlineExceeded("the snapshot is being written: the run is over")
+            yield
+
+    def freeze(self) -> None:
+        """Stop recording: what was recorded so far is what the snapshot holds."""
+        with self._lock:
+            self._frozen = True
 
     # -- mirroring the tree -----------------------------------------------------------------
     def _inner_link(self, path: str) -> str | None:
@@ -75,11 +92,11 @@ class RecordingTarget:
         try:
             value = fn()
         except TargetError as exc:
-            with self._lock:
+            with self._recording():
                 self._unreadable[path] = str(exc)
             raise
         if value is None:
-            with self._lock:
+            with self._recording():
                 self._absent.add(path)
         return value
 
@@ -87,7 +104,7 @@ class RecordingTarget:
     def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None:
         data = self._guard(path, lambda: self.inner.read_bytes(path, limit=limit))
         if data is not None:
-            with self._lock:
+            with self._recording():
                 try:
                     physical = self._mirror_links(path, follow=True)
                 except LinkLoop:
@@ -106,7 +123,7 @@ class RecordingTarget:
         entries = self._guard(path, lambda: self.inner.listdir(path))
         if entries is not None:
             key = path.rstrip("/") or "/"
-            with self._lock:
+            with self._recording():
                 self._dirs[key] = list(entries)
                 try:
                     os.makedirs(self._snap(self._mirror_links(key, follow=True)), exist_ok=True)
@@ -116,7 +133,7 @@ class RecordingTarget:
 
     def readlink(self, path: str) -> str | None:
         text = self._guard(path, lambda: self.inner.readlink(path))
-        with self._lock:
+        with self._recording():
             try:
                 physical = self._mirror_links(path, follow=False)
             except LinkLoop:
@@ -129,54 +146,54 @@ class RecordingTarget:
 
     def stat(self, path: str, *, follow: bool = True) -> StatResult | None:
         result = self._guard(path, lambda: self.inner.stat(path, follow=follow))
-        with self._lock:
+        with self._recording():
             self._stats[f"{path}|{'follow' if follow else 'nofollow'}"] = None if result is None else result.to_dict()
         return result
 
     def getxattr(self, path: str, name: str) -> bytes | None:
         value = self._guard(path, lambda: self.inner.getxattr(path, name))
-        with self._lock:
+        with self._recording():
             self._absent.discard(path)  # an unset attribute says nothing about the path
             self._xattrs.setdefault(path, {})[name] = None if value is None else base64.b64encode(value).decode()
         return value
 
     def disk_usage(self, path: str) -> DiskUsage | None:
         result = self._guard(path, lambda: self.inner.disk_usage(path))
-        with self._lock:
+        with self._recording():
             self._disk[path] = None if result is None else result.to_dict()
         return result
 
     def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult:
         result = self.inner.run(argv, timeout=timeout)
-        with self._lock:
+        with self._recording():
             self._commands[tuple(argv)] = result
         return result
 
     def adapter(self, kind: str) -> "RecordingAdapter":
-        with self._lock:
+        with self._recording():
             if kind in self._adapters:
                 return self._adapters[kind]
         try:
             inner = self.inner.adapter(kind)
         except AdapterUnavailable as exc:
-            with self._lock:
+            with self._recording():
                 self._api[call_key(kind, "connect", [])] = {
                     "error": {"type": "AdapterUnavailable", "message": str(exc), "hint": exc.hint, "reason": exc.reason}
                 }
             raise
         wrapped = RecordingAdapter(kind, inner, self)
-        with self._lock:
+        with self._recording():
             self._adapters[kind] = wrapped
         return wrapped
 
     def now(self) -> float:
-        with self._lock:
+        with self._recording():
             if self._now is None:
                 self._now = self.inner.now()
             return self._now
 
     def _record_call(self, key: str, entry: dict[str, Any]) -> None:
-        with self._lock:
+        with self._recording():
             self._api[key] = entry
 
     def close(self) -> None:
@@ -220,7 +237,9 @@ class RecordingTarget:
                 json.dump(data, fh, indent=1, sort_keys=True, default=str)
 
     def save(self, output: str) -> str:
-        """Write the snapshot to ``output``: a .tar.gz/.tgz archive, else a directory."""
+        """Write the snapshot to ``output``: a .tar.gz/.tgz archive, else a directory. Recording is
+        frozen first, so a check still running cannot change the tree while it is archived."""
+        self.freeze()
         self.write_side_folder()
         if output.endswith((".tar.gz", ".tgz")):
             tmp = f"{output}.tmp-{os.getpid()}"

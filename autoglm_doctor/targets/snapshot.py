@@ -100,6 +100,8 @@ class SnapshotTarget:
         if int(self.manifest.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise SnapshotError(f"{path}: snapshot format version {self.manifest['version']} is newer than this tool")
         self.role = str(self.manifest.get("role", "host"))
+        # a tree that records no capture time has no clock of its own (time windows do not apply)
+        self.has_clock = bool(self.manifest.get("now") or self.manifest.get("captured_at"))
         self.recorded = self.manifest.get("kind") == "recorded"
         self.handmade = self.manifest.get("kind") == "handmade"
         self.name = f"snapshot:{path}"

@@ -65,20 +65,123 @@ def test_no_findings_is_an_error():
     assert f.status is Status.ERROR and "no findings" in f.message
 
 
-def test_timeout_is_an_error_and_the_run_finishes():
+class FakeClock:
+    """The runner's clock, moved by the checks themselves: no test here depends on sleep timing."""
+
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, seconds):
+        self.t += seconds
+
+
+class Host:
+    name, kind, role, can_run, writable = "test", "local", "host", True, False
+
+    def __init__(self):
+        self.reads = []
+
+    def read_text(self, path):
+        self.reads.append(path)
+        return "content"
+
+    def now(self):
+        return 0.0
+
+
+def run_clocked(*classes, clock, target=None, **kw):
+    return run_checks(list(classes), Context(target or Host(), Profile({})), clock=clock, **kw)
+
+
+def test_a_check_past_its_budget_is_stopped_at_its_next_read():
+    clock, host = FakeClock(), Host()
+    def slow(s, c):
+        c.target.read_text("/first")
+        clock.advance(31)
+        c.target.read_text("/second")  # past the 30 s budget: never made
+        return [s.passed("never")]
+    [f] = run_clocked(make("t.a.slow", slow), clock=clock, target=host, timeout=30)
+    assert (f.status, f.message) == (Status.ERROR, "check timed out after 30s and was stopped")
+    assert host.reads == ["/first"]
+
+
+def test_a_hung_check_is_reported_and_the_run_finishes():
+    clock, hung, release = FakeClock(), threading.Event(), threading.Event()
+    def hang(s, c):
+        hung.set()
+        release.wait(60)
+        return [s.passed("late")]
+    def quick(s, c):
+        hung.wait(60)
+        clock.advance(100)  # the hung check's budget has passed
+        return [s.passed("ok")]
+    fs = {f.check_id: f for f in run_clocked(make("t.a.hang", hang), make("t.a.quick", quick), clock=clock, timeout=30)}
+    release.set()
+    assert (fs["t.a.hang"].status, fs["t.a.hang"].message) == (Status.ERROR, "check timed out after 30s and was stopped")
+    assert fs["t.a.quick"].status is Status.PASS
+
+
+def test_the_run_deadline_stops_what_runs_and_reports_what_never_started():
+    clock, hung, release = FakeClock(), threading.Event(), threading.Event()
+    def hang(s, c):
+        hung.set()
+        release.wait(60)
+        return [s.passed("late")]
+    def quick(s, c):
+        hung.wait(60)
+        clock.advance(20)
+        return [s.passed("ok")]
+    late = make("t.a.late", lambda s, c: [s.passed("never")])
+    fs = {f.check_id: f for f in run_clocked(make("t.a.hang", hang), make("t.a.quick", quick), late,
+                                               clock=clock, timeout=30, deadline=10, jobs=2)}
+    release.set()
+    assert fs["t.a.quick"].status is Status.PASS
+    assert (fs["t.a.hang"].status, fs["t.a.hang"].message) == (Status.ERROR, "check stopped: the run's deadline of 10s passed")
+    assert (fs["t.a.late"].status, fs["t.a.late"].message) == (Status.ERROR, "not run: the run's deadline of 10s passed")
+
+
+def test_a_fact_cut_short_by_one_check_s_deadline_is_computed_again_for_the_next():
+    clock, host = FakeClock(), Host()
+    calls = []
+    def fact(ctx):
+        calls.append(1)
+        return ctx.target.read_text("/fact")
+    def first(s, c):
+        clock.advance(31)
+        c.fact(fact)
+        return [s.passed("never")]
+    def second(s, c):
+        return [s.passed(c.fact(fact))]
+    fs = {f.check_id: f for f in run_clocked(make("t.a.first", first), make("t.a.second", second, requires=()),
+                                               clock=clock, target=host, timeout=30, jobs=1)}
+    assert fs["t.a.first"].status is Status.ERROR
+    assert (fs["t.a.second"].status, fs["t.a.second"].message) == (Status.PASS, "content")
+    assert len(calls) == 2 and host.reads == ["/fact"]
+
+
+def test_real_time_timeout_is_an_error_and_the_run_finishes():
     release = threading.Event()
     def hang(s, c):
         release.wait(30)
         return [s.passed("late")]
-    start = time.monotonic()
     fs = run(make("t.a.hang", hang), make("t.a.quick", lambda s, c: [s.passed("ok")]), timeout=0.3)
-    elapsed = time.monotonic() - start
     release.set()
     by_id = {f.check_id: f for f in fs}
     assert by_id["t.a.hang"].status is Status.ERROR
-    assert by_id["t.a.hang"].message == "check timed out after 0.3s and was abandoned"
+    assert by_id["t.a.hang"].message == "check timed out after 0.3s and was stopped"
     assert by_id["t.a.quick"].status is Status.PASS
-    assert elapsed < 5
+
+
+def test_requirement_cycle_is_an_error_not_a_hang():
+    a = make("t.a.one", lambda s, c: [s.passed("x")], requires=["t.a.two"])
+    b = make("t.a.two", lambda s, c: [s.passed("x")], requires=["t.a.one"])
+    c = make("t.a.free", lambda s, c: [s.passed("x")])
+    fs = {f.check_id: f for f in run(a, b, c)}
+    assert fs["t.a.one"].status is Status.ERROR and fs["t.a.one"].message.startswith("requirement cycle: ")
+    assert fs["t.a.free"].status is Status.PASS
 
 
 def test_requirement_failure_skips_dependents_with_reason():
@@ -105,11 +208,12 @@ def test_requirement_warn_lets_dependents_run_after_it():
 
 def test_checks_run_concurrently_up_to_jobs():
     active, peak, lock = [0], [0], threading.Lock()
+    together = threading.Barrier(3, timeout=30)  # three at once must be possible; a fourth never joins
     def body(s, c):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.1)
+        together.wait()
         with lock:
             active[0] -= 1
         return [s.passed("ok")]
