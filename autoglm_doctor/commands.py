@@ -22,11 +22,11 @@ def _open_target(spec: str) -> Any:
         raise UsageError(str(exc)) from exc
 
 
-def _config(path: str | None, tolerated: Any = ()) -> Any:
+def _config(path: str | None) -> Any:
     from autoglm_doctor.config import ConfigError, load_config
 
     try:
-        return load_config(path, tolerated=tolerated)
+        return load_config(path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -43,10 +43,14 @@ def _options(args: Any) -> Any:
                       deadline=args.deadline)
 
 
-def _check_patterns(registry: Any, args: Any) -> None:
+def _check_patterns(registry: Any, args: Any, config: Any) -> None:
     unmatched = registry.unmatched(list(args.only) + list(args.skip))
     if unmatched:
         raise UsageError(f"no check matches {', '.join(repr(p) for p in unmatched)} (see: autoglm-doctor list)")
+    for ignore in config.ignores:  # an ignore that matches nothing is a typo that would silence nothing
+        if ignore.check != "doctor.plugins.load" and registry.unmatched([ignore.check]):
+            raise UsageError(f"[[ignore]] check {ignore.check!r} matches no check"
+                             f"{registry.suggestion(ignore.check)} (see: autoglm-doctor list)")
 
 
 class _Progress:
@@ -75,11 +79,10 @@ def _run(args: Any, target: Any) -> tuple[Any, Any, Any]:
     from autoglm_doctor.logs import configure
     from autoglm_doctor.registry import load_registry
 
-    # first: check modules declare the profile keys the config may use; a check run with --only imports
-    # only the modules it selects (fixes are not needed to report)
+    # the whole config is validated against the profile schema before any check is selected
+    config = _config(args.config)
     registry = load_registry(args.only, args.skip, fixes=args.command == "fix")
-    config = _config(args.config, registry.unloaded_profile_keys)
-    _check_patterns(registry, args)
+    _check_patterns(registry, args, config)
     opts = _options(args)
     run_id = new_run_id()
     log = configure(run_id, args.log_format, args.log_level)

@@ -1,8 +1,10 @@
 """Configuration: the deployment profile and ignores, from TOML files merged in order
 /etc/autoglm-doctor/config.toml, ./autoglm-doctor.toml, then --config.
 
-Profile keys are declared in ``PROFILE_KEYS`` (later check families add theirs with
-``declare_profile_key``); an unknown key is an error, so typos never pass silently.
+Profile keys are data: the whole schema (``profile_schema``: type, default, range or format of every
+key) is known before a file is read, and every value is validated before any check is selected. An
+unknown key is an error, so typos never pass silently. Third-party check packages may add keys with
+``declare_profile_key`` (a built-in key cannot be redeclared).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from autoglm_doctor.model import Finding
+from autoglm_doctor.profile_schema import BUILTIN_KEYS, ProfileKey
 
 SYSTEM_CONFIG = "/etc/autoglm-doctor/config.toml"
 LOCAL_CONFIG = "autoglm-doctor.toml"
@@ -23,16 +26,8 @@ class ConfigError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class ProfileKey:
-    name: str
-    types: tuple[type, ...]
-    default: Any
-    doc: str
-    validate: Callable[[Any], Any] | None = None  # raises ValueError with a message; may return a normalised value
-
-
-PROFILE_KEYS: dict[str, ProfileKey] = {}
+PROFILE_KEYS: dict[str, ProfileKey] = {key.name: key for key in BUILTIN_KEYS}
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few KB; anything bigger is not one
 
 
 def declare_profile_key(
@@ -41,19 +36,14 @@ def declare_profile_key(
     default: Any,
     doc: str,
     validate: Callable[[Any], Any] | None = None,
+    **constraints: Any,
 ) -> None:
-    """Declare a profile key (at import time of the family's module; no I/O)."""
-    PROFILE_KEYS[name] = ProfileKey(name, types if isinstance(types, tuple) else (types,), default, doc, validate)
-
-
-declare_profile_key("size", str, "standard", "VM/host size preset: small, standard, performance or gpu-host (see SIZES)")
-declare_profile_key("cpus", int, None, "CPU cores required (overrides the size preset)")
-declare_profile_key("memory_gb", (int, float), None, "memory required in GiB (overrides the size preset)")
-declare_profile_key("disk_gb", (int, float), None, "free disk required on data_path in GiB (overrides the preset)")
-declare_profile_key("data_path", str, None, "where images/weights live; default /var/lib/libvirt/images for gpu-host, else /var/lib/docker")
-declare_profile_key("vm_user", str, None, "user that runs the VMs and needs /dev/kvm; default libvirt-qemu, qemu, or root, whichever exists")
-declare_profile_key("vm_memory_gb", (int, float), None, "memory of the AutoGLM VM in GiB, to size hugepages")
-declare_profile_key("hugepage_size", str, None, "back the VM with hugepages of this size: '2M' or '1G' (unset: no hugepages)")
+    """Add a key for a third-party check package (no I/O). Built-in keys live in ``profile_schema``
+    and keep their declaration there."""
+    if name in PROFILE_KEYS and PROFILE_KEYS[name] in BUILTIN_KEYS:
+        return
+    PROFILE_KEYS[name] = ProfileKey(name, types if isinstance(types, tuple) else (types,), default, doc, validate,
+                                    **constraints)
 
 
 @dataclass(frozen=True)
@@ -125,30 +115,24 @@ def _toml_loads(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def _parse_profile(data: Any, where: str, tolerated: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _parse_profile(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: [profile] must be a table")
     out = {}
     for key, value in data.items():
         spec = PROFILE_KEYS.get(key)
-        if spec is None and key in tolerated:
-            continue  # declared by a check family this (selective) run did not load
         if spec is None:
             raise ConfigError(f"{where}: unknown profile key {key!r} (known: {', '.join(sorted(PROFILE_KEYS))})")
         if isinstance(value, bool) and bool not in spec.types or not isinstance(value, spec.types):
             names = " or ".join(t.__name__ for t in spec.types)
             raise ConfigError(f"{where}: profile.{key} must be {names}, got {type(value).__name__}")
-        if spec.validate is not None:
-            try:
-                normalised = spec.validate(value)
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{where}: profile.{key}: {exc}") from exc
-            if normalised is not None:
-                value = normalised
+        if key == "size" and value not in SIZES:
+            raise ConfigError(f"{where}: profile.size {value!r} is not one of {', '.join(SIZES)}")
+        try:
+            value = spec.check(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: profile.{key}: {exc}") from exc
         out[key] = value
-    size = out.get("size")
-    if size is not None and size not in SIZES:
-        raise ConfigError(f"{where}: profile.size {size!r} is not one of {', '.join(SIZES)}")
     return out
 
 
@@ -184,7 +168,9 @@ def _parse_ignores(data: Any, where: str) -> list[Ignore]:
     return out
 
 
-def parse_config_text(text: str, where: str, tolerated: frozenset[str] = frozenset()) -> tuple[dict[str, Any], list[Ignore]]:
+def parse_config_text(text: str, where: str) -> tuple[dict[str, Any], list[Ignore]]:
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte order mark, as some Windows editors write
     try:
         data = _toml_loads(text)
     except Exception as exc:  # noqa: BLE001 - tomllib.TOMLDecodeError and friends
@@ -192,31 +178,45 @@ def parse_config_text(text: str, where: str, tolerated: frozenset[str] = frozens
     unknown = set(data) - {"profile", "ignore"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))} (known: profile, ignore)")
-    return _parse_profile(data.get("profile", {}), where, tolerated), _parse_ignores(data.get("ignore", []), where)
+    return _parse_profile(data.get("profile", {}), where), _parse_ignores(data.get("ignore", []), where)
 
 
 def load_config(
-    explicit: str | None = None, *, search: Iterable[str] | None = None, tolerated: Iterable[str] = ()
-) -> Config:
+    explicit: str | None = None, *, search: Iterable[str] | None = None) -> Config:
     """Merge the system file, the working-directory file and ``explicit`` (which must exist)."""
     candidates = list(search) if search is not None else [SYSTEM_CONFIG, os.path.join(os.getcwd(), LOCAL_CONFIG)]
     paths = [p for p in candidates if os.path.isfile(p)]
     if explicit:
-        if not os.path.isfile(explicit):
-            raise ConfigError(f"{explicit}: config file not found")
+        _check_explicit(explicit)
         paths.append(explicit)
     profile: dict[str, Any] = {}
     ignores: list[Ignore] = []
     for path in paths:
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes: not a config file")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-        prof, ign = parse_config_text(text, path, frozenset(tolerated))
+        prof, ign = parse_config_text(text, path)
         profile.update(prof)
         ignores.extend(ign)
     return Config(profile=Profile(profile), ignores=tuple(ignores), sources=tuple(paths))
+
+
+def _check_explicit(path: str) -> None:
+    """``--config`` names a regular file, or a character device such as /dev/null (an empty config);
+    a directory, FIFO or socket is refused rather than read (a FIFO would block)."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        raise ConfigError(f"{path}: not a regular file")
 
 
 def apply_ignores(

@@ -51,8 +51,6 @@ class Registry:
     origins: dict[str, str] = field(default_factory=dict)  # id -> entry point "name = value"
     problems: list[str] = field(default_factory=list)  # load failures: reported as error findings
     warnings: list[str] = field(default_factory=list)  # id clashes won by a built-in
-    known_ids: set[str] = field(default_factory=set)  # ids of modules not imported by a selective load
-    unloaded_profile_keys: set[str] = field(default_factory=set)  # declared by modules a selective load skipped
 
     def select(self, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[type]:
         """Checks matching ``only`` (all when empty) plus what they require, minus ``skip``: a skipped
@@ -78,12 +76,18 @@ class Registry:
         return {cid for cid in self.checks if any(fnmatch.fnmatchcase(cid, p) for p in skip)}
 
     def unmatched(self, patterns: Iterable[str]) -> list[str]:
-        ids = set(self.checks) | self.known_ids
-        return [p for p in patterns if not any(fnmatch.fnmatchcase(cid, p) for cid in ids)]
+        return [p for p in patterns if not any(fnmatch.fnmatchcase(cid, p) for cid in self.checks)]
+
+    def suggestion(self, pattern: str) -> str:
+        """' (did you mean host.kvm.tun?)' for a mistyped id, else ''."""
+        import difflib
+
+        close = difflib.get_close_matches(pattern, sorted(self.checks), n=1, cutoff=0.6)
+        return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _entry_points(group: str) -> list[tuple[str, str]]:
-    from importlib import metadata  # scans every installed distribution: only when the index cannot answer
+    from importlib import metadata  # scans every installed distribution
 
     try:
         eps = metadata.entry_points(group=group)
@@ -127,48 +131,14 @@ def _add(reg: Registry, table: dict[str, type], cls: type, origin: str, kind: st
     reg.origins[cid] = origin
 
 
-def _matches(cid: str, only: Iterable[str], skip: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(cid, p) for p in only) and not any(fnmatch.fnmatchcase(cid, p) for p in skip)
-
-
-def _needed_modules(index: dict[str, Any], only: list[str], skip: list[str]) -> set[str] | None:
-    """Modules holding the selected ids and everything they require, from a valid index; None when the
-    index cannot answer (then everything is imported)."""
-    owner = {cid: module for module, entry in index.items() for cid in entry["ids"]}
-    requires = {cid: reqs for entry in index.values() for cid, reqs in entry["requires"].items()}
-    wanted = [cid for cid in owner if _matches(cid, only, skip)]
-    seen: set[str] = set()
-    while wanted:
-        cid = wanted.pop()
-        if cid in seen:
-            continue
-        seen.add(cid)
-        wanted.extend(r for r in requires.get(cid, []) if r in owner)
-    return {owner[cid] for cid in seen}
-
-
 def load_registry(only: Iterable[str] = (), skip: Iterable[str] = (), *, fixes: bool = True) -> Registry:
-    """Load every check (and fix) plugin. With ``only`` patterns, a valid on-disk index (registry_cache)
-    lets unselected check modules stay unimported; their ids are still known for pattern validation."""
-    from autoglm_doctor import registry_cache
-
-    only, skip = list(only), list(skip)
-    cache = registry_cache.load() if only else None
+    """Load every check (and fix) plugin. ``only``/``skip`` are accepted for the callers' convenience;
+    every check module is imported, so the registry never depends on the selection."""
     reg = Registry()
     groups = [(CHECK_GROUP, reg.checks, "check")] + ([(FIX_GROUP, reg.fixes, "fix")] if fixes else [])
-    entry_points = {g: [tuple(x) for x in cache["entry_points"][g]] for g in (CHECK_GROUP, FIX_GROUP)} if cache else \
-        {g: _entry_points(g) for g in (CHECK_GROUP, FIX_GROUP)}
-    old_index: dict[str, Any] = cache["modules"] if cache else {}
-    index: dict[str, Any] = {}
-    valid = {v: e for v, e in old_index.items() if e.get("stamp") and e["stamp"] == registry_cache.module_stamp(v)}
-    needed = _needed_modules(valid, only, skip) if only and len(valid) == len(entry_points[CHECK_GROUP]) else None
     for group, table, kind in groups:
-        for name, value in entry_points[group]:
+        for name, value in _entry_points(group):
             origin = f"{name} = {value}"
-            if group == CHECK_GROUP and needed is not None and value not in needed:
-                reg.known_ids.update(valid[value]["ids"])
-                index[value] = valid[value]
-                continue
             try:
                 classes = _load_value(value)
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the tool
@@ -176,19 +146,4 @@ def load_registry(only: Iterable[str] = (), skip: Iterable[str] = (), *, fixes: 
                 continue
             for cls in classes:
                 _add(reg, table, cls, origin, kind)
-            if group == CHECK_GROUP and ":" not in value:
-                index[value] = {
-                    "stamp": registry_cache.module_stamp(value),
-                    "ids": [c.meta.id for c in classes if hasattr(c, "meta")],
-                    "requires": {c.meta.id: list(c.meta.requires) for c in classes if hasattr(c, "meta")},
-                }
-    from autoglm_doctor.config import PROFILE_KEYS
-
-    if needed is None:
-        profile_keys = sorted(PROFILE_KEYS)
-    else:
-        profile_keys = cache.get("profile_keys", [])
-        reg.unloaded_profile_keys = set(profile_keys) - set(PROFILE_KEYS)
-    if index != old_index or cache is None or cache.get("profile_keys") != profile_keys:
-        registry_cache.save({g: [list(x) for x in entry_points[g]] for g in entry_points}, index, profile_keys)
     return reg

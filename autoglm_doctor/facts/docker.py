@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.facts.kernel import GarbageValue
 
 if TYPE_CHECKING:
@@ -124,18 +123,6 @@ def _validate_url(value: Any) -> str:
     if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"model_endpoint must be an http(s) URL like http://127.0.0.1:8000, got {value!r}")
     return value.rstrip("/")
-
-
-declare_profile_key("containers", list, [dict(c) for c in DEFAULT_CONTAINERS],
-                    "the AutoGLM containers expected here: [[profile.containers]] with name/label/image, role "
-                    "(agent|model), ports ['8080:8080'], volumes [{target, mode rw|ro, write}], user",
-                    validate=validate_containers)
-declare_profile_key("model_endpoint", str, "http://127.0.0.1:8000",
-                    "base URL of the OpenAI-compatible model server (GET /v1/models is probed)", validate=_validate_url)
-declare_profile_key("served_model_name", str, "autoglm-phone-9b",
-                    "the model name the server must list (vLLM/SGLang --served-model-name)")
-declare_profile_key("volumes", list, [], "extra host paths a host process or container must use: "
-                    "[{path, user, write}] or plain paths", validate=validate_host_volumes)
 
 
 def expected_specs(ctx) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import TargetError
 
@@ -43,17 +42,6 @@ def _vlans(value: Any) -> list[int]:
         if isinstance(vid, bool) or not isinstance(vid, int) or not 1 <= vid <= 4094:
             raise ValueError(f"VLAN id {vid!r} is not an integer in 1..4094")
     return sorted(set(value))
-
-
-declare_profile_key("bridge", str, "br0", "host bridge the AutoGLM VM is attached to", validate=_ifname)
-declare_profile_key("bridge_uplink", str, None,
-                    "port of the profile bridge that leads to the LAN (default: any NIC, bond, team or VLAN port)",
-                    validate=_ifname)
-declare_profile_key("network_mode", str, "bridged",
-                    "how the VM reaches the LAN: 'bridged' (host bridge) or 'nat' (libvirt NAT network)",
-                    validate=_network_mode)
-declare_profile_key("vlans", list, [], "VLAN ids the profile bridge must carry (VLAN filtering), e.g. [100, 200]",
-                    validate=_vlans)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.facts.meminfo import HugepagePool, read_count
 
 NODE_ROOT = "/sys/devices/system/node"
@@ -12,13 +11,6 @@ def _validate_node(value: int) -> int:
     if value < 0:
         raise ValueError("must be a NUMA node number (0, 1, ...)")
     return value
-
-
-declare_profile_key(
-    "vm_numa_node", int, None,
-    "NUMA node the AutoGLM VM's memory is bound to (libvirt <numatune>); unset: not checked",
-    validate=_validate_node,
-)
 
 
 def numa_nodes(ctx) -> list[int]:

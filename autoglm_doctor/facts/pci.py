@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
@@ -59,14 +58,6 @@ def _validate_gpus(value: Any) -> list[str]:
     if len(set(out)) != len(out):
         raise ValueError("lists the same address twice")
     return out
-
-
-declare_profile_key(
-    "gpus", list, None,
-    "PCI addresses of the GPUs to pass through, e.g. [\"0000:01:00.0\"]; unset: every NVIDIA/AMD GPU that is "
-    "not the host's boot VGA; [] : this host passes no GPU through (the passthrough checks skip)",
-    validate=_validate_gpus,
-)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.facts.kernel import GarbageValue
 
 SELINUX_CONFIG = "/etc/selinux/config"
@@ -17,12 +16,6 @@ def _abs_path(value):
     if not isinstance(value, str) or not value.startswith("/"):
         raise ValueError(f"must be an absolute path, got {value!r}")
     return value.rstrip("/") or "/"
-
-
-declare_profile_key("selinuxfs", str, "/sys/fs/selinux",
-                    "where selinuxfs is mounted (its 'enforce' file gives the running mode)", validate=_abs_path)
-declare_profile_key("libvirt_images_path", str, "/var/lib/libvirt/images",
-                    "directory of the VM disk images whose SELinux labels are checked", validate=_abs_path)
 
 
 @dataclass(frozen=True)

@@ -43,15 +43,13 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
     from autoglm_doctor.logscan import settings as settings_mod
     from autoglm_doctor.logscan.sources import SourceSpecError, default_specs, parse_source_spec, resolve
     from autoglm_doctor.logscan.timeparse import TimeSpecError, parse_time_spec
-    from autoglm_doctor.registry import load_registry
     from autoglm_doctor.targets import TargetSpecError, open_target
     from autoglm_doctor.targets.snapshot import SnapshotError
 
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
-    registry = load_registry(["logs.traces.*"], fixes=False)
     try:
-        config = load_config(args.config, tolerated=registry.unloaded_profile_keys)
+        config = load_config(args.config)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     try:

@@ -1,8 +1,5 @@
-"""Profile keys of the log-correlation family and the immutable settings a scan runs with.
-
-Declared at import (no I/O): ``checks/logs_traces.py`` and the ``trace``/``logs`` commands import
-this module before the configuration is loaded, so the keys are known to the config parser.
-"""
+"""Validators of the log-correlation family's profile keys (declared in ``profile_schema``) and the
+immutable settings a scan runs with."""
 
 from __future__ import annotations
 
@@ -10,7 +7,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_doctor.config import declare_profile_key
 
 DEFAULT_SERVICES = ("auto-glm", "vllm")
 DEFAULT_TRACE_FIELDS = (
@@ -103,42 +99,6 @@ def validate_positive(value: Any) -> Any:
     if value <= 0:
         raise ValueError(f"must be positive, got {value}")
     return value
-
-
-declare_profile_key("logs_services", list, list(DEFAULT_SERVICES),
-                    "services of the deployment in request order (agent first); default sources are their containers",
-                    validate=lambda v: _string_list(v, "a service name"))
-declare_profile_key("logs_sources", list, None,
-                    "log sources: PATH (file or directory), docker:NAME, journald:UNIT, libvirt:DOMAIN; "
-                    "SERVICE=SOURCE names the service (default: docker:<service> for each of logs_services)",
-                    validate=validate_sources)
-declare_profile_key("logs_hops", list, None,
-                    "request hops 'upstream>downstream' checked for lost traces (default: consecutive logs_services)",
-                    validate=validate_hops)
-declare_profile_key("logs_trace_fields", list, list(DEFAULT_TRACE_FIELDS),
-                    "JSON/logfmt fields that carry a trace or request id", validate=validate_fields)
-declare_profile_key("logs_trace_patterns", list, list(DEFAULT_TRACE_PATTERNS),
-                    "regexes (one group: the id) for ids in plain-text lines", validate=validate_patterns)
-declare_profile_key("logs_service_fields", list, list(DEFAULT_SERVICE_FIELDS),
-                    "JSON/logfmt fields naming the service of a line (else the source names it)",
-                    validate=validate_fields)
-declare_profile_key("logs_level_fields", list, list(DEFAULT_LEVEL_FIELDS), "fields holding the log level",
-                    validate=validate_fields)
-declare_profile_key("logs_message_fields", list, list(DEFAULT_MESSAGE_FIELDS), "fields holding the message",
-                    validate=validate_fields)
-declare_profile_key("logs_time_fields", list, list(DEFAULT_TIME_FIELDS), "fields holding the timestamp",
-                    validate=validate_fields)
-declare_profile_key("logs_status_fields", list, list(DEFAULT_STATUS_FIELDS),
-                    "fields holding an HTTP status (5xx counts as an error)", validate=validate_fields)
-declare_profile_key("logs_window", str, "1h", "time window the logs.traces checks look at (e.g. 15m, 1h, 2d)",
-                    validate=validate_window)
-declare_profile_key("logs_untraced_max_share", (int, float), 0.5,
-                    "propagation warns when a service logs more than this share of lines without any id",
-                    validate=validate_share)
-declare_profile_key("logs_max_traces", int, 2_000_000, "traces tracked per scan (state is bounded; more are counted)",
-                    validate=validate_positive)
-declare_profile_key("logs_gap_seconds", (int, float), 5.0, "a pause longer than this in a trace timeline is a gap",
-                    validate=validate_positive)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def test_live_without_the_libvirt_extra_skips_with_the_hint(tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "libvirt.py").write_text("raise ImportError('No module named libvirt (simulated: extra not installed)')\n")
-    rc, by_res = findings(env={"PYTHONPATH": str(shim), "AUTOGLM_DOCTOR_NO_CACHE": "1"})
+    rc, by_res = findings(env={"PYTHONPATH": str(shim)})
     assert by_res["connection"]["status"] == "skip"
     assert by_res["connection"]["message"] == "libvirt-python is not installed"
     assert "autoglm-doctor[libvirt]" in by_res["connection"]["remediation"]
