@@ -50,6 +50,8 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
         sp.add_argument("--deadline", type=float, default=600.0, metavar="SECONDS",
                         help="whole-run deadline: then the report is written with what finished (default 600)")
         sp.add_argument("--jobs", type=int, default=4, help="checks run at once (default 4)")
+        sp.add_argument("--libvirt-uri", metavar="URI", help="libvirt connection the vm.* checks review "
+                        "(overrides profile.libvirt_uri; default qemu:///system)")
 
     def wanted(name: str) -> bool:
         return only_command is None or only_command == name

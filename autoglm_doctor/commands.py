@@ -31,6 +31,21 @@ def _config(path: str | None) -> Any:
         raise UsageError(str(exc)) from exc
 
 
+def _with_libvirt_uri(config: Any, uri: str | None) -> Any:
+    """--libvirt-uri sets profile.libvirt_uri (validated like the profile key)."""
+    if not uri:
+        return config
+    from dataclasses import replace
+
+    from autoglm_doctor.config import PROFILE_KEYS, Profile
+
+    try:
+        uri = PROFILE_KEYS["libvirt_uri"].check(uri)
+    except ValueError as exc:
+        raise UsageError(f"--libvirt-uri: {exc}") from exc
+    return replace(config, profile=Profile({**config.profile.values, "libvirt_uri": uri}))
+
+
 def _options(args: Any) -> Any:
     from autoglm_doctor.app import RunOptions
 
@@ -82,6 +97,7 @@ def _run(args: Any, target: Any) -> tuple[Any, Any, Any]:
     # the whole config is validated against the profile schema before any check is selected
     config = _config(args.config)
     registry = load_registry(args.only, args.skip, fixes=args.command == "fix")
+    config = _with_libvirt_uri(config, getattr(args, "libvirt_uri", None))
     _check_patterns(registry, args, config)
     opts = _options(args)
     run_id = new_run_id()

@@ -218,6 +218,13 @@ def _keys() -> tuple[ProfileKey, ...]:
         K("gpus", (list,), None, "PCI addresses of the GPUs to pass through, e.g. [\"0000:01:00.0\"]; unset: every "
           "NVIDIA/AMD GPU that is not the host's boot VGA; [] : this host passes no GPU through (the passthrough "
           "checks skip)", validate="autoglm_doctor.facts.pci:_validate_gpus"),
+        # the VM definition (vm.*)
+        K("vm_domains", (list,), None, "libvirt domains the vm.* checks review; unset: every domain with a PCI "
+          "hostdev", validate="autoglm_doctor.facts.domain:validate_domain_names"),
+        K("libvirt_uri", (str,), None, "libvirt connection the vm.* checks use (--libvirt-uri overrides); unset: "
+          "qemu:///system (or LIBVIRT_DEFAULT_URI)", validate="autoglm_doctor.facts.domain:validate_uri"),
+        K("vm_vcpus", (int,), None, "vCPUs the AutoGLM VM needs; unset: 16 for size gpu-host, else the size "
+          "preset's cpus", minimum=1, maximum=4096),
         # network (host.bridge)
         K("bridge", (str,), "br0", "host bridge the AutoGLM VM is attached to", fmt="ifname"),
         K("bridge_uplink", (str,), None, "port of the profile bridge that leads to the LAN (default: any NIC, bond, "

@@ -141,6 +141,23 @@ def _size_kb(label: str) -> int | None:
     return None
 
 
+def vm_memory_gib(ctx: Context) -> float:
+    """The AutoGLM VM's memory: profile.vm_memory_gb, else 64 GiB on a gpu-host, else the size preset's."""
+    return float(ctx.profile.get("vm_memory_gb") or (64 if ctx.profile.size.name == "gpu-host" else ctx.profile.size.memory_gb))
+
+
+def hugepages_needed(memory_gib: float, size_kb: int) -> int:
+    """Pages of ``size_kb`` that hold ``memory_gib`` of guest memory."""
+    return math.ceil(memory_gib * 1024 * 1024 / size_kb)
+
+
+def pool_verdict(total: int, free: int, need: int) -> str:
+    """The hugepage rule: 'short' (fewer reserved than needed), 'busy' (reserved but not free), or 'ok'."""
+    if total < need:
+        return "short"
+    return "busy" if free < need else "ok"
+
+
 class Hugepages(Check):
     meta = CheckMeta(
         id="host.resources.hugepages",
@@ -167,8 +184,8 @@ class Hugepages(Check):
         if size_kb is None:
             yield self.error(f"profile.hugepage_size {wanted!r} is not a size like 2M or 1G", resource="hugepages")
             return
-        vm_gib = float(ctx.profile.get("vm_memory_gb") or (64 if ctx.profile.size.name == "gpu-host" else ctx.profile.size.memory_gb))
-        need = math.ceil(vm_gib * 1024 * 1024 / size_kb)
+        vm_gib = vm_memory_gib(ctx)
+        need = hugepages_needed(vm_gib, size_kb)
         pool = next((p for p in pools if p.size_kb == size_kb), None)
         resource = f"hugepages-{wanted}"
         if pool is None:
@@ -177,14 +194,15 @@ class Hugepages(Check):
                             observed="no pool", expected=f"{need} x {wanted}")
             return
         arithmetic = f"{vm_gib:g} GiB / {wanted} = {need} pages needed"
-        if pool.total < need:
+        verdict = pool_verdict(pool.total, pool.free, need)
+        if verdict == "short":
             runtime = (f" or at runtime: sysctl vm.nr_hugepages={need}" if size_kb == 2048 else
                        " (1G pages are reliably reserved only at boot, before memory fragments)")
             yield self.fail(f"{pool.total} {wanted} pages reserved but {arithmetic} (short by {need - pool.total})",
                             resource=resource, observed=pool.total, expected=f">= {need}",
                             remediation=f"reserve them at boot: hugepagesz={wanted} hugepages={need} on the kernel "
                                         f"command line{runtime}")
-        elif pool.free < need:
+        elif verdict == "busy":
             yield self.warn(f"{pool.total} {wanted} pages reserved, only {pool.free} free; {arithmetic}: "
                             "the VM cannot start unless it is the one already holding them",
                             resource=resource, observed=pool.free, expected=f">= {need} free")

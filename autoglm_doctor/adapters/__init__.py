@@ -17,10 +17,11 @@ def open_local_adapter(kind: str, target: Any) -> Any:
         from autoglm_doctor.adapters.docker_api import DockerAdapter
 
         return DockerAdapter.connect()
-    if kind == "libvirt":
+    if kind == "libvirt" or kind.startswith("libvirt@"):
         from autoglm_doctor.adapters.libvirt_api import LibvirtAdapter
 
-        return LibvirtAdapter.connect()
+        # "libvirt" is libvirt's default connection; "libvirt@URI" one named URI (its own recorded calls)
+        return LibvirtAdapter.connect(kind.partition("@")[2] or None)
     if kind == "udev":
         from autoglm_doctor.adapters.udev_api import UdevAdapter
 

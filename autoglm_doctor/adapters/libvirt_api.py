@@ -12,6 +12,13 @@ INSTALL_HINT = (
     "pip install 'autoglm-doctor[libvirt]'"
 )
 DEFAULT_URI = "qemu:///system"
+# virErrorNumber values meaning "you may not": auth failed, access denied (ACL/polkit), auth cancelled/unavailable
+DENIED_CODES = (45, 55, 79, 94)
+VIR_DOMAIN_XML_INACTIVE = 2
+
+
+def denied(code: int | None, message: str) -> bool:
+    return code in DENIED_CODES or "permission denied" in message.lower() or "access denied" in message.lower()
 
 
 class LibvirtAdapter:
@@ -32,6 +39,11 @@ class LibvirtAdapter:
         try:
             conn = libvirt.openReadOnly(uri)
         except libvirt.libvirtError as exc:
+            if denied(exc.get_error_code(), str(exc)):
+                raise AdapterUnavailable(
+                    f"permission denied connecting to libvirt at {uri}: {exc}",
+                    hint="run as root, or as a member of the libvirt group (polkit/unix_sock_group)", reason="denied",
+                ) from exc
             raise AdapterUnavailable(
                 f"cannot connect to libvirt at {uri}: {exc}",
                 hint="start libvirtd (systemctl start libvirtd) or virtqemud",
@@ -59,16 +71,25 @@ class LibvirtAdapter:
     def domains(self) -> list[dict[str, Any]]:
         out = []
         for dom in self._call(self._conn.listAllDomains, 0):
-            state, _reason = dom.state()
-            out.append(
-                {
+            try:
+                state, reason = dom.state()
+                entry = {
                     "name": dom.name(),
                     "uuid": dom.UUIDString(),
                     "active": bool(dom.isActive()),
                     "state": int(state),
+                    "reason": int(reason),
+                    "persistent": bool(dom.isPersistent()),
+                    "autostart": bool(dom.autostart()) if dom.isPersistent() else False,
                     "xml": dom.XMLDesc(0),
                 }
-            )
+                if entry["active"] and entry["persistent"]:  # the definition the next start uses
+                    entry["inactive_xml"] = dom.XMLDesc(VIR_DOMAIN_XML_INACTIVE)
+            except self._libvirt.libvirtError as exc:
+                if exc.get_error_code() == 42:  # VIR_ERR_NO_DOMAIN: undefined while we listed
+                    continue
+                raise TargetError(f"libvirt error reading a domain: {exc}") from exc
+            out.append(entry)
         return sorted(out, key=lambda d: d["name"])
 
     def networks(self) -> list[dict[str, Any]]:

@@ -1,12 +1,13 @@
-"""How libvirt guests attach to the network: <interface> elements of every domain and the libvirt networks
-they name, read through the libvirt adapter (recordable). Which host bridges matter comes from here."""
+"""How libvirt guests attach to the network: <interface> elements of every domain (parsed by facts.domain)
+and the libvirt networks they name, read through the libvirt adapter (recordable). Which host bridges matter
+comes from here."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoglm_doctor.facts.domain import parse_domain, parse_xml
 from autoglm_doctor.facts.net import Interface, read_interface
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
@@ -55,31 +56,13 @@ class VmNetworking:
         return out
 
 
-def _parse_xml(text: str, what: str) -> ET.Element:
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise ValueError(f"{what}: XML with a DTD/entities is not what libvirt emits")
-    try:
-        return ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise ValueError(f"{what}: not well-formed XML ({exc})") from exc
-
-
 def parse_domain_interfaces(name: str, xml: str) -> list[GuestInterface]:
-    root = _parse_xml(xml, f"domain {name}")
-    out = []
-    for el in root.findall("./devices/interface"):
-        kind = el.get("type", "")
-        src = el.find("source")
-        source = ""
-        if src is not None:
-            source = src.get({"bridge": "bridge", "network": "network", "direct": "dev"}.get(kind, "bridge"), "")
-        mac_el = el.find("mac")
-        out.append(GuestInterface(name, kind, source, mac_el.get("address", "") if mac_el is not None else ""))
-    return out
+    """The domain's <interface>s, from the one domain parser (facts.domain)."""
+    return [GuestInterface(name, i.type, i.source, i.mac) for i in parse_domain(xml, name).interfaces]
 
 
 def parse_network(xml: str, active: bool) -> LibvirtNetwork:
-    root = _parse_xml(xml, "network")
+    root = parse_xml(xml, "network")
     name = (root.findtext("name") or "").strip()
     fwd = root.find("forward")
     mode = "" if fwd is None else fwd.get("mode", "nat")  # <forward/> without mode means NAT
