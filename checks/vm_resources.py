@@ -72,7 +72,7 @@ class HugepageBacking(DomainCheck):
         "enough pages (host.resources.hugepages)",
         "When the host reserves hugepages the VM must use them (<memoryBacking><hugepages/>), and the pool of the "
         "page size it asks for must hold its memory: the host.resources.hugepages rule, applied to this domain's "
-        "<memory>.", fix="fix.vm.hugepages")
+        "<memory>.")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         pools = ctx.fact(hugepage_pools)
@@ -90,18 +90,20 @@ class HugepageBacking(DomainCheck):
                 yield self.passed(f"the host reserves no hugepages ({summary}) and {rec.name} asks for none",
                                   resource=rec.name, observed="none", expected="none")
             return
-        size_kb = dom.hugepage_sizes[0] // 1024 if dom.hugepage_sizes else int(ctx.fact(meminfo).get("Hugepagesize", 2048))
+        default_kb = int(ctx.fact(meminfo).get("Hugepagesize", 2 << 20)) // 1024  # meminfo values are bytes
+        size_kb = dom.hugepage_sizes[0] // 1024 if dom.hugepage_sizes else default_kb
         pool = next((p for p in pools if p.size_kb == size_kb), None)
         need = hugepages_needed(gib, size_kb)
         label = human(size_kb * 1024)
+        param = f"{size_kb >> 10}M" if size_kb < 1 << 20 else f"{size_kb >> 20}G"
         arithmetic = f"{gib:g} GiB / {label} = {need} pages"
         verdict = pool_verdict(pool.total, pool.free, need) if pool else "short"
         if verdict == "short":
             yield self.fail(f"{rec.name} asks for {label} hugepages but the host reserves {pool.total if pool else 0}; "
                             f"{arithmetic}: the start fails to allocate its memory", resource=rec.name,
                             observed=pool.total if pool else 0, expected=f">= {need}",
-                            remediation=f"reserve them: hugepagesz={label.replace(' GiB', 'G').replace(' MiB', 'M')} "
-                                        f"hugepages={need} on the host's kernel command line")
+                            remediation=f"reserve them: hugepagesz={param} hugepages={need} on the host's kernel "
+                                        "command line (host.resources.hugepages)")
         elif verdict == "busy" and not rec.active:
             yield self.warn(f"{pool.free} of {pool.total} {label} pages free; {arithmetic}: {rec.name} cannot start "
                             "while another guest holds them", resource=rec.name, observed=pool.free,

@@ -42,6 +42,7 @@ class Pci:
     acs: bool | None = None  # bridges: ACS capability enabled (True), present but off (False), none (None)
     vendor_text: str | None = None  # garbage injection: raw text of the vendor file
     class_text: str | None = None
+    resource: str | None = None  # sysfs resource file (BARs as "start end flags" lines); None: not written
 
     @property
     def root_bus(self) -> str:
@@ -157,6 +158,8 @@ def pci_devices(tree: Tree, devices: list[Pci]) -> None:
                 tree.file(f"{path}/reset_method", dev.reset_method + "\n")
         if dev.klass >> 8 in (0x0604, 0x0609):
             tree.file(f"{path}/config", _config_space(dev))
+        if dev.resource is not None:
+            tree.file(f"{path}/resource", dev.resource)
         if dev.driver:
             tree.link(f"{path}/driver", up + f"bus/pci/drivers/{dev.driver}")
             tree.link(f"/sys/bus/pci/drivers/{dev.driver}/{dev.address}", "../../../.." + path[4:])
