@@ -45,7 +45,7 @@ class DomainCheck(Check):
 
 def _meta(id: str, title: str, severity: Severity, remediation: str, description: str,
           fix: str | None = None) -> CheckMeta:
-    return CheckMeta(id=id, title=title, severity=severity, scope=(Scope.HOST,), remediation=remediation,
+    return CheckMeta(id=id, title=title, severity=severity, scope=(Scope.VM,), remediation=remediation,
                      docs=docs_link(id), description=description, fix=fix)
 
 
