@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 from autoglm_doctor import __version__
 from autoglm_doctor.check import Context
 from autoglm_doctor.config import Config, apply_ignores
+from autoglm_doctor.facts.identity import target_hostname
 from autoglm_doctor.model import Finding, Report, Scope, Status
 from autoglm_doctor.registry import Registry, load_registry
 from autoglm_doctor.runner import DEFAULT_DEADLINE, DEFAULT_JOBS, DEFAULT_TIMEOUT, plugin_problem_findings, run_checks
@@ -82,6 +83,7 @@ def build_report(
         findings=tuple(findings),
         checks={c.meta.id: c.meta for c in classes},
         notes=tuple(registry.warnings) + tuple(notes),
+        hostname=target_hostname(target),
     )
 
 

@@ -165,6 +165,7 @@ class Report:
     findings: tuple[Finding, ...]
     checks: Mapping[str, CheckMeta] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    hostname: str = ""  # the machine the target is (a snapshot's: where it was recorded)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}

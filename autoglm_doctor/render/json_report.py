@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autoglm_doctor.model import Finding, Report
+from autoglm_doctor.model import Finding, Report, Severity
 from autoglm_doctor.redact import redact
+from autoglm_doctor.render.common import gate_result
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: hostname and gate
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "message": redact(f.message),
         "resource": f.resource,
         "evidence": redact({"observed": f.observed, "expected": f.expected}),
-        "remediation": f.remediation,
+        "remediation": redact(f.remediation),
         "fix_id": f.fix_id,
         "duration_ms": f.duration_ms,
         "ignored": f.ignored,
@@ -28,19 +29,21 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report, fail_on: Severity = Severity.HIGH) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "autoglm-doctor", "version": report.tool_version},
         "target": report.target,
+        "hostname": report.hostname,
         "run_id": report.run_id,
         "started_at": report.started_at,
         "duration_ms": report.duration_ms,
         "summary": report.counts(),
+        "gate": gate_result(report, fail_on),
         "notes": list(report.notes),
         "findings": [finding_dict(f) for f in report.findings],
     }
 
 
-def render_json(report: Report, **_: Any) -> str:
-    return json.dumps(report_dict(report), indent=2, default=str) + "\n"
+def render_json(report: Report, fail_on: Severity = Severity.HIGH, **_: Any) -> str:
+    return json.dumps(report_dict(report, fail_on), indent=2, default=str) + "\n"
