@@ -23,6 +23,7 @@ LIBVIRT_URI=qemu:///system
 PKGS=(docker.io libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
       qemu-system-x86 qemu-utils iptables nftables busybox-static attr
       iproute2 bridge-utils kmod pciutils udev python3-venv python3-dev gcc)
+PKGS+=(tmux prometheus)  # console tests in a real terminal; promtool checks the metrics text
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

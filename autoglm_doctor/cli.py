@@ -64,6 +64,13 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("--fail-on", choices=SEVERITIES, default="high",
                        help="fail the gate on a fail at or above this severity (default high); errors always fail")
         c.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+        loud = c.add_mutually_exclusive_group()
+        loud.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity", default=0,
+                          help="console: list every pass and skip too")
+        loud.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
+                          help="console: only failures and the summary")
+        c.add_argument("--junit-warn-as", choices=("system-err", "failure"), default="system-err",
+                       help="junit: how a warning shows (default: <system-err> and a property; failure: a failed test)")
     if wanted("list"):
         ls = sub.add_parser("list", help="the check catalogue")
         ls.add_argument("--format", choices=("console", "json", "markdown"), default="console")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from typing import Any
@@ -135,8 +136,11 @@ def cmd_check(args: Any) -> int:
     finally:
         target.close()
     fail_on = Severity(args.fail_on)
-    color = args.color == "always" or (args.color == "auto" and not args.output and sys.stdout.isatty())
-    text = renderer(args.format)(report, fail_on=fail_on, color=color)
+    terminal = not args.output and sys.stdout.isatty()
+    color = args.color == "always" or (args.color == "auto" and terminal)
+    width = shutil.get_terminal_size().columns if terminal else None
+    text = renderer(args.format)(report, fail_on=fail_on, color=color, width=width, verbosity=args.verbosity,
+                                 junit_warn_as=args.junit_warn_as)
     _write(text, args.output)
     return EXIT_OK if report.passed_gate(fail_on) else EXIT_GATE
 
