@@ -253,7 +253,7 @@ def test_daemon_unreachable_exit_1(tmp_path, how, words):
                   cwd=str(tmp_path))
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert words in proc.stdout and "FAIL  container.docker.daemon" in proc.stdout
+    assert words in proc.stdout and "FAIL  critical container.docker.daemon" in proc.stdout
 
 
 def test_permission_denied_for_an_unprivileged_user(dockerd, tmp_path):
