@@ -56,6 +56,10 @@ def report_lines(pane: str) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _server():
+    """One tmux server for the module, held open by an idle session: a server whose last session ends
+    exits, and a new-session racing that exit fails."""
+    require(shutil.which("tmux") is not None, "tmux (installed by .ci/services.sh)")
+    tmux("new-session", "-d", "-s", "adt-verdicts-keep", "-x", "80", "-y", "24", "sleep 3600")
     yield
     subprocess.run(["tmux", "-S", SOCKET, "kill-server"], capture_output=True, timeout=30)
     if os.path.exists(SOCKET):
