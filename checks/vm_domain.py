@@ -146,7 +146,7 @@ class AgentChannel(DomainCheck):
         "vm.agent.channel", "The VM has a QEMU guest-agent channel", Severity.MEDIUM,
         f"add <channel type='unix'><target type='virtio' name='{GUEST_AGENT}'/></channel> to <devices>",
         "The guest targets (libvirt:DOMAIN) read the guest through qemu-guest-agent, which needs a virtio-serial "
-        f"channel named {GUEST_AGENT}; without it the guest cannot be checked from the host.")
+        f"channel named {GUEST_AGENT}; without it the guest cannot be checked from the host.", fix="fix.vm.domain_xml")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if dom.has_agent_channel:

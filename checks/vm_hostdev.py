@@ -36,7 +36,7 @@ class HostdevManaged(DomainCheck):
         "vm.hostdev.managed", "PCI hostdevs are managed='yes'", Severity.HIGH,
         "set managed='yes' on each <hostdev mode='subsystem' type='pci'>",
         "With managed='yes' libvirt binds the device to vfio-pci when the guest starts and returns it after; "
-        "an unmanaged hostdev needs the binding done beforehand (virsh nodedev-detach) or the start fails.")
+        "an unmanaged hostdev needs the binding done beforehand (virsh nodedev-detach) or the start fails.", fix="fix.vm.domain_xml")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         for h in dom.hostdevs:
@@ -90,7 +90,7 @@ class HostdevFunctions(DomainCheck):
         "add a managed <hostdev> for each missing function (the GPU's HD audio, USB-C, UCSI functions)",
         "A GPU card has several PCI functions (GPU, HD audio, sometimes USB and a serial bus controller). They share "
         "the card's IOMMU group, and VFIO needs the whole group bound to vfio-pci: a function left on the host "
-        "driver fails the start with 'group N is not viable'.")
+        "driver fails the start with 'group N is not viable'.", fix="fix.vm.domain_xml")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         inv = ctx.fact(pci_inventory)
@@ -120,7 +120,7 @@ class HostdevBars(DomainCheck):
         "otherwise <pcihole64 unit='KiB'> on the root PCI controller",
         "BAR sizes come from the host's sysfs resource file; the window from OVMF's X-PciMmio64Mb, <pcihole64>, "
         "or the firmware/machine default (32 GiB for OVMF and q35). A100/H100 BAR1s (64-128 GiB) exceed the "
-        "default: the guest logs 'BAR 1: no space' and the NVIDIA driver fails.")
+        "default: the guest logs 'BAR 1: no space' and the NVIDIA driver fails.", fix="fix.vm.domain_xml")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         bars, seen = [], []

@@ -67,7 +67,7 @@ class CpuMode(DomainCheck):
         "vm.cpu.mode", "The VM's CPU is host-passthrough (or host-model)", Severity.MEDIUM,
         "use <cpu mode='host-passthrough' check='none' migratable='off'/>",
         "An emulated CPU model hides the host's AVX2/AVX-512/AMX from the model server and the guest's "
-        "GPU driver stack.")
+        "GPU driver stack.", fix="fix.vm.domain_xml")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         mode = dom.cpu_mode or "none"

@@ -72,7 +72,7 @@ class HugepageBacking(DomainCheck):
         "enough pages (host.resources.hugepages)",
         "When the host reserves hugepages the VM must use them (<memoryBacking><hugepages/>), and the pool of the "
         "page size it asks for must hold its memory: the host.resources.hugepages rule, applied to this domain's "
-        "<memory>.")
+        "<memory>.", fix="fix.vm.domain_xml")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         pools = ctx.fact(hugepage_pools)

@@ -308,6 +308,7 @@ class DomainRecord:
     persistent: bool | None = None  # None: not recorded (older snapshot)
     autostart: bool | None = None
     problem: str = ""
+    xml: str = ""  # the definition as read (what a fix edits)
 
     @property
     def state_text(self) -> str:
@@ -348,7 +349,7 @@ def record_from(entry: dict[str, Any]) -> DomainRecord:
         dom, problem = None, str(exc)
     flag = lambda key: bool(entry[key]) if isinstance(entry.get(key), bool) else None  # noqa: E731
     return DomainRecord(name, dom, int(entry.get("state") or 0), int(entry.get("reason") or 0),
-                        bool(entry.get("active")), flag("persistent"), flag("autostart"), problem)
+                        bool(entry.get("active")), flag("persistent"), flag("autostart"), problem, str(xml))
 
 
 def domain_set(ctx: Any) -> DomainSet:
