@@ -23,6 +23,7 @@ LIBVIRT_URI=qemu:///system
 PKGS=(docker.io libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
       qemu-system-x86 qemu-utils iptables nftables busybox-static attr
       iproute2 bridge-utils kmod pciutils udev python3-venv python3-dev gcc)
+PKGS+=(ovmf dpkg-dev xz-utils)  # vm.* live tests: OVMF for firmware='efi' domains; apt-get source for libvirt's test corpus
 PKGS+=(tmux prometheus)  # console tests in a real terminal; promtool checks the metrics text
 
 export DEBIAN_FRONTEND=noninteractive
@@ -309,6 +310,7 @@ start_docker
 start_libvirt
 check_libvirt_speed
 build_image
+bash "$(dirname "${BASH_SOURCE[0]}")/libvirt-corpus.sh" >/dev/null || log "WARN: libvirt's test corpus not cached"  # vm.* corpus tests
 
 DINFO=$(docker info --format '{{.ServerVersion}} {{.Driver}} {{.CgroupDriver}}/v{{.CgroupVersion}}' 2>/dev/null || echo '?')
 LV=$(virsh -c "$LIBVIRT_URI" version 2>/dev/null | sed -n 's/^Running hypervisor: //p;s/^Using library: //p' | paste -sd, - || true)
