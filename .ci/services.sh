@@ -25,6 +25,7 @@ PKGS=(docker.io libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
       iproute2 bridge-utils kmod pciutils udev python3-venv python3-dev gcc)
 PKGS+=(ovmf dpkg-dev xz-utils)  # vm.* live tests: OVMF for firmware='efi' domains; apt-get source for libvirt's test corpus
 PKGS+=(tmux prometheus)  # console tests in a real terminal; promtool checks the metrics text
+PKGS+=(openssh-server openssh-client prometheus systemd util-linux)  # fleet: sshd per simulated host, promtool, systemd-analyze, setpriv
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

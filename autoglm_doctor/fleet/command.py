@@ -23,6 +23,9 @@ def add_parser(sub: Any) -> None:
                    help="the fleet gate passes while at most N hosts fail (default 0)")
     m.add_argument("--expect", action="append", default=[], metavar="HOST",
                    help="a host that must have sent a report (repeatable); a missing one fails")
+    m.add_argument("--host-from", choices=("report", "filename"), default="report",
+                   help="name each host by the report's hostname (default) or by its file name without .json "
+                        "(what the Ansible role writes: the inventory name)")
     m.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     d = rsub.add_parser("diff", help="what changed between runs of one host: new failures, fixed, flapping")
     d.add_argument("reports", nargs="+", metavar="REPORT", help="two or more JSON reports of one host, oldest first")
@@ -30,11 +33,11 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
 
 
-def _load(paths: list[str]) -> list[Any]:
+def _load(paths: list[str], host_from: str = "report") -> list[Any]:
     from autoglm_doctor.fleet.load import ReportError, expand, load_report
 
     try:
-        return [load_report(p) for p in expand(paths)]
+        return [load_report(p, host_from=host_from) for p in expand(paths)]
     except ReportError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -46,7 +49,7 @@ def cmd_report(args: argparse.Namespace, write: Callable[[str, str | None], None
 
         if args.max_failing_hosts < 0:
             raise UsageError("--max-failing-hosts must be 0 or more")
-        fleet = merge(_load(args.reports), fail_on=args.fail_on, max_failing_hosts=args.max_failing_hosts,
+        fleet = merge(_load(args.reports, args.host_from), fail_on=args.fail_on, max_failing_hosts=args.max_failing_hosts,
                       expect=args.expect)
         write(FLEET_RENDERERS[args.format](fleet), args.output)
         return EXIT_OK if fleet.passed else EXIT_GATE

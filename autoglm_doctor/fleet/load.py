@@ -98,7 +98,7 @@ def _finding(raw: Any, path: str, index: int) -> HostFinding:
     )
 
 
-def parse_report(data: Any, path: str) -> HostReport:
+def parse_report(data: Any, path: str, *, host_from: str = "report") -> HostReport:
     if not isinstance(data, dict):
         raise ReportError(f"{path}: not an autoglm-doctor JSON report (top level is not an object)")
     tool = data.get("tool")
@@ -115,7 +115,7 @@ def parse_report(data: Any, path: str) -> HostReport:
     findings = data.get("findings")
     if not isinstance(findings, list):
         raise ReportError(f"{path}: findings is not a list")
-    host = data.get("hostname")
+    host = data.get("hostname") if host_from == "report" else None
     if not isinstance(host, str) or not host:
         host = os.path.basename(path).removesuffix(".json")
     return HostReport(
@@ -129,7 +129,7 @@ def parse_report(data: Any, path: str) -> HostReport:
     )
 
 
-def load_report(path: str) -> HostReport:
+def load_report(path: str, *, host_from: str = "report") -> HostReport:
     try:
         with open(path, "rb") as fh:
             if not os.path.isfile(path):
@@ -143,7 +143,7 @@ def load_report(path: str) -> HostReport:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ReportError(f"{path}: not JSON ({' '.join(str(exc).split())[:120]})") from exc
-    return parse_report(data, path)
+    return parse_report(data, path, host_from=host_from)
 
 
 def expand(paths: list[str]) -> list[str]:

@@ -210,3 +210,12 @@ def test_diff_needs_two_reports(tmp_path: Path) -> None:
     one = write(tmp_path, "r.json", report("gpu1", []))
     out = doctor("report", "diff", str(one))
     assert out.returncode == 2 and "two or more reports" in out.stderr
+
+
+def test_host_from_filename_names_hosts_by_inventory_name(tmp_path: Path) -> None:
+    for name in ("web-a", "web-b"):
+        write(tmp_path, f"{name}.json", report("same-hostname", [finding("host.kvm.device", "pass")]))
+    by_report = json.loads(doctor("report", "merge", str(tmp_path), "--format", "json").stdout)
+    by_file = json.loads(doctor("report", "merge", str(tmp_path), "--format", "json", "--host-from", "filename").stdout)
+    assert [h["host"] for h in by_report["hosts"]] == ["same-hostname"]
+    assert [h["host"] for h in by_file["hosts"]] == ["web-a", "web-b"]
