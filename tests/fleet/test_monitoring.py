@@ -89,3 +89,14 @@ def test_alert_rules_use_metrics_the_doctor_writes(tmp_path: Path) -> None:
     written = set(re.findall(r"^(autoglm_doctor_[a-z_]+)", prom, re.M))
     referenced = set(re.findall(r"\b(autoglm_doctor_[a-z_]+)", (DEPLOY / "prometheus" / "autoglm-doctor.rules.yml").read_text()))
     assert referenced and referenced <= written, referenced - written
+
+
+def test_grafana_dashboard_queries_metrics_the_doctor_writes() -> None:
+    dash = json.loads((DEPLOY / "prometheus" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"]) == 5
+    prom = subprocess.run([DOCTOR, "check", "--format", "prometheus", "--only", "host.kvm.*"], capture_output=True,
+                          text=True, timeout=300).stdout
+    written = set(re.findall(r"^(autoglm_doctor_[a-z_]+)", prom, re.M))
+    used = {m for e in exprs for m in re.findall(r"\b(autoglm_doctor_[a-z_]+)", e)}
+    assert used and used <= written, used - written
