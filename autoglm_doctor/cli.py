@@ -91,7 +91,7 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
 
         add_report_parser(sub)
     if only_command is None or only_command in LOG_COMMANDS:
-        from autoglm_doctor.logscan.cli import add_parsers as add_log_parsers
+        from autoglm_doctor.logcommands import add_parsers as add_log_parsers
 
         add_log_parsers(sub)
     return p
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command in LOG_COMMANDS:
-            from autoglm_doctor.logscan import cli as commands
+            from autoglm_doctor import logcommands as commands
         else:
             from autoglm_doctor import commands  # type: ignore[no-redef]
 

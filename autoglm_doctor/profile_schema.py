@@ -275,6 +275,10 @@ def _keys() -> tuple[ProfileKey, ...]:
           "lines without any id", minimum=0, maximum=1),
         K("logs_max_traces", (int,), 2_000_000, "traces tracked per scan (state is bounded; more are counted)",
           minimum=1, maximum=1 << 31),
+        K("logs_timezone", (str,), "UTC", "zone of log times written without one (vLLM's and SGLang's headers): "
+          "UTC, +08:00 or an IANA name", validate=f"{settings}:validate_timezone"),
+        K("logs_skew_seconds", NUMBER, 1.0, "clocks of two services that disagree by more than this are reported, "
+          "and timelines corrected", minimum=0, exclusive_minimum=True, maximum=86400),
         K("logs_gap_seconds", NUMBER, 5.0, "a pause longer than this in a trace timeline is a gap",
           minimum=0, exclusive_minimum=True, maximum=86400 * 365),
     )

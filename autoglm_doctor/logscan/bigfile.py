@@ -60,34 +60,45 @@ def rotation_note(before: FileIdentity | None, after: FileIdentity | None, name:
     return None
 
 
+CONTINUED = (b" ", b"\t", b"Traceback (", b'{"log":" ', b'{"log":"\\t', b'{"log":"Traceback (')
+
+
 def split_points(host_path: str, size: int, chunk: int = CHUNK) -> list[tuple[int, int]]:
     """[start, end) windows of about ``chunk`` bytes, each ending just after a newline (the last
-    window ends at ``size`` even without one)."""
+    window ends at ``size`` even without one) and never just before a traceback's line, so that a
+    traceback stays in the window of the record it belongs to."""
     if size <= 0:
         return []
     bounds = [0]
     with open(host_path, "rb") as fh:
         pos = chunk
         while pos < size:
-            fh.seek(pos)
-            probe = fh.read(1 << 16)
-            found = -1
-            extra = 0
-            while probe:
-                found = probe.find(b"\n")
-                if found != -1:
+            cut = _next_line(fh, pos)
+            while cut is not None and cut < size and cut - pos < (1 << 20):
+                fh.seek(cut)
+                if not fh.read(32).startswith(CONTINUED):
                     break
-                extra += len(probe)
-                probe = fh.read(1 << 16)  # a very long line: keep looking
-            if found == -1:
-                break
-            cut = pos + extra + found + 1
-            if cut >= size:
+                cut = _next_line(fh, cut)
+            if cut is None or cut >= size:
                 break
             bounds.append(cut)
             pos = cut + chunk
     bounds.append(size)
     return list(zip(bounds, bounds[1:]))
+
+
+def _next_line(fh: Any, pos: int) -> int | None:
+    """The offset just after the first newline at or after ``pos`` (None: no newline)."""
+    fh.seek(pos)
+    extra = 0
+    probe = fh.read(1 << 16)
+    while probe:
+        found = probe.find(b"\n")
+        if found != -1:
+            return pos + extra + found + 1
+        extra += len(probe)
+        probe = fh.read(1 << 16)  # a very long line: keep looking
+    return None
 
 
 def read_window(host_path: str, start: int, end: int) -> bytes:

@@ -23,9 +23,9 @@ Progress = Callable[[int, int], Any]
 _worker_scanner: ChunkScanner | None = None
 
 
-def _init_worker(settings: ScanSettings) -> None:
+def _init_worker(settings: ScanSettings, fast: bool = True) -> None:
     global _worker_scanner
-    _worker_scanner = ChunkScanner(settings)
+    _worker_scanner = ChunkScanner(settings, fast)
     # A scan allocates ~1 tuple and 2 small bytes per line and keeps them until the window is done:
     # the cyclic GC would walk them again and again for nothing (they hold no cycles).
     gc.disable()
@@ -54,32 +54,48 @@ def _scan_window(task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
 
 def scan_window(scanner: ChunkScanner, task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
     """One window of a big file (its bytes read with ``pread``) scanned into a new result."""
-    host_path, start, end, name, service, hint = task
+    host_path, start, end, name, service, ref = task
     try:
         data = bigfile.read_window(host_path, start, end)
     except OSError:  # the file vanished
         data = b""
     res = ChunkResult(name)
-    scanner.scan(data, res, service, hint=hint)
+    scanner.begin(ref)
+    scanner.scan(data, res, service)
+    scanner.finish(res)
     return res
 
 
-def pool(jobs: int, settings: ScanSettings) -> Any:
+def pool(jobs: int, settings: ScanSettings, fast: bool = True) -> Any:
     """Worker processes (forked: they inherit the compiled settings; imported only when needed)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_init_worker, initargs=(settings,))
+                               initializer=_init_worker, initargs=(settings, fast))
+
+
+def reference_time(target: Any, stream: Stream, settings: ScanSettings) -> float | None:
+    """The time a stream's yearless times are read near: the file's mtime (its last line was written
+    then), else the window's start, else the target's now (a snapshot's capture time)."""
+    if stream.host_path is not None:
+        ident = bigfile.identity(stream.host_path)
+        if ident is not None:
+            return ident.mtime_ns / 1e9
+    if settings.since is not None:
+        return settings.since
+    now = target.now()
+    return float(now) if isinstance(now, (int, float)) else None
 
 
 def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
-              progress: Progress | None = None, notes: list[str] | None = None) -> Summary:
-    """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU."""
+              progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True) -> Summary:
+    """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU; ``fast`` False uses the
+    exact reference parser throughout."""
     summary = Summary(settings)
     if notes:
         summary.notes.extend(notes)
-    scanner = ChunkScanner(settings)
+    scanner = ChunkScanner(settings, fast)
     jobs = jobs or os.cpu_count() or 1
     total = sum(s.size for s in streams)
     done = 0
@@ -91,21 +107,22 @@ def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, job
             summary.notes.append(f"{stream.name}: last written before the window; not read")
             done += stream.size
             continue
+        ref = reference_time(target, stream, settings)
         if stream.parallel and jobs > 1:
             identities[stream.name] = bigfile.identity(stream.host_path or "")
-            hint = _first_layout(scanner, stream)
             for start, end in bigfile.split_points(stream.host_path or "", stream.size, bigfile.CHUNK):
-                tasks.append(((stream.host_path or "", start, end, stream.name, stream.service, hint), stream))
+                tasks.append(((stream.host_path or "", start, end, stream.name, stream.service, ref), stream))
             continue
         if stream.host_path is not None:
             identities[stream.name] = bigfile.identity(stream.host_path)
         res = ChunkResult(stream.name)
-        hint = None
+        scanner.begin(ref)
         for block in stream.blocks(target, settings.since, summary.notes):
-            hint = scanner.scan(block, res, stream.service, stream.kind, hint) or hint
+            scanner.scan(block, res, stream.service, stream.kind)
             done += len(block)
             if progress:
                 progress(done, total)
+        scanner.finish(res)
         summary.merge(res, stats)
     if tasks:
         for res, size in _run_parallel(tasks, scanner, jobs, summary.notes):
@@ -127,7 +144,7 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    executor = pool(jobs, scanner.s)
+    executor = pool(jobs, scanner.s, scanner.parser.fast_loads is not None)
     in_flight: dict[Any, int] = {}
     done: dict[int, ChunkResult] = {}
     submitted = yielded = 0
@@ -155,15 +172,6 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
         return
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _first_layout(scanner: ChunkScanner, stream: Stream) -> Any:
-    """The layout of a big file's first lines, handed to every window so that none learns it
-    again (a window whose lines mostly do not fit it learns its own)."""
-    try:
-        return scanner.layout_hint(bigfile.read_window(stream.host_path or "", 0, min(stream.size, 1 << 16)))
-    except (OSError, ValueError):
-        return None
 
 
 def _skip_old(stream: Stream, settings: ScanSettings) -> bool:

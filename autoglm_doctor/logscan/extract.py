@@ -1,9 +1,23 @@
-"""The exact line parser: JSON lines (any key order, nested objects), journald JSON entries (with
-a JSON/logfmt/plain MESSAGE inside), logfmt and plain text. One line -> a ``Record`` with timestamp,
-level, service, ids, message - or a named problem ("malformed JSON", "binary data", ...).
+"""The line parser: one line -> a ``Record`` (time, level, service, ids, message, status) or a named
+problem ("malformed JSON", "binary data", ...). Each line picks its own format, so a mixed file is
+read line by line:
 
-A line's correlation id is its first id field in line order; the other ids on the same line are
-aliases (an agent logging both its trace id and the model server's request id links the two).
+- JSON objects (any key order, nested objects), journald JSON entries (a JSON/logfmt/plain MESSAGE
+  inside) and Docker json-file records (``{"log": …, "stream": …, "time": …}``: the ``log`` line is
+  parsed in turn, dockerd's ``time`` dates it when it has no time of its own);
+- vLLM's header ``INFO 12-31 23:59:59 [logger.py:43] …`` (optionally after ``(APIServer pid=1) ``):
+  no year and no zone, see ``timeparse.yearless``; a time dockerd recorded wins over it;
+- SGLang's ``[2026-12-31 23:59:59 TP0] …`` (no zone: ``logs_timezone``);
+- uvicorn's access line ``INFO:     10.0.0.3:5000 - "POST /v1/chat/completions HTTP/1.1" 500 …``;
+- logfmt (``key=value …``) and plain text (a leading ISO time, a leading level word).
+
+A Python traceback's lines (``Traceback (most recent call last):``, indented frames, the final
+``SomeError: …``) are *continuations*: they belong to the record before them, which becomes an error.
+
+Ids: a structured line's ids are its id fields in line order; a text line's are the matches of
+``logs_trace_patterns`` in line order. The first is the line's id, the others are aliases; every id
+is put in canonical form (``ids.canonical``). With ``fast`` the JSON is decoded by orjson when it is
+installed (json's reading of any line orjson refuses, so both give the same records).
 """
 
 from __future__ import annotations
@@ -11,23 +25,39 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from autoglm_doctor.logscan.settings import ScanSettings
-from autoglm_doctor.logscan.timeparse import leading_timestamp, parse_timestamp
+from autoglm_doctor.logscan.ids import canonical
+from autoglm_doctor.logscan.settings import DEFAULT_TRACE_PATTERNS, ScanSettings
+from autoglm_doctor.logscan.timeparse import leading_timestamp, parse_iso, parse_timestamp, yearless, zone
+
+try:
+    from orjson import loads as orjson_loads
+except ImportError:  # the optional [fast] extra
+    orjson_loads = None
 
 MAX_LINE = 1 << 20  # longer lines are counted, not parsed
 ERROR_PREFIXES = ("err", "fatal", "crit", "panic", "emerg", "alert")
 SYSLOG_LEVELS = ("error", "error", "error", "error", "warning", "info", "info", "debug")
-TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-# "ERROR 01-01 10:00:01 [engine.py:12] " (vLLM) or "ERROR " before the message: not part of it
-PLAIN_HEADER = re.compile(r"^(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC)\b:?\s*"
-                          r"(?:\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?\s+)?(?:\[[^\]\s]+\]\s*)?")
-PLAIN_LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC)\b", re.I)
+LEVELS = r"TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC"
+PLAIN_HEADER = re.compile(rf"^(?:{LEVELS})\b:?\s*(?:\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?\s+)?(?:\[[^\]\s]+\]\s*)?")
+PLAIN_LEVEL = re.compile(rf"\b({LEVELS})\b", re.I)
+VLLM = re.compile(rf"^(?:\([\w.-]+ pid=\d+\) )?({LEVELS}) (\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) \[[^\]]*\] ")
+SGLANG = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?: [A-Z]+\d+)*\] ")
+ACCESS = re.compile(r'\s\S+ - "[A-Z]+ \S+ HTTP/[\d.]+" (\d{3})\b')  # uvicorn's access line
+LEADING_LEVEL = re.compile(rf"^({LEVELS})\b:?", re.I)
+LOGFMT_START = re.compile(r"^[A-Za-z_@][\w.@-]*=")
 LOGFMT_PAIR = re.compile(r'([A-Za-z_@][\w.@-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+TRACEBACK = "Traceback (most recent call last):"
+CONTINUATION = re.compile(r"^(?:[ \t]+\S|Traceback \(most recent call last\):|During handling of the above exception"
+                          r"|The above exception was the direct cause)")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:Error|Exception|Exit|Interrupt|Warning)(?::\s|$)")
+DOCKER_KEYS = frozenset(("log", "stream", "time"))
 LIBVIRT_ERROR = re.compile(r"(?i)\berror\b|\bfailed\b|\bfailure\b|\bterminating on signal\b")
 NORMALISE = re.compile(r"[0-9a-fA-F]{8,}(?:-[0-9a-fA-F]{4,})*|\d+(?:\.\d+)?")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 PROBLEM_BINARY = "binary data"
 PROBLEM_JSON = "malformed JSON"
 PROBLEM_LONG = "line over 1 MiB"
@@ -42,6 +72,8 @@ class Record:
     ids: tuple[str, ...]
     message: str
     status: int | None = None
+    cont: int = 0  # 1: a continuation line of the record before; 2: a traceback starts (that record failed)
+    traceback: bool = False
 
     @property
     def trace_id(self) -> str:
@@ -49,7 +81,7 @@ class Record:
 
     @property
     def error(self) -> bool:
-        return self.level == "error" or (self.status is not None and 500 <= self.status <= 599)
+        return self.level == "error" or self.traceback or (self.status is not None and 500 <= self.status <= 599)
 
 
 def normalise_level(value: Any, field_name: str = "") -> str:
@@ -75,8 +107,7 @@ def normalise_level(value: Any, field_name: str = "") -> str:
 
 
 def normalise_message(message: str) -> str:
-    """Error messages grouped for the "top errors" table: numbers and ids become #. The same
-    errors repeat, so short messages are remembered (a bounded cache)."""
+    """Error messages grouped for the "top errors" table: numbers and ids become #."""
     if len(message) <= 512:
         return _normalise_short(message)
     return NORMALISE.sub("#", message.strip())[:160]
@@ -105,10 +136,22 @@ def _status(value: Any) -> int | None:
     return None
 
 
-class LineParser:
-    """Parses lines for one scan (compiled once; cheap to build in each worker)."""
+# A literal each default pattern's match contains (lower-case when the pattern ignores case): a
+# line without it is not searched, and a line with it only near it (sre tries ``\b`` at every
+# position, ~50 ns a character). Patterns of the profile have none and search the whole line.
+GUARDS = dict(zip(DEFAULT_TRACE_PATTERNS, ("00-", "trace", "request", "cmpl-", "rid=")))
+NEAR = 16  # a match starts at most this many characters before its literal
 
-    def __init__(self, settings: ScanSettings) -> None:
+
+def _id_searches(patterns: Iterable[str]) -> list[tuple[re.Pattern, str | None, bool]]:
+    return [(re.compile(p), GUARDS.get(p), p.startswith("(?i)")) for p in patterns]
+
+
+class LineParser:
+    """Parses the lines of one stream in order (it remembers whether a traceback is running).
+    ``ref`` is the reference time for yearless times; ``fast`` decodes JSON with orjson."""
+
+    def __init__(self, settings: ScanSettings, fast: bool = False) -> None:
         self.s = settings
         self.id_fields = frozenset(settings.trace_fields)
         self.service_fields = frozenset(settings.service_fields)
@@ -118,7 +161,17 @@ class LineParser:
         self.status_fields = frozenset(settings.status_fields)
         self.wanted = (self.id_fields | self.service_fields | self.level_fields | self.message_fields
                        | self.time_fields | self.status_fields)
-        self.patterns = [re.compile(p) for p in settings.trace_patterns]
+        self.id_searches = _id_searches(settings.trace_patterns)
+        self.tz = zone(settings.timezone)
+        self.ref = settings.since if settings.since is not None else time.time()
+        self.fast_loads = orjson_loads if fast else None
+        self.in_traceback = False
+
+    def begin(self, ref: float | None = None) -> None:
+        """A new stream (or window) starts: no traceback is running."""
+        self.in_traceback = False
+        if ref is not None:
+            self.ref = ref
 
     # -- entry point -----------------------------------------------------------------------
     def parse(self, raw: bytes, service: str, kind: str = "file",
@@ -130,6 +183,13 @@ class LineParser:
             return None, None
         if len(line) > MAX_LINE:
             return None, PROBLEM_LONG
+        if line[:1] == b"{" and self.fast_loads is not None:
+            try:
+                obj = self.fast_loads(line)
+            except ValueError:
+                pass  # json decides (NaN, huge numbers, invalid UTF-8, or malformed)
+            else:
+                return self._object(obj, service, ts_default, line), None
         problem = None
         try:
             text = line.decode("utf-8")
@@ -143,19 +203,36 @@ class LineParser:
                 obj = json.loads(text)
             except ValueError:
                 return None, PROBLEM_JSON
-            if not isinstance(obj, dict):
-                return None, PROBLEM_JSON
-            if "__REALTIME_TIMESTAMP" in obj or "__CURSOR" in obj:
-                return self._journal(obj, service), problem
-            pairs = obj.items() if dict not in map(type, obj.values()) else list(_walk(obj))  # flat: as is
-            return self._fields(pairs, service, ts_default, text), problem
+            return self._object(obj, service, ts_default, text), problem
         if "\x00" in text or _mostly_control(text):
             return None, PROBLEM_BINARY
-        return self._text(text, service, kind, ts_default), problem
+        return self._text(raw.decode("utf-8", "replace").rstrip() if raw[:1] in b" \t" else text,
+                          service, kind, ts_default), problem
 
     # -- structured ------------------------------------------------------------------------
+    def _object(self, obj: Any, service: str, ts_default: float | None, line: bytes | str) -> Record | None:
+        if not isinstance(obj, dict):
+            return None
+        if "__REALTIME_TIMESTAMP" in obj or "__CURSOR" in obj:
+            self.in_traceback = False
+            return self._journal(obj, service)
+        if DOCKER_KEYS <= obj.keys() and len(obj) <= 4 and isinstance(obj["log"], str) and ts_default is None:
+            inner = obj["log"].rstrip("\r\n")
+            ts = parse_timestamp(obj["time"])
+            if not inner.strip():
+                return None
+            if inner[0] == "{":
+                try:
+                    return self._object(json.loads(inner), service, ts, inner)
+                except ValueError:
+                    pass
+            return self._text(inner, service, "docker-json", ts)
+        self.in_traceback = False
+        pairs = obj.items() if dict not in map(type, obj.values()) else list(_walk(obj))  # flat: as is
+        return self._fields(pairs, service, ts_default, line)
+
     def _fields(self, pairs: Iterable[tuple[str, Any]], service: str, ts_default: float | None,
-                text: str) -> Record:
+                text: str | bytes) -> Record:
         ts = None
         level = ""
         svc = None
@@ -167,28 +244,22 @@ class LineParser:
             if key not in wanted:
                 continue
             if key in self.id_fields and isinstance(value, str) and value:
-                m = TRACEPARENT.match(value)
-                ident = m.group(1) if m else value
-                if ident not in ids:
+                ident = canonical(value)
+                if ident and ident not in ids:
                     ids.append(ident)
             elif key in self.service_fields and svc is None and isinstance(value, str) and value:
                 svc = value
             elif key in self.level_fields and not level:
                 level = normalise_level(value, key)
             elif key in self.time_fields and ts is None:
-                ts = parse_timestamp(value)
+                ts = parse_timestamp(value, self.tz)
             elif key in self.message_fields and message is None and isinstance(value, str):
                 message = value
             elif key in self.status_fields and status is None:
                 status = _status(value)
-        return Record(
-            ts=ts if ts is not None else ts_default,
-            service=svc or service,
-            level=level,
-            ids=tuple(ids),
-            message=message if message is not None else text,
-            status=status,
-        )
+        return Record(ts if ts is not None else ts_default, svc or service, level, tuple(ids),
+                      message if message is not None else text if isinstance(text, str) else text.decode("utf-8", "replace"),
+                      status)
 
     def _journal(self, obj: dict[str, Any], service: str) -> Record:
         message = obj.get("MESSAGE", "")
@@ -201,42 +272,85 @@ class LineParser:
             message = str(message)
         unit = obj.get("_SYSTEMD_UNIT") or obj.get("UNIT") or ""
         ident = obj.get("CONTAINER_NAME") or obj.get("SYSLOG_IDENTIFIER") or (unit[:-8] if unit.endswith(".service") else unit)
-        ts = None
         raw_ts = obj.get("__REALTIME_TIMESTAMP")
-        if isinstance(raw_ts, str) and raw_ts.isdigit():
-            ts = int(raw_ts) / 1e6
+        ts = int(raw_ts) / 1e6 if isinstance(raw_ts, str) and raw_ts.isdigit() else None
         level = normalise_level(obj.get("PRIORITY"), "PRIORITY")
         inner, _problem = self.parse(message.encode("utf-8", "replace"), ident or service, "journald", ts)
-        if inner is None:
-            return Record(ts=ts, service=ident or service, level=level, ids=(), message=message)
+        if inner is None or inner.cont:
+            return Record(ts, ident or service, level, (), message)
         if not inner.level:
             inner.level = level
         return inner
 
+    # -- text ------------------------------------------------------------------------------
+    def _ids(self, text: str) -> tuple[str, ...]:
+        """The matches of every trace pattern, in line order, canonical, each id once."""
+        found: list[tuple[int, str]] = []
+        lower = None
+        for rx, guard, ci in self.id_searches:
+            if guard is None:
+                found += [(m.start(), m.group(1)) for m in rx.finditer(text)]
+                continue
+            if ci and lower is None:
+                lower = text.lower()
+            hay = lower if ci else text
+            at = hay.find(guard)
+            while at != -1:
+                m = rx.search(text, max(0, at - NEAR), at + 256)
+                if m is not None and m.start() <= at:
+                    found.append((m.start(), m.group(1)))
+                at = hay.find(guard, at + 1)
+        if not found:
+            return ()
+        ids: list[str] = []
+        for _pos, raw in sorted(found):
+            ident = canonical(raw)
+            if ident and ident not in ids:
+                ids.append(ident)
+        return tuple(ids)
+
     def _text(self, text: str, service: str, kind: str, ts_default: float | None) -> Record:
-        ts, used = leading_timestamp(text.encode("utf-8", "replace")[:64])
+        if CONTINUATION.match(text) or (self.in_traceback and EXCEPTION_LINE.match(text)):
+            start = text.startswith(TRACEBACK)
+            self.in_traceback = not EXCEPTION_LINE.match(text)
+            return Record(ts_default, service, "", (), text.strip(), cont=2 if start else 1)
+        self.in_traceback = False
+        m = VLLM.match(text)
+        if m:  # dockerd's time has the year and zone that vLLM's lacks
+            ts = ts_default if ts_default is not None else yearless(m.group(2), self.ref, self.tz)
+            return self._native(text, m.end(), service, normalise_level(m.group(1)), ts)
+        m = SGLANG.match(text)
+        if m:
+            lm = LEADING_LEVEL.match(text, m.end())
+            return self._native(text, m.end(), service, normalise_level(lm.group(1)) if lm else "",
+                                parse_iso(m.group(1), self.tz))
+        if LOGFMT_START.match(text):
+            pairs = LOGFMT_PAIR.findall(text)
+            decoded = [(k, v[1:-1].replace('\\"', '"') if v.startswith('"') else v) for k, v in pairs]
+            return self._fields(decoded, service, ts_default, text)
+        ts, used = leading_timestamp(text[:64].encode("utf-8", "replace"), self.tz)
         rest = text[used:] if used else text
         pairs = LOGFMT_PAIR.findall(text)
         if len(pairs) >= 2 and any(k in self.level_fields or k in self.message_fields or k in self.id_fields
                                    for k, _ in pairs):
             decoded = [(k, v[1:-1].replace('\\"', '"') if v.startswith('"') else v) for k, v in pairs]
-            rec = self._fields(decoded, service, ts if ts is not None else ts_default, text)
-            return rec
-        ids: list[str] = []
-        for rx in self.patterns:
-            for m in rx.finditer(text):
-                if m.group(1) not in ids:
-                    ids.append(m.group(1))
+            return self._fields(decoded, service, ts if ts is not None else ts_default, text)
         lm = PLAIN_LEVEL.search(rest[:120])
         level = normalise_level(lm.group(1)) if lm else ""
         if not level and kind == "libvirt" and LIBVIRT_ERROR.search(rest):
             level = "error"
         message = PLAIN_HEADER.sub("", rest.strip(), count=1) if lm and lm.start() == 0 else rest.strip()
-        return Record(ts=ts if ts is not None else ts_default, service=service, level=level, ids=tuple(ids),
-                      message=message or rest.strip())
+        return Record(ts if ts is not None else ts_default, service, level, self._ids(text), message or rest.strip(),
+                      self._status(text))
 
+    def _native(self, text: str, end: int, service: str, level: str, ts: float | None) -> Record:
+        return Record(ts, service, level, self._ids(text), text[end:].strip(), self._status(text))
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+    @staticmethod
+    def _status(text: str) -> int | None:
+        """uvicorn's access line (alone or after a native header) carries the HTTP status."""
+        m = ACCESS.search(text) if " HTTP/" in text else None
+        return int(m.group(1)) if m else None
 
 
 def _mostly_control(text: str) -> bool:

@@ -1,9 +1,11 @@
 """Scanning a block of log lines into a bounded ``ChunkResult``: per-trace service bitmasks, per-service
-line counts, first errors, top error messages and problems. Two paths give the same result:
+record counts, first errors, top error messages, problems, and a sample of per-trace time spans for
+the clock-skew estimate.
 
-- exact: every line through ``LineParser`` (any format).
-- fast (``fastpath``): clean JSON-lines blocks, one compiled regex per block layout; lines it cannot
-  vouch for (errors, odd lines) are handed back to the exact path.
+Every line picks its own format (``extract``), so a block that mixes JSON, vLLM's text, uvicorn's
+access lines and tracebacks pays for each line only once. A record is accounted when the next one
+starts (its traceback lines may follow it) or when the stream or window ends (``finish``). Two
+parsers give the same result: ``fast`` (orjson when installed) and the exact reference (json).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from autoglm_doctor.logscan.extract import LineParser, Record, normalise_message
-from autoglm_doctor.logscan.fastpath import Layout, learn_layout, scan_fast
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import parse_timestamp
 
 MAX_MESSAGES = 5000  # distinct error messages kept per block (the rest are counted as "other")
+SPAN_SAMPLE = 2000  # traces per block whose per-service time spans are kept (clock skew)
 DOCKER_TS = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ")
 
 
@@ -30,16 +32,18 @@ class ChunkResult:
     bytes_fast: int = 0
     bytes_exact: int = 0
     service_order: list[str] = field(default_factory=list)
-    services: dict[str, list[int]] = field(default_factory=dict)  # service -> [lines, lines with an id]
+    services: dict[str, list[int]] = field(default_factory=dict)  # service -> [records, records with an id]
     traces: dict[bytes, int] = field(default_factory=dict)  # id -> bitmask over service_order
-    first_errors: dict[bytes, tuple[float, str, str]] = field(default_factory=dict)  # id -> (ts, service, msg)
+    first_errors: dict[bytes, dict[str, tuple[float, str]]] = field(default_factory=dict)  # id -> service -> (ts, msg)
     untraced_errors: dict[str, int] = field(default_factory=dict)
     error_lines: int = 0
     messages: Counter = field(default_factory=Counter)  # (service, normalised message) -> count
     problems: Counter = field(default_factory=Counter)
     aliases: dict[bytes, bytes] = field(default_factory=dict)  # other id on a line -> the line's id
+    spans: dict[bytes, dict[str, list[float]]] = field(default_factory=dict)  # id -> service -> [first, last]
     first_ts: float | None = None
     last_ts: float | None = None
+    pending: Record | None = None  # the last record, waiting for its traceback lines
 
     def bit(self, service: str) -> int:
         try:
@@ -67,21 +71,29 @@ class ChunkResult:
             self.untraced_errors[rec.service] = self.untraced_errors.get(rec.service, 0) + 1
             return
         ts = rec.ts if rec.ts is not None else float("inf")
-        old = self.first_errors.get(trace)
+        by_service = self.first_errors.setdefault(trace, {})
+        old = by_service.get(rec.service)
         if old is None or ts < old[0]:
-            self.first_errors[trace] = (ts, rec.service, rec.message[:500])
+            by_service[rec.service] = (ts, rec.message[:500])
 
 
 class ChunkScanner:
-    def __init__(self, settings: ScanSettings) -> None:
+    def __init__(self, settings: ScanSettings, fast: bool = True) -> None:
         self.s = settings
-        self.parser = LineParser(settings)
-        self._regexes: dict[tuple, tuple[re.Pattern, dict[str, int]]] = {}
+        self.parser = LineParser(settings, fast=fast)
 
-    # -- exact path ------------------------------------------------------------------------
-    def exact(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
-        res.bytes_exact += len(data)
+    def begin(self, ref: float | None) -> None:
+        """A stream or window starts (``ref``: the reference time for yearless times)."""
+        self.parser.begin(ref)
+
+    def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
+        if self.parser.fast_loads is not None:
+            res.bytes_fast += len(data)
+        else:
+            res.bytes_exact += len(data)
         parse = self.parser.parse
+        problems = res.problems
+        pending = res.pending
         for raw in data.split(b"\n"):
             ts_default = None
             if kind == "docker":
@@ -91,44 +103,55 @@ class ChunkScanner:
                     raw = raw[m.end():]
             rec, problem = parse(raw, service, kind, ts_default)
             if problem:
-                res.problems[problem] += 1
-            if rec is not None:
-                self.account(rec, res)
+                problems[problem] += 1
+            if rec is None:
+                continue
+            if rec.cont and pending is not None:
+                if rec.cont == 2:
+                    pending.traceback = True
+                continue
+            if pending is not None:
+                self.account(pending, res)
+            pending = rec
+        res.pending = pending
+
+    def finish(self, res: ChunkResult) -> None:
+        if res.pending is not None:
+            self.account(res.pending, res)
+            res.pending = None
 
     def account(self, rec: Record, res: ChunkResult) -> None:
-        if rec.ts is not None and not self.s.in_window(rec.ts):
+        ts = rec.ts
+        if ts is not None and not self.s.in_window(ts):
             res.outside += 1
             return
-        if rec.ts is None:
+        if ts is None:
             res.undated += 1
-        res.seen_time(rec.ts)
+        else:
+            res.seen_time(ts)
         res.lines += 1
         counts = res.services.get(rec.service)
         if counts is None:
             counts = res.services[rec.service] = [0, 0]
         counts[0] += 1
-        trace = rec.trace_id.encode("utf-8", "surrogatepass")  # a JSON "\ud800" id must not crash the scan
+        ids = rec.ids
+        trace = ids[0].encode("utf-8", "surrogatepass") if ids else b""  # a JSON "\ud800" id must not crash
         if trace:
             counts[1] += 1
             res.traces[trace] = res.traces.get(trace, 0) | res.bit(rec.service)
-            for alias in rec.ids[1:]:
+            for alias in ids[1:]:
                 res.aliases.setdefault(alias.encode("utf-8", "surrogatepass"), trace)
+            if ts is not None:
+                spans = res.spans.get(trace)
+                if spans is None and len(res.spans) < SPAN_SAMPLE:
+                    spans = res.spans[trace] = {}
+                if spans is not None:
+                    span = spans.get(rec.service)
+                    if span is None:
+                        spans[rec.service] = [ts, ts]
+                    elif ts < span[0]:
+                        span[0] = ts
+                    elif ts > span[1]:
+                        span[1] = ts
         if rec.error:
             res.add_error(rec, trace)
-
-    # -- fast path -------------------------------------------------------------------------
-    def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file",
-             hint: Layout | None = None) -> Layout | None:
-        """Fast path when the block qualifies, else exact. Returns the layout the fast path used
-        (a hint for the stream's next block), or None."""
-        if kind == "file" and data[:1] == b"{" and data.endswith(b"\n"):
-            layout = scan_fast(self, data, res, service, hint)
-            if layout is not None:
-                return layout
-        self.exact(data, res, service, kind)
-        return None
-
-    def layout_hint(self, data: bytes) -> Layout | None:
-        """A stream's layout, learned from its first bytes (``data`` is cut at its last newline)."""
-        data = data[: data.rfind(b"\n") + 1]
-        return learn_layout(self, data) if data[:1] == b"{" else None

@@ -23,6 +23,7 @@ DEFAULT_TRACE_PATTERNS = (
     r"(?i)\btrace[_.-]?id[\"']?\s*[=:]\s*[\"']?([0-9A-Za-z_-]{8,64})",     # trace_id=..., traceId: ...
     r"(?i)\b(?:x[_-])?request[_-]?id[\"']?\s*[=:]\s*[\"']?([0-9A-Za-z._-]{8,64})",
     r"\b(?:chat)?cmpl-([0-9A-Za-z-]{8,64})",                               # vLLM / OpenAI request ids
+    r"\brid=['\"]?([0-9A-Za-z_-]{8,64})",                                   # SGLang's request id
 )
 FIELD_NAME = re.compile(r"^[A-Za-z_@][A-Za-z0-9_.@-]{0,63}$")
 SOURCE_KINDS = ("docker", "journald", "libvirt", "file")
@@ -89,6 +90,15 @@ def validate_window(value: Any) -> str:
     return value
 
 
+def validate_timezone(value: Any) -> str:
+    from autoglm_doctor.logscan.timeparse import zone
+
+    if not isinstance(value, str):
+        raise ValueError(f"must be a time zone name, got {value!r}")
+    zone(value)
+    return value
+
+
 def validate_share(value: Any) -> float:
     if not 0 <= float(value) <= 1:
         raise ValueError(f"must be between 0 and 1, got {value}")
@@ -117,6 +127,8 @@ class ScanSettings:
     max_traces: int = 2_000_000
     gap_seconds: float = 5.0
     untraced_max_share: float = 0.5
+    timezone: str = "UTC"
+    skew_seconds: float = 1.0
     since: float | None = None  # epoch seconds, inclusive
     until: float | None = None  # epoch seconds, inclusive
     extra: dict[str, Any] = field(default_factory=dict)
@@ -152,6 +164,8 @@ def settings_from_profile(profile: Any, since: float | None = None, until: float
         max_traces=int(profile.get("logs_max_traces")),
         gap_seconds=float(profile.get("logs_gap_seconds")),
         untraced_max_share=float(profile.get("logs_untraced_max_share")),
+        timezone=str(profile.get("logs_timezone")),
+        skew_seconds=float(profile.get("logs_skew_seconds")),
         since=since,
         until=until,
     )

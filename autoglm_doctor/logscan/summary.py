@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
 
-from autoglm_doctor.logscan.fastcount import or_masks
 from autoglm_doctor.logscan.scan import ChunkResult
+from autoglm_doctor.logscan.skew import estimate_offsets
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import iso
 
 MAX_ALIASES = 200_000
+MAX_SPANS = 20_000  # traces whose per-service time spans are kept for the clock-skew estimate
 EXAMPLES = 10
 LISTED_FAILURES = 20
 
@@ -51,11 +52,12 @@ class Summary:
         self.traces: dict[bytes, int] = {}
         self.untracked = 0
         self.services: dict[str, list[int]] = {}
-        self.first_errors: dict[bytes, tuple[float, str, str]] = {}
+        self.first_errors: dict[bytes, dict[str, tuple[float, str]]] = {}  # id -> service -> (ts, message)
         self.untraced_errors: Counter = Counter()
         self.messages: Counter = Counter()
         self.error_lines = 0
         self.aliases: dict[bytes, bytes] = {}
+        self.spans: dict[bytes, dict[str, list[float]]] = {}
         self.sources: dict[str, SourceStats] = {}
         self.notes: list[str] = []
 
@@ -85,16 +87,21 @@ class Summary:
             mine[0] += lines
             mine[1] += traced
         self._merge_traces(res)
-        for trace, entry in res.first_errors.items():
-            old_entry = self.first_errors.get(trace)
-            if old_entry is None or entry[0] < old_entry[0]:
-                self.first_errors[trace] = entry
+        for trace, by_service in res.first_errors.items():
+            _earliest(self.first_errors.setdefault(trace, {}), by_service)
         self.untraced_errors.update(res.untraced_errors)
         self.messages.update(res.messages)
         self.error_lines += res.error_lines
         for alias, primary in res.aliases.items():
             if len(self.aliases) < MAX_ALIASES:
                 self.aliases.setdefault(alias, primary)
+        for trace, spans in res.spans.items():
+            mine = self.spans.get(trace)
+            if mine is None:
+                if len(self.spans) < MAX_SPANS:
+                    self.spans[trace] = {svc: list(span) for svc, span in spans.items()}
+                continue
+            _widen(mine, spans)
 
     def _merge_traces(self, res: ChunkResult) -> None:
         """OR a block's per-trace service masks into ours. The common case (room for every new id)
@@ -107,7 +114,10 @@ class Summary:
         traces = self.traces
         common = incoming.keys() & traces.keys()
         if len(traces) + len(incoming) - len(common) <= self.s.max_traces:
-            or_masks(traces, incoming, common)
+            before = [(trace, traces[trace]) for trace in common]  # one C update, then the old bits back
+            traces.update(incoming)
+            for trace, mask in before:
+                traces[trace] |= mask
             return
         get = traces.get
         room = self.s.max_traces - len(traces)
@@ -132,19 +142,33 @@ class Summary:
                     primary = self.aliases[primary]
                 else:
                     break
-            if alias == primary or alias not in self.traces:
+            if alias == primary:
+                continue
+            spans = self.spans.pop(alias, None)
+            if spans is not None:
+                _widen(self.spans.setdefault(primary, {}), spans)
+            if alias not in self.traces:
                 continue
             self.traces[primary] = self.traces.get(primary, 0) | self.traces.pop(alias)
-            err = self.first_errors.pop(alias, None)
-            if err is not None:
-                old = self.first_errors.get(primary)
-                if old is None or err[0] < old[0]:
-                    self.first_errors[primary] = err
+            errors = self.first_errors.pop(alias, None)
+            if errors is not None:
+                _earliest(self.first_errors.setdefault(primary, {}), errors)
+
+    @staticmethod
+    def _first_error(by_service: dict[str, tuple[float, str]], skew: dict[str, dict]) -> tuple[float, str, str]:
+        """(time, service, message) of a trace's first error, its services' clocks corrected."""
+        def corrected(item: tuple[str, tuple[float, str]]) -> tuple[float, str]:
+            return item[1][0] - skew.get(item[0], {}).get("offset_s", 0.0), item[0]
+
+        svc, (ts, message) = min(by_service.items(), key=corrected)
+        return ts, svc, message
 
     def report(self) -> dict[str, Any]:
         self._fold_aliases()
         s = self.s
-        failing = sorted(self.first_errors.items(), key=lambda kv: (kv[1][0], kv[0]))
+        skew = estimate_offsets(self.spans, s.hop_pairs)
+        failing = sorted(((trace, self._first_error(by_service, skew)) for trace, by_service in self.first_errors.items()),
+                         key=lambda kv: (kv[1][0], kv[0]))
         failing_by_service = Counter(entry[1] for _t, entry in failing)
         hops = []
         by_mask = Counter(self.traces.values())  # a few distinct masks: the per-trace work stays in C
@@ -179,6 +203,11 @@ class Summary:
                 notes.append(f"{bad} lines unparsable in {st.name} ({detail})")
             if st.problems.get("invalid UTF-8"):
                 notes.append(f"{st.problems['invalid UTF-8']} lines with invalid UTF-8 in {st.name} (decoded with U+FFFD)")
+        for svc, entry in skew.items():
+            if abs(entry["offset_s"]) > s.skew_seconds:
+                notes.append(f"clocks disagree: {svc} logs {abs(entry['offset_s']):.3f} s "
+                             f"{'ahead of' if entry['offset_s'] > 0 else 'behind'} {entry['reference']} "
+                             f"(median of {entry['pairs']} requests they share)")
         if self.untracked:
             notes.append(f"{self.untracked} more trace ids were not tracked (profile.logs_max_traces = {s.max_traces})")
         return {
@@ -193,7 +222,24 @@ class Summary:
             "errors": {"lines": self.error_lines, "without_trace_id": dict(sorted(self.untraced_errors.items()))},
             "lost_hops": hops,
             "propagation": propagation,
+            "clock_skew": skew,
             "top_errors": top,
             "sources": sources,
             "notes": notes,
         }
+
+
+def _widen(into: dict[str, list[float]], spans: dict[str, list[float]]) -> None:
+    for svc, (lo, hi) in spans.items():
+        span = into.get(svc)
+        if span is None:
+            into[svc] = [lo, hi]
+        else:
+            span[0], span[1] = min(span[0], lo), max(span[1], hi)
+
+
+def _earliest(into: dict[str, tuple[float, str]], errors: dict[str, tuple[float, str]]) -> None:
+    for svc, entry in errors.items():
+        old = into.get(svc)
+        if old is None or entry[0] < old[0]:
+            into[svc] = entry

@@ -1,7 +1,8 @@
-"""One request's timeline across every source: find the lines that carry its id (byte-substring
-search; memory-mapped and parallel for big local files), parse only those, follow ids logged on the
-same lines (a trace id next to the model server's request id), order by time, and say where it
-stopped: gaps, the last hop, the first error, hops never reached, clocks that disagree."""
+"""One request's timeline across every source: find the lines that carry its id in any of its forms
+(``ids.needles``: byte-substring search, memory-mapped and parallel for big local files), parse only
+those and the traceback lines after them, follow ids logged on the same lines (a trace id next to the
+model server's request id), order by time with the services' clocks corrected (``skew``), and say
+where it stopped: gaps, the last hop, the first error, hops never reached, clocks that disagree."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoglm_doctor.logscan import bigfile
-from autoglm_doctor.logscan.engine import Progress, _skip_old, pool
+from autoglm_doctor.logscan.engine import Progress, _skip_old, pool, reference_time
 from autoglm_doctor.logscan.extract import LineParser, Record
+from autoglm_doctor.logscan.ids import canonical, needles
 from autoglm_doctor.logscan.scan import DOCKER_TS
 from autoglm_doctor.logscan.settings import ScanSettings
+from autoglm_doctor.logscan.skew import estimate_offsets
 from autoglm_doctor.logscan.sources import Stream
 from autoglm_doctor.logscan.timeparse import iso, parse_timestamp
 
 WINDOW = 64 << 20
 MAX_ALIASES = 8
 MAX_EVENTS = 10_000
-SKEW_TOLERANCE = 1.0  # seconds a downstream service may seem to log before its caller
+TRACEBACK_BYTES = 16 << 10  # read after a hit line for its traceback
 
 
 @dataclass
@@ -35,10 +38,12 @@ class Event:
     offset: int
     problem: str = ""
     error: bool = False
+    logged: float | None = None  # the time as the source's clock wrote it (ts is corrected)
 
     def to_dict(self, start: float | None) -> dict[str, Any]:
         return {
             "time": iso(self.ts), "offset_ms": round((self.ts - start) * 1000, 3) if self.ts is not None and start is not None else None,
+            "logged_time": iso(self.logged) if self.logged != self.ts else None,
             "source": self.source, "service": self.service, "level": self.level or "-", "message": self.message,
             "ids": list(self.ids), "via": self.via, "problem": self.problem or None, "error": self.error,
         }
@@ -62,9 +67,10 @@ class TraceFinder:
         self.notes: list[str] = []
         self._blocks: dict[str, list[tuple[int, bytes]]] = {}  # small streams, read once
 
-    def _lines_with(self, needles: list[bytes]) -> list[tuple[Stream, int, bytes]]:
-        """(stream, offset of the line, line bytes) for every line holding one of ``needles``."""
-        found: list[tuple[Stream, int, bytes]] = []
+    def _lines_with(self, needles: list[bytes]) -> list[tuple[Stream, int, bytes, bytes]]:
+        """(stream, offset of the line, line bytes, bytes after it) for every line holding one of
+        ``needles`` (the bytes after it may hold its traceback)."""
+        found: list[tuple[Stream, int, bytes, bytes]] = []
         total = sum(s.size for s in self.streams) or 1
         done = 0
         big = [s for s in self.streams if s.parallel]
@@ -80,7 +86,8 @@ class TraceFinder:
                         if start not in seen:
                             seen.add(start)
                             end = block.find(b"\n", pos)
-                            found.append((stream, base + start, block[start:end if end != -1 else len(block)]))
+                            end = len(block) if end == -1 else end
+                            found.append((stream, base + start, block[start:end], block[end + 1:end + 1 + TRACEBACK_BYTES]))
                         pos = block.find(needle, pos + 1)
                 done += len(block)
         if big:
@@ -108,7 +115,9 @@ class TraceFinder:
                     start, line = bigfile.line_at(stream.host_path or "", offset)
                     if start not in seen_starts:
                         seen_starts.add(start)
-                        found.append((stream, start, line))
+                        after = bigfile.read_window(stream.host_path or "", start + len(line) + 1,
+                                                    start + len(line) + 1 + TRACEBACK_BYTES)
+                        found.append((stream, start, line, after))
         return found
 
     def _stream_blocks(self, stream: Stream) -> list[tuple[int, bytes]]:
@@ -120,24 +129,34 @@ class TraceFinder:
             self._blocks[stream.name] = blocks
         return self._blocks[stream.name]
 
-    def _event(self, stream: Stream, offset: int, line: bytes, via: str) -> Event:
+    def _parse(self, stream: Stream, line: bytes) -> tuple[Record | None, str | None]:
         ts_default = None
         if stream.kind == "docker":
             m = DOCKER_TS.match(line)
             if m:
                 ts_default = parse_timestamp(m.group(1).decode())
                 line = line[m.end():]
-        rec, problem = self.parser.parse(line, stream.service, stream.kind, ts_default)
+        return self.parser.parse(line, stream.service, stream.kind, ts_default)
+
+    def _event(self, stream: Stream, offset: int, line: bytes, after: bytes, via: str) -> Event:
+        self.parser.begin(reference_time(self.target, stream, self.s))
+        rec, problem = self._parse(stream, line)
         if rec is None:
             text = line[:500].decode("utf-8", "replace")
             rec = Record(ts=None, service=stream.service, level="", ids=(), message=text)
-        return Event(rec.ts if rec.ts is not None else ts_default, stream.name, rec.service, rec.level,
-                     rec.message[:500], rec.ids, via, offset, problem or "", rec.error)
+        trace = []
+        for raw in after.split(b"\n")[:200]:  # the record's traceback lines, if any follow it
+            more, _problem = self._parse(stream, raw)
+            if more is None or not more.cont:
+                break
+            rec.traceback = rec.traceback or more.cont == 2
+            trace.append(more.message)
+        message = rec.message[:500] + "".join("\n" + t for t in trace[-3:] if len(trace) > 0)
+        return Event(rec.ts, stream.name, rec.service, rec.level, message, rec.ids, via, offset,
+                     problem or "", rec.error, rec.ts)
 
     def find(self, trace_id: str) -> dict[str, Any]:
-        wanted = [trace_id]
-        if trace_id.lower() != trace_id:
-            wanted.append(trace_id.lower())
+        trace_id = canonical(trace_id)
         events: list[Event] = []
         seen: set[tuple[str, int]] = set()
         aliases: list[str] = []
@@ -149,15 +168,15 @@ class TraceFinder:
             if not ids:
                 break
             searched.update(ids)
-            needles = sorted({i.encode() for i in ids} | ({trace_id.lower().encode()} if trace_id in ids else set()))
-            for stream, offset, line in self._lines_with(needles):
+            wanted = {i: needles(i) for i in ids}
+            for stream, offset, line, after in self._lines_with(sorted({n for ns in wanted.values() for n in ns})):
                 if (stream.name, offset) in seen:
                     continue
                 seen.add((stream.name, offset))
-                via = next((i for i in ids if i.encode() in line or i.lower().encode() in line), ids[0])
-                event = self._event(stream, offset, line, via)
+                via = next((i for i, ns in wanted.items() if any(n in line for n in ns)), ids[0])
+                event = self._event(stream, offset, line, after, via)
                 events.append(event)
-                if via in event.ids or (via == trace_id and trace_id.lower() in event.ids):
+                if via in event.ids:
                     for other in event.ids:
                         if other not in searched and other not in aliases and other != trace_id and len(aliases) < MAX_ALIASES:
                             aliases.append(other)
@@ -166,8 +185,9 @@ class TraceFinder:
 
     def _timeline(self, trace_id: str, aliases: list[str], events: list[Event]) -> dict[str, Any]:
         s = self.s
-        outside = [e for e in events if not s.in_window(e.ts)]
-        events = [e for e in events if s.in_window(e.ts)]
+        outside = [e for e in events if not s.in_window(e.logged)]
+        events = [e for e in events if s.in_window(e.logged)]
+        corrections = self._correct_clocks(events)
         dated = sorted((e for e in events if e.ts is not None), key=lambda e: (e.ts, e.source, e.offset))
         undated = sorted((e for e in events if e.ts is None), key=lambda e: (e.source, e.offset))
         ordered = (dated + undated)[:MAX_EVENTS]
@@ -186,17 +206,16 @@ class TraceFinder:
         for e in ordered:
             if e.service not in services:
                 services.append(e.service)
-        first_seen = {svc: min((e.ts for e in dated if e.service == svc), default=None) for svc in services}
         errors = [e for e in ordered if e.error]
         notes = list(self.notes)
         lost = []
         for up, down in s.hop_pairs:
             if up in services and down not in services:
                 lost.append({"hop": f"{up}>{down}", "message": f"seen at {up}, never reached {down}"})
-            fu, fd = first_seen.get(up), first_seen.get(down)
-            if fu is not None and fd is not None and fd < fu - SKEW_TOLERANCE:
-                notes.append(f"clocks disagree: {down} logged this request {fu - fd:.3f} s before its caller {up} did; "
-                             f"times are shown as each source recorded them (not corrected)")
+        for svc, entry in corrections.items():
+            notes.append(f"clocks disagree: {svc} logged this request as if its clock were {abs(entry['offset_s']):.3f} s "
+                         f"{'ahead of' if entry['offset_s'] > 0 else 'behind'} {entry['reference']}'s; its times are "
+                         f"shown corrected (logged_time keeps what it wrote)")
         if undated:
             notes.append(f"{len(undated)} lines without a timestamp are listed last, in source order")
         if outside:
@@ -226,6 +245,22 @@ class TraceFinder:
             "sources_searched": [st.name for st in self.streams],
             "notes": notes,
         }
+
+
+    def _correct_clocks(self, events: list[Event]) -> dict[str, dict]:
+        """Offsets of the services' clocks estimated from this request (``skew``); those beyond
+        ``logs_skew_seconds`` are taken off the events' times."""
+        spans: dict[str, list[float]] = {}
+        for e in events:
+            if e.ts is not None:
+                span = spans.setdefault(e.service, [e.ts, e.ts])
+                span[0], span[1] = min(span[0], e.ts), max(span[1], e.ts)
+        offsets = {svc: entry for svc, entry in estimate_offsets({b"": spans}, self.s.hop_pairs).items()
+                   if abs(entry["offset_s"]) > self.s.skew_seconds}
+        for e in events:
+            if e.ts is not None and e.service in offsets:
+                e.ts = e.ts - offsets[e.service]["offset_s"]
+        return offsets
 
 
 def find_trace(target: Any, streams: list[Stream], settings: ScanSettings, trace_id: str, *, jobs: int = 0,

@@ -45,7 +45,7 @@ def test_json_fields(line, ids, service, level):
 
 def test_first_id_in_line_order_wins_and_the_rest_are_aliases():
     rec, _ = parse('{"request_id":"R-000001","trace_id":"%s","level":"info"}' % TID)
-    assert rec.trace_id == "R-000001" and rec.ids == ("R-000001", TID)
+    assert rec.trace_id == "r-000001" and rec.ids == ("r-000001", TID)  # ids compare without case
 
 
 def test_timestamp_message_and_status():

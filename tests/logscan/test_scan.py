@@ -1,5 +1,6 @@
-"""The fast JSON-lines path gives exactly what the exact path gives, on clean blocks (where it must
-be taken) and on every kind of block it must refuse (where it falls back)."""
+"""Every fast path gives exactly the exact summary: the orjson parser against the json reference, and
+parallel windows (any split) against one in-process pass, on the realistic corpus, on odd lines put
+anywhere, and on seeded random mixes of every format with cut, flipped and garbage lines."""
 
 from __future__ import annotations
 
@@ -8,149 +9,174 @@ import random
 
 import pytest
 
-from autoglm_doctor.logscan.scan import ChunkResult
+from autoglm_doctor.logscan import bigfile
+from autoglm_doctor.logscan.extract import orjson_loads
+from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 from autoglm_doctor.logscan.settings import ScanSettings
-from tests.logscan.synth import START
-from tests.logscan.test_fastpath_exact import both, synth
+from autoglm_doctor.logscan.summary import Summary
+from bench import corpus
+from tests.logscan.synth import START, generate
 
-SETTINGS = ScanSettings()
+SETTINGS = ScanSettings(services=corpus.SERVICES, hops=tuple(tuple(h.split(">")) for h in corpus.HOPS))
+TID = "4bf92f3577b34da6a3ce929d0e0e4736"
+REF = corpus.START + 7200
 
 
-def assert_same(fast: ChunkResult, exact: ChunkResult) -> None:
-    def global_traces(res: ChunkResult) -> dict:
-        return {t: frozenset(res.service_order[i] for i in range(len(res.service_order)) if m >> i & 1)
-                for t, m in res.traces.items()}
-
-    assert global_traces(fast) == global_traces(exact)
-    assert fast.services == exact.services
-    assert fast.first_errors == exact.first_errors
-    assert fast.messages == exact.messages
-    assert fast.untraced_errors == exact.untraced_errors
-    assert (fast.lines, fast.outside, fast.error_lines) == (exact.lines, exact.outside, exact.error_lines)
-    assert fast.problems == exact.problems
+def synth(n: int = 120, seed: int = 3) -> list[str]:
+    return list(generate(seed=seed, traces=n, fail_every=7, lose_every=11))
 
 
 def join(lines: list[str]) -> bytes:
-    return ("\n".join(lines) + "\n").encode()
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
-def reorder(line: str, keys: list[str], spaced: bool = False) -> str:
-    obj = json.loads(line)
-    ordered = {k: obj[k] for k in keys if k in obj}
-    ordered.update({k: v for k, v in obj.items() if k not in ordered})
-    return json.dumps(ordered) if spaced else json.dumps(ordered, separators=(",", ":"))
+def scan(data: bytes, fast: bool, settings: ScanSettings = SETTINGS, pieces: int = 1) -> ChunkResult:
+    """``data`` scanned as ``pieces`` consecutive blocks of one stream."""
+    scanner = ChunkScanner(settings, fast=fast)
+    res = ChunkResult("f")
+    scanner.begin(REF)
+    step = max(1, len(data) // pieces)
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + step) + 1 or len(data)
+        scanner.scan(data[start:end], res, "default")
+        start = end
+    scanner.finish(res)
+    return res
 
 
-def test_clean_blocks_take_the_fast_path_and_agree():
-    data = join(synth(300))
-    fast, exact = both(data)
-    assert fast.bytes_fast + fast.bytes_exact == len(data)
-    assert fast.bytes_fast > 0.9 * len(data)  # only the error lines are parsed exactly
-    assert len(fast.first_errors) > 0 and fast.services["vllm"][1] < fast.services["vllm"][0]
-    assert_same(fast, exact)
+def report(res: ChunkResult, settings: ScanSettings = SETTINGS) -> dict:
+    summary = Summary(settings)
+    summary.merge(res, summary.source("f", "default", "file"))
+    out = summary.report()
+    for src in out["sources"]:
+        src.pop("fast_path_share")
+    return out
 
 
-@pytest.mark.parametrize("keys, spaced, fast_path", [
-    (["message", "service", "level"], True, True),          # json.dumps default separators
-    (["level", "timestamp", "logger", "service"], False, True),  # other fields between level and service
-    (["service", "level"], False, True),                    # service first
-    (["trace_id", "service", "level"], False, False),       # an id before the service: exact path
-    (["service", "trace_id", "level"], False, False),       # an id between service and level: exact path
-])
-def test_other_layouts_agree(keys, spaced, fast_path):
-    data = join([reorder(line, keys, spaced) for line in synth(300)])
-    fast, exact = both(data)
-    assert (fast.bytes_fast > 0.9 * len(data)) is fast_path
-    assert_same(fast, exact)
+def assert_identical(data: bytes, settings: ScanSettings = SETTINGS) -> ChunkResult:
+    exact = scan(data, fast=False, settings=settings)
+    for fast, pieces in ((True, 1), (True, 7), (False, 5)):
+        res = scan(data, fast, settings, pieces)
+        for name in ("lines", "outside", "undated", "error_lines", "first_ts", "last_ts", "services", "first_errors",
+                     "messages", "untraced_errors", "problems", "aliases", "traces", "spans"):
+            assert getattr(res, name) == getattr(exact, name), (name, fast, pieces)
+        assert report(res, settings) == report(exact, settings)
+    return exact
 
 
-def test_files_without_a_service_field_use_the_source_name():
-    lines = [json.dumps({k: v for k, v in json.loads(line).items() if k != "service"}, separators=(",", ":"))
-             for line in synth(300) if '"service":"vllm"' in line]
-    data = join(lines)
-    fast, exact = both(data)
-    assert fast.bytes_fast > 0.9 * len(data)
-    assert_same(fast, exact)
-    assert list(fast.services) == ["default"]
+def test_orjson_is_there_in_the_test_environment():
+    assert orjson_loads is not None  # else the fast path under test would be json itself
 
 
-def _with(lines: list[str], index: int, new: str) -> bytes:
-    lines = list(lines)
-    lines.insert(index, new)
-    return join(lines)
+@pytest.fixture(scope="module")
+def realistic(tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("corpus")
+    corpus.generate(str(out), size_mb=1.5, seed=3)
+    files = {}
+    for svc in corpus.SERVICES:
+        for path in sorted((out / svc).iterdir()):
+            if not path.name.endswith(".gz"):
+                files[f"{svc}/{path.name}"] = path.read_bytes()
+    return files
 
 
-TID = "4bf92f3577b34da6a3ce929d0e0e4736"
-BREAKERS = {
-    "id_before_service": f'{{"timestamp":"2026-01-01T10:00:09Z","request_id":"r-{TID[:8]}","level":"info","service":"vllm","message":"x"}}',
-    "two_ids": f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":"auto-glm","trace_id":"{TID}","request_id":"req-77","message":"x"}}',
-    "escaped_quote": f'{{"timestamp":"2026-01-01T10:00:09Z","level":"error","service":"we\\"ird","trace_id":"{TID}","message":"x"}}',
-    "malformed": '{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":"vllm","trace_id":"abc',
-    "blank": "",
-    "no_level": f'{{"timestamp":"2026-01-01T10:00:09Z","service":"vllm","trace_id":"{TID}","message":"x"}}',
-    "severity_error": f'{{"timestamp":"2026-01-01T10:00:09Z","severity":"ERROR","service":"vllm","trace_id":"{TID}","message":"x"}}',
-    "plain_text": f"2026-01-01 10:00:09 ERROR trace_id={TID} plain",
-    "binary": "\x00\x01\x02\x03\x04\x05\x06\x07\x08",
-    "nested_id": f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":"vllm","ctx":{{"trace_id":"{TID}"}},"message":"x"}}',
-    "status_code_503": f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":"auto-glm","trace_id":"{TID}","message":"x","http_status":"503"}}',
-    "fatal_upper": f'{{"timestamp":"2026-01-01T10:00:09Z","level":"FATAL","service":"vllm","trace_id":"{TID}","message":"x"}}',
-    "traceparent": f'{{"timestamp":"2026-01-01T10:00:09Z","level":"error","service":"vllm","traceparent":"00-{TID}-00f067aa0ba902b7-01","message":"x"}}',
-}
+def test_the_realistic_corpus_agrees(realistic):
+    for name, data in realistic.items():
+        exact = assert_identical(data)
+        assert exact.lines > 0, name
 
 
-@pytest.mark.parametrize("name", sorted(BREAKERS))
-def test_odd_lines_anywhere_give_the_exact_answer(name):
-    lines = synth(120)
-    for index in (0, len(lines) // 2, len(lines)):
-        fast, exact = both(_with(lines, index, BREAKERS[name]))
-        assert_same(fast, exact)
+BREAKERS = [
+    f'{{"timestamp":"2026-01-01T10:00:09Z","request_id":"r-{TID[:8]}","level":"info","service":"vllm","message":"x"}}',
+    f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","trace_id":"{TID}","request_id":"chatcmpl-req-77","message":"x"}}',
+    f'{{"timestamp":"2026-01-01T10:00:09Z","level":"error","service":"we\\"ird","trace_id":"{TID}","message":"x"}}',
+    '{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":"vllm","trace_id":"abc',
+    f'{{"timestamp":NaN,"level":"info","trace_id":"{TID}"}}',
+    f'{{"time":123456789012345678901234567890,"level":"info","trace_id":"{TID}"}}',
+    '{"level":"info","trace_id":"\\ud800\\udc00x","message":"surrogates"}',
+    '{"level":"info","trace_id":"\\ud800","message":"a lone surrogate"}',
+    '{"level":"info","level":"error","trace_id":"dup-keys-1234"}',
+    "",
+    f"2026-01-01 10:00:09 ERROR trace_id={TID} plain",
+    "\x00\x01\x02\x03\x04\x05\x06\x07\x08",
+    f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","ctx":{{"trace_id":"{TID}"}},"message":"x"}}',
+    f'{{"log":"ERROR 12-31 23:59:59 [engine.py:1] request cmpl-{TID} failed\\n","stream":"stderr","time":"2026-12-31T23:59:59.5Z"}}',
+    '{"log":"Traceback (most recent call last):\\n","stream":"stderr","time":"2026-12-31T23:59:59.6Z"}',
+    "Traceback (most recent call last):",
+    '  File "x.py", line 1, in <module>',
+    "torch.OutOfMemoryError: CUDA out of memory",
+    f"ERROR 01-01 00:00:01 [engine.py:12] request chatcmpl-{TID}: failed",
+    f"(APIServer pid=7) INFO 12-31 23:59:59 [logger.py:43] Received request chatcmpl-{TID}: prompt",
+    f"[2026-12-31 23:59:59 TP0] Receive: obj=GenerateReqInput(rid='{TID}')",
+    'INFO:     10.0.0.1:5000 - "POST /v1/chat/completions HTTP/1.1" 503 Service Unavailable',
+    f'time=2026-12-31T23:59:59.1Z level=warn msg="slow" traceparent="00-{TID}-00f067aa0ba902b7-01"',
+    "02-30 10:00:00 not a header",
+    "INFO 13-45 25:61:61 [x.py:1] impossible time",
+]
 
 
-def test_a_line_without_final_newline_is_scanned():
-    data = join(synth(50))[:-1]
-    fast, exact = both(data)
-    assert_same(fast, exact)
-    assert fast.lines == data.count(b"\n") + 1
+@pytest.mark.parametrize("index", range(len(BREAKERS)))
+def test_odd_lines_anywhere_give_the_exact_answer(index):
+    lines = synth(40)
+    for at in (0, len(lines) // 2, len(lines)):
+        assert_identical(join(lines[:at] + [BREAKERS[index]] + lines[at:]))
 
 
-@pytest.mark.parametrize("since, until, fast_expected", [
-    (START - 10, START + 10_000, True),      # the whole block is inside
-    (START + 10_000, None, True),            # the whole block is before the window
-    (START + 2, START + 3, False),           # the window cuts the block: line by line
-])
-def test_windows(since, until, fast_expected):
+def _mutate(line: str, rnd: random.Random) -> str:
+    roll = rnd.random()
+    if roll < 0.1:
+        return line[: rnd.randint(0, len(line))]
+    if roll < 0.15:
+        chars = list(line)
+        if chars:
+            chars[rnd.randrange(len(chars))] = rnd.choice('"{}\\:,= \t\x00\udce9')
+        return "".join(chars)
+    if roll < 0.18:
+        return "".join(chr(rnd.randint(0, 0x2FF)) for _ in range(rnd.randint(1, 60)))
+    return line
+
+
+def test_seeded_random_mixes_agree(realistic):
+    """The property: for any interleaving of any formats, with cut, flipped and garbage lines, and any
+    split into blocks, the fast paths give the exact summary."""
+    pool = [line for data in realistic.values() for line in data.decode("utf-8", "surrogateescape").split("\n")]
+    pool += synth(60) + BREAKERS
+    for seed in range(12):
+        rnd = random.Random(seed)
+        lines = [_mutate(rnd.choice(pool), rnd) for _ in range(rnd.randint(50, 400))]
+        window = ScanSettings(services=SETTINGS.services, hops=SETTINGS.hops,
+                              since=corpus.START + rnd.randint(0, 40) if seed % 3 == 0 else None)
+        assert_identical(join(lines), window)
+
+
+@pytest.mark.parametrize("since, until", [(START - 10, START + 10_000), (START + 10_000, None), (START + 2, START + 3)])
+def test_windows(since, until):
     settings = ScanSettings(since=since, until=until)
     data = join(synth(400))
-    fast, exact = both(data, settings)
-    assert_same(fast, exact)
-    assert (fast.bytes_fast > 0.9 * len(data)) is fast_expected
-    assert fast.lines + fast.outside == data.count(b"\n")
+    exact = assert_identical(data, settings)
+    assert exact.lines + exact.outside == data.count(b"\n")
 
 
-def test_random_garbage_blocks_never_raise():
-    rnd = random.Random(5)
-    lines = synth(60)
-    for _ in range(30):
-        junk = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 400)))
-        data = join(lines[:20]) + junk + b"\n" + join(lines[20:])
-        fast, exact = both(data)
-        assert_same(fast, exact)
+def test_parallel_windows_never_split_a_traceback(tmp_path, monkeypatch):
+    """A window boundary never falls before a traceback's line: the traceback stays with its record."""
+    lines = []
+    for i in range(400):
+        lines.append(json.dumps({"log": f"ERROR 12-31 23:00:{i % 60:02d} [e.py:1] request cmpl-{i:032x} failed\n",
+                                 "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"}, separators=(",", ":")))
+        for frame in ("Traceback (most recent call last):", '  File "e.py", line 1, in f', "RuntimeError: boom"):
+            lines.append(json.dumps({"log": frame + "\n", "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"},
+                                    separators=(",", ":")))
+    path = tmp_path / "x-json.log"
+    path.write_text("\n".join(lines) + "\n")
+    for chunk in (700, 1500, 4096):
+        for start, _end in bigfile.split_points(str(path), path.stat().st_size, chunk):
+            head = path.read_bytes()[start:start + 32]
+            assert not head.startswith(bigfile.CONTINUED), (chunk, start, head)
+    monkeypatch.setattr(bigfile, "CHUNK", 2048)
+    monkeypatch.setattr(bigfile, "PARALLEL_MIN", 1)
+    from tests.logscan.test_summary import summary_of
 
-
-@pytest.mark.parametrize("cut", ["service", "trace_id", "level", "timestamp"])
-def test_a_line_cut_inside_a_value_never_swallows_the_next_line(cut):
-    lines = synth(80)
-    victim = next(i for i, line in enumerate(lines) if '"trace_id"' in line and '"status"' not in line)
-    head = lines[victim]
-    lines[victim] = head[: head.index(f'"{cut}":"') + len(cut) + 6]  # ends inside the value
-    fast, exact = both(join(lines))
-    assert_same(fast, exact)
-    assert fast.problems == {"malformed JSON": 1}
-
-
-@pytest.mark.parametrize("value", ['""', '" vllm"'])
-def test_odd_service_values_agree(value):
-    lines = synth(60)
-    odd = f'{{"timestamp":"2026-01-01T10:00:09Z","level":"info","service":{value},"trace_id":"{TID}","message":"x"}}'
-    fast, exact = both(_with(lines, 10, odd))
-    assert_same(fast, exact)
+    for jobs in (1, 2):
+        r = summary_of([str(path)], jobs=jobs)
+        assert r["lines"] == 400 and r["errors"]["lines"] == 400 and r["traces"]["failing"] == 400

@@ -67,11 +67,15 @@ def test_lost_trace_shows_the_gap_and_the_hop_never_reached(snap):
     assert t["events"][1]["gap_before_s"] == 30.0
 
 
-def test_disagreeing_clocks_are_reported_not_corrected(snap):
+def test_disagreeing_clocks_are_reported_and_corrected(snap):
+    """vllm's clock is 40 s behind: its line (whole seconds: any moment of 10:00:20) is moved by the
+    least that puts it inside its caller's span, and keeps the time it logged."""
     t = trace(snap, sc.T_SKEW)
-    assert [e["service"] for e in t["events"]] == ["vllm", "auto-glm", "auto-glm"]
-    assert t["notes"] == ["clocks disagree: vllm logged this request 40.000 s before its caller auto-glm did; "
-                          "times are shown as each source recorded them (not corrected)"]
+    assert [(e["service"], e["time"], e["logged_time"]) for e in t["events"]] == [
+        ("vllm", "2026-01-01T10:00:59.000Z", "2026-01-01T10:00:20.000Z"),
+        ("auto-glm", "2026-01-01T10:01:00.000Z", None), ("auto-glm", "2026-01-01T10:01:01.000Z", None)]
+    assert t["notes"] == ["clocks disagree: vllm logged this request as if its clock were 39.000 s behind auto-glm's; "
+                          "its times are shown corrected (logged_time keeps what it wrote)"]
 
 
 def test_unknown_trace_and_window(snap):

@@ -91,8 +91,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
     trace_id = args.trace_id.strip()
     if len(trace_id) < 4 or any(c.isspace() for c in trace_id):
         raise UsageError(f"{args.trace_id!r} is not a trace or request id")
-    if trace_id.startswith("00-") and trace_id.count("-") == 3:
-        trace_id = trace_id.split("-")[1]  # a whole traceparent header: its trace id
+    from autoglm_doctor.logscan.ids import canonical
+
+    trace_id = canonical(trace_id)  # a whole traceparent, chatcmpl-X: the id itself
     target, settings, streams, notes, log = _prepare(args)
     progress = TerminalProgress("searching")
     try:
