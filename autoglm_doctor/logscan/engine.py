@@ -76,14 +76,14 @@ def pool(jobs: int, settings: ScanSettings, fast: bool = True) -> Any:
 
 
 def reference_time(target: Any, stream: Stream, settings: ScanSettings) -> float | None:
-    """The time a stream's yearless times are read near: the file's mtime (its last line was written
-    then), else the window's start, else the target's now (a snapshot's capture time)."""
+    """A time no line of the stream was written after, for its yearless times: the file's mtime, else
+    the end of the window, else the target's now (a snapshot's capture time)."""
     if stream.host_path is not None:
         ident = bigfile.identity(stream.host_path)
         if ident is not None:
             return ident.mtime_ns / 1e9
-    if settings.since is not None:
-        return settings.since
+    if settings.until is not None:
+        return settings.until
     now = target.now()
     return float(now) if isinstance(now, (int, float)) else None
 

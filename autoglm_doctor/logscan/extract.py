@@ -47,7 +47,7 @@ PLAIN_LEVEL = re.compile(rf"\b({LEVELS})\b", re.I)
 VLLM = re.compile(rf"^(?:\([\w.-]+ pid=\d+\) )?({LEVELS}) (\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) \[[^\]]*\] ")
 SGLANG = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?: [A-Z]+\d+)*\] ")
 ACCESS = re.compile(r'\s\S+ - "[A-Z]+ \S+ HTTP/[\d.]+" (\d{3})\b')  # uvicorn's access line
-LEADING_LEVEL = re.compile(rf"^({LEVELS})\b:?", re.I)
+LEADING_LEVEL = re.compile(rf"({LEVELS})\b:?", re.I)  # used with match(text, pos)
 LOGFMT_START = re.compile(r"^[A-Za-z_@][\w.@-]*=")
 LOGFMT_PAIR = re.compile(r'([A-Za-z_@][\w.@-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 TRACEBACK = "Traceback (most recent call last):"
@@ -163,7 +163,7 @@ class LineParser:
                        | self.time_fields | self.status_fields)
         self.id_searches = _id_searches(settings.trace_patterns)
         self.tz = zone(settings.timezone)
-        self.ref = settings.since if settings.since is not None else time.time()
+        self.ref = settings.until if settings.until is not None else time.time()
         self.fast_loads = orjson_loads if fast else None
         self.in_traceback = False
 

@@ -156,7 +156,8 @@ class Summary:
 
     @staticmethod
     def _first_error(by_service: dict[str, tuple[float, str]], skew: dict[str, dict]) -> tuple[float, str, str]:
-        """(time, service, message) of a trace's first error, its services' clocks corrected."""
+        """(time, service, message) of a trace's first error, the clocks of the services beyond
+        ``logs_skew_seconds`` corrected (as ``trace`` orders them)."""
         def corrected(item: tuple[str, tuple[float, str]]) -> tuple[float, str]:
             return item[1][0] - skew.get(item[0], {}).get("offset_s", 0.0), item[0]
 
@@ -167,7 +168,8 @@ class Summary:
         self._fold_aliases()
         s = self.s
         skew = estimate_offsets(self.spans, s.hop_pairs)
-        failing = sorted(((trace, self._first_error(by_service, skew)) for trace, by_service in self.first_errors.items()),
+        corrections = {svc: e for svc, e in skew.items() if abs(e["offset_s"]) > s.skew_seconds}
+        failing = sorted(((trace, self._first_error(by_service, corrections)) for trace, by_service in self.first_errors.items()),
                          key=lambda kv: (kv[1][0], kv[0]))
         failing_by_service = Counter(entry[1] for _t, entry in failing)
         hops = []
@@ -203,11 +205,10 @@ class Summary:
                 notes.append(f"{bad} lines unparsable in {st.name} ({detail})")
             if st.problems.get("invalid UTF-8"):
                 notes.append(f"{st.problems['invalid UTF-8']} lines with invalid UTF-8 in {st.name} (decoded with U+FFFD)")
-        for svc, entry in skew.items():
-            if abs(entry["offset_s"]) > s.skew_seconds:
-                notes.append(f"clocks disagree: {svc} logs {abs(entry['offset_s']):.3f} s "
-                             f"{'ahead of' if entry['offset_s'] > 0 else 'behind'} {entry['reference']} "
-                             f"(median of {entry['pairs']} requests they share)")
+        for svc, entry in corrections.items():
+            notes.append(f"clocks disagree: {svc} logs {abs(entry['offset_s']):.3f} s "
+                         f"{'ahead of' if entry['offset_s'] > 0 else 'behind'} {entry['reference']} "
+                         f"(estimated from {entry['pairs']} requests they share; first errors are judged on corrected clocks)")
         if self.untracked:
             notes.append(f"{self.untracked} more trace ids were not tracked (profile.logs_max_traces = {s.max_traces})")
         return {

@@ -6,9 +6,9 @@ lacks (and so that 3.10 and 3.11+ read the same strings): a ``Z``/``z``/`` UTC``
 Only date-and-time forms count (``YYYY-MM-DD[T ]HH:MM...``): a bare date or a number is not a log time.
 A time without a zone is in the profile's ``logs_timezone`` (UTC by default, as in containers).
 
-vLLM writes ``MM-DD HH:MM:SS`` with neither year nor zone: its year is the one that puts the time
-closest to a reference the caller knows (the file's mtime, a snapshot's capture time or the window's
-start), so a file written across New Year reads right.
+vLLM writes ``MM-DD HH:MM:SS`` with neither year nor zone: its year is the latest that does not put
+the time after a reference the caller knows (the file's mtime, a snapshot's capture time, now; a day
+of slack for zones and clocks), so a file written across New Year reads right.
 """
 
 from __future__ import annotations
@@ -145,26 +145,26 @@ def leading_timestamp(line: bytes, tz: dt.tzinfo = UTC) -> tuple[float | None, i
 
 @lru_cache(maxsize=4096)
 def _hour_base(month_day_hour: str, ref_hour: int, tz: dt.tzinfo) -> float | None:
-    """Epoch of ``MM-DD HH`` in the year closest to the reference (given in hours since the epoch)."""
+    """Epoch of ``MM-DD HH`` in the latest year not after the reference (in hours since the epoch)
+    plus a day."""
     try:
         month, day, hour = int(month_day_hour[:2]), int(month_day_hour[3:5]), int(month_day_hour[6:8])
     except ValueError:
         return None
     ref = ref_hour * 3600.0
     year = dt.datetime.fromtimestamp(ref, tz).year
-    best = None
-    for y in (year - 1, year, year + 1):
+    for y in range(year + 1, year - 8, -1):  # 29 February: back to the last leap year
         try:
             when = dt.datetime(y, month, day, hour, tzinfo=tz).timestamp()
         except ValueError:  # 29 February of a common year, month 13, hour 24
             continue
-        if best is None or abs(when - ref) < abs(best - ref):
-            best = when
-    return best
+        if when <= ref + 86400:
+            return when
+    return None
 
 
 def yearless(text: str, ref: float, tz: dt.tzinfo = UTC) -> float | None:
-    """vLLM's ``MM-DD HH:MM:SS[.fff]`` -> epoch seconds, in the year closest to ``ref``."""
+    """vLLM's ``MM-DD HH:MM:SS[.fff]`` -> epoch seconds, in the latest year not after ``ref``."""
     if len(text) < 14 or text[2] != "-" or text[5] != " " or text[8] != ":" or text[11] != ":":
         return None
     base = _hour_base(text[:8], int(ref // 3600), tz)
