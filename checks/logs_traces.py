@@ -149,7 +149,9 @@ class Propagation(_WindowCheck):
         remediation="propagate the W3C traceparent / X-Request-ID header into the service and log it as trace_id "
                     "(OpenTelemetry logging instrumentation, or a request-id middleware); for vLLM pass X-Request-Id",
         docs=docs_link("logs.traces.propagation"),
-        description="Share of each service's lines without any trace/request id, and lines no parser could read.",
+        description="Share of each service's lines without any trace/request id, lines no parser could read, and "
+                    "service clocks that disagree by more than logs_skew_seconds (estimated from the requests two "
+                    "services share; the timelines are shown corrected).",
     )
 
     def judge(self, ctx: Context, report: dict[str, Any]) -> Iterable[Finding]:
@@ -176,6 +178,15 @@ class Propagation(_WindowCheck):
                                 expected=f"<= {limit * 100:.0f} % without id")
             else:
                 yield self.passed(msg, resource=svc, observed=observed, expected=f"<= {limit * 100:.0f} % without id")
+        limit_s = float(ctx.profile.get("logs_skew_seconds"))
+        for svc, skew in report.get("clock_skew", {}).items():
+            if abs(skew["offset_s"]) > limit_s:
+                yield self.warn(f"{svc}'s clock is {abs(skew['offset_s']):.3f} s "
+                                f"{'ahead of' if skew['offset_s'] > 0 else 'behind'} {skew['reference']}'s (estimated "
+                                f"from {skew['pairs']} requests they share)", resource=f"clock:{svc}",
+                                observed=skew, expected=f"clocks within {limit_s:g} s",
+                                remediation=f"synchronise {svc}'s clock (chrony/NTP on its host or VM; a container "
+                                            "shares its host's clock); until then `trace` shows corrected times")
         for src in report["sources"]:
             if src["unparsable"]:
                 yield self.warn(f"{src['unparsable']} lines unparsable in {src['name']} "

@@ -53,6 +53,20 @@ def broken(tmp_path: Path) -> Path:
                                         "/var/log/vllm/vllm.log": "\n".join(model) + "\n"})
 
 
+def skewed(tmp_path: Path) -> Path:
+    """The model server's clock runs 30 s behind the agent's (its host has no NTP)."""
+    import datetime as dt
+
+    lines = []
+    for line in generate(seed=6, traces=60, fail_every=10**9, lose_every=10**9):
+        obj = json.loads(line)
+        if obj["service"] == "vllm":
+            when = dt.datetime.fromisoformat(obj["timestamp"].replace("Z", "+00:00")) - dt.timedelta(seconds=30)
+            obj["timestamp"] = when.isoformat().replace("+00:00", "Z")
+        lines.append(json.dumps(obj))
+    return _tree(tmp_path / "skewed", {"/var/log/autoglm/all.jsonl": "\n".join(lines) + "\n"})
+
+
 def empty(tmp_path: Path) -> Path:
     return _tree(tmp_path / "empty", {"/var/log/autoglm/README": "no logs yet\n"})
 
@@ -78,6 +92,8 @@ CASES = [
                                               "/var/log/agent/agent.log": "warn"}, profile=BROKEN),
     Case(healthy, "logs.traces.propagation", {"auto-glm": "warn", "vllm": "warn"},
          profile={**HEALTHY, "logs_untraced_max_share": 0.0}, note="strict"),
+    Case(skewed, "logs.traces.propagation", {"auto-glm": "pass", "vllm": "pass", "clock:vllm": "warn"}, profile=HEALTHY),
+    Case(skewed, "logs.traces.lost_hops", {"auto-glm>vllm": "pass"}, profile=HEALTHY),
 ]
 
 
