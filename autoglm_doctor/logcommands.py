@@ -91,9 +91,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     trace_id = args.trace_id.strip()
     if len(trace_id) < 4 or any(c.isspace() for c in trace_id):
         raise UsageError(f"{args.trace_id!r} is not a trace or request id")
-    from autoglm_doctor.logscan.ids import canonical
-
-    trace_id = canonical(trace_id)  # a whole traceparent, chatcmpl-X: the id itself
     target, settings, streams, notes, log = _prepare(args)
     progress = TerminalProgress("searching")
     try:

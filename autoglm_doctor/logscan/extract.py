@@ -204,7 +204,7 @@ class LineParser:
             except ValueError:
                 return None, PROBLEM_JSON
             return self._object(obj, service, ts_default, text), problem
-        if "\x00" in text or _mostly_control(text):
+        if not text.isprintable() and ("\x00" in text or _mostly_control(text)):
             return None, PROBLEM_BINARY
         return self._text(raw.decode("utf-8", "replace").rstrip() if raw[:1] in b" \t" else text,
                           service, kind, ts_default), problem
@@ -325,8 +325,9 @@ class LineParser:
             return self._native(text, m.end(), service, normalise_level(lm.group(1)) if lm else "",
                                 parse_iso(m.group(1), self.tz))
         if LOGFMT_START.match(text):
-            pairs = LOGFMT_PAIR.findall(text)
-            decoded = [(k, v[1:-1].replace('\\"', '"') if v.startswith('"') else v) for k, v in pairs]
+            wanted = self.wanted
+            decoded = [(k, v[1:-1].replace('\\"', '"') if v[:1] == '"' else v)
+                       for k, v in LOGFMT_PAIR.findall(text) if k in wanted]
             return self._fields(decoded, service, ts_default, text)
         ts, used = leading_timestamp(text[:64].encode("utf-8", "replace"), self.tz)
         rest = text[used:] if used else text

@@ -30,7 +30,11 @@ def canonical(raw: str) -> str:
 
 
 def needles(ident: str) -> list[bytes]:
-    """Byte strings one of which a line must hold to carry ``ident`` in any of its forms (every
-    form contains the canonical id; it may be logged in lower or upper case)."""
+    """Byte strings one of which a line must hold to carry ``ident`` in any of its forms: every form
+    contains the canonical id; an id typed with capitals is also looked for as typed. (Each needle
+    is one more pass over the logs, so upper case is not guessed.)"""
     text = canonical(ident)
-    return sorted({f.encode("utf-8", "surrogatepass") for f in (text, text.upper(), ident.strip())})
+    typed = ident.strip()
+    start = typed.lower().find(text)  # the canonical id's place in what was typed: that piece as typed
+    typed = typed[start:start + len(text)] if start != -1 else typed
+    return sorted({f.encode("utf-8", "surrogatepass") for f in (text, typed) if f})

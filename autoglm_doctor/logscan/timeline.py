@@ -156,7 +156,7 @@ class TraceFinder:
                      problem or "", rec.error, rec.ts)
 
     def find(self, trace_id: str) -> dict[str, Any]:
-        trace_id = canonical(trace_id)
+        typed, trace_id = trace_id, canonical(trace_id)
         events: list[Event] = []
         seen: set[tuple[str, int]] = set()
         aliases: list[str] = []
@@ -168,7 +168,7 @@ class TraceFinder:
             if not ids:
                 break
             searched.update(ids)
-            wanted = {i: needles(i) for i in ids}
+            wanted = {i: needles(typed if i == trace_id else i) for i in ids}
             for stream, offset, line, after in self._lines_with(sorted({n for ns in wanted.values() for n in ns})):
                 if (stream.name, offset) in seen:
                     continue
