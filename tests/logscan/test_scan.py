@@ -180,3 +180,26 @@ def test_parallel_windows_never_split_a_traceback(tmp_path, monkeypatch):
     for jobs in (1, 2):
         r = summary_of([str(path)], jobs=jobs)
         assert r["lines"] == 400 and r["errors"]["lines"] == 400 and r["traces"]["failing"] == 400
+
+
+def test_without_orjson_the_same_parser_uses_json(tmp_path):
+    """orjson is an optional extra: without it the summary is the same (and the report says no line
+    took the fast path)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(join(synth(100)))
+    code = ("import sys, json; sys.modules['orjson'] = None\n"
+            "from autoglm_doctor.logscan import extract\n"
+            "assert extract.orjson_loads is None\n"
+            "from tests.logscan.test_summary import summary_of\n"
+            f"print(json.dumps(summary_of([{str(path)!r}])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    without = json.loads(out.stdout)
+    from tests.logscan.test_summary import summary_of
+
+    with_orjson = summary_of([str(path)])
+    assert without["sources"][0].pop("fast_path_share") == 0.0
+    assert with_orjson["sources"][0].pop("fast_path_share") == 1.0
+    assert without == with_orjson
