@@ -145,11 +145,13 @@ def run_corpus(name: str, sources: list[str], truth: dict, files: list[str], arg
         parent_mb = max(r["parent_hwm_kb"] for r in runs) / 1024
         worker_mb = max(r["worker_max_kb"] for r in runs) / 1024
         cpu = statistics.median(r["cpu"] for r in runs)
+        each = ", ".join(f"{size / r['elapsed'] / 1e6:.1f}" for r in runs)
+        greps = ", ".join(f"{size / r['grep'] / 1e6:.0f}" for r in runs)
         print(f"jobs={jobs} engine={args.engine}: median {elapsed:.2f} s = {size / elapsed / 1e6:.1f} MB/s "
-              f"(runs: {', '.join(f'{size / r['elapsed'] / 1e6:.1f}' for r in runs)}); summary "
+              f"(runs: {each}); summary "
               f"{'matches' if ok else 'DIFFERS FROM'} the truth")
         print(f"         ours/grep = {ratio:.3f} (grep -c -F on one core: "
-              f"{', '.join(f'{size / r['grep'] / 1e6:.0f}' for r in runs)} MB/s just before each run)")
+              f"{greps} MB/s just before each run)")
         print(f"         peak RSS parent {parent_mb:.0f} MB + {jobs if jobs > 1 else 0} workers of at most "
               f"{worker_mb:.0f} MB = {parent_mb + (worker_mb * jobs if jobs > 1 else 0):.0f} MB; CPU {cpu:.1f} s "
               f"= {size / cpu / 1e6:.1f} MB per CPU-second")
