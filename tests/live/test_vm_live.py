@@ -206,3 +206,20 @@ def test_fix_plan_applied_makes_the_checks_pass_and_reverts_to_the_old_definitio
         target.close()
     _rc, found = doctor(tmp_path, names)
     assert status(found, "vm.cpu.mode", domains["qemu64"]) == "fail"
+
+
+def test_a_snapshot_replays_the_domains_and_their_log(domains, tmp_path):
+    """collect records what vm.* read through the Target (libvirt adapter calls, sysfs, the QEMU log) and a
+    check on the snapshot gives the same findings."""
+    names = [domains["good"], domains["ghost"], domains["nobridge"]]
+    virsh("start", domains["ghost"], check=False)  # refused: a failed start to replay
+    _rc, live = doctor(tmp_path, names)
+    cfg = tmp_path / "vm.toml"
+    snap = tmp_path / "vm-snap.tar.gz"
+    out = subprocess.run([str(EXE), "collect", "--only", "vm.*", "--config", str(cfg), "-o", str(snap)],
+                         capture_output=True, text=True, timeout=120, cwd="/")
+    assert out.returncode == 0, out.stderr
+    _rc, replay = doctor(tmp_path, names, "--target", f"snapshot:{snap}")
+    view = lambda found: {k: (f["status"], f["message"]) for k, f in found.items()}  # noqa: E731
+    assert view(replay) == view(live)
+    assert replay[("vm.domain.state", domains["ghost"])]["status"] == "fail"
