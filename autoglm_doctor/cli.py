@@ -82,10 +82,11 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
         common(co)
         co.add_argument("--output", "-o", required=True, metavar="PATH", help="a .tar.gz file or an empty directory")
     if wanted("fix"):
-        fx = sub.add_parser("fix", help="plan the fixes for current findings (dry run)")
+        fx = sub.add_parser("fix", help="plan the fixes for current findings (dry run); --apply, --rollback, --history")
         common(fx)
-        fx.add_argument("--fix", action="append", default=[], metavar="FIX_ID", help="only these fixes (ids or globs)")
-        fx.add_argument("--apply", action="store_true", help="apply the plans (not available yet: dry run only)")
+        from autoglm_doctor.remedy.options import add_fix_options
+
+        add_fix_options(fx)
     if wanted("report"):
         from autoglm_doctor.fleet.command import add_parser as add_report_parser
 

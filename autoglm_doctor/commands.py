@@ -228,25 +228,32 @@ def cmd_fix(args: Any) -> int:
     import fnmatch
 
     from autoglm_doctor.app import plan_fixes
+    from autoglm_doctor.remedy import command as remedy
+    from autoglm_doctor.remedy.journal import journal_root
 
-    if args.apply:
-        raise UsageError("--apply is not available yet: the fix engine (apply, journal, verify, rollback) is pending; "
-                         "this command prints the plans as a dry run")
+    root = journal_root(args.journal_dir)
     target = _open_target(args.target)
     try:
+        if args.history:
+            return remedy.history(args, target, root)
+        if args.rollback:
+            return remedy.rollback(args, target, root)
+        for note in remedy.interrupted_note(target, root):
+            print(f"autoglm-doctor: warning: {note}", file=sys.stderr)
         report, config, registry = _run(args, target)
         unknown = [p for p in args.fix if not any(fnmatch.fnmatchcase(f, p) for f in registry.fixes)]
         if unknown:
             raise UsageError(f"no fix matches {', '.join(map(repr, unknown))}")
         plans = plan_fixes(registry, target, config, report, args.fix)
-        if not plans:
-            sys.stdout.write("nothing to fix: no failing finding has a fix\n")
-            return EXIT_OK
-        sys.stdout.write("DRY RUN: nothing below has been applied.\n\n")
-        sys.stdout.write("\n\n".join(p.render(target) for p in plans) + "\n")
+        if not args.apply:
+            return remedy.dry_run(args, target, plans)
+
+        def verify(applied: Any) -> list[str]:
+            return remedy.verify_checks(target, config, registry, _options(args), applied)
+
+        return remedy.apply(args, target, plans, root, report.run_id, verify)
     finally:
         target.close()
-    return EXIT_OK
 
 
 def cmd_report(args: Any) -> int:

@@ -83,6 +83,7 @@ class IommuActive(Check):
         scope=(Scope.HOST,),
         remediation="see the message: BIOS setting, intel_iommu=on, or removing a command-line option that turns it off",
         docs=docs_link("host.iommu.active"),
+        fix="fix.iommu.enable",
         description="Decides from what the kernel did (non-empty /sys/kernel/iommu_groups); the firmware tables, "
                     "/proc/cmdline and the kernel config only explain why and what to change. Never advises "
                     "amd_iommu=on (not a valid value); iommu=pt is mentioned as an optional performance setting.",

@@ -160,8 +160,18 @@ class EnsureKernelArgs(_FileEdit):
     def render(self, current: str | None) -> str:
         if not self.variable:
             return edit_cmdline((current or "").strip(), self.add, self.remove) + "\n"
-        pattern = re.compile(rf"^\s*{re.escape(self.variable)}=(.*)$")
         lines = [] if current is None else current.splitlines()
+        # GRUB puts GRUB_CMDLINE_LINUX_DEFAULT after GRUB_CMDLINE_LINUX and the last value wins: a key
+        # we set or drop is dropped there too, or an old intel_iommu=off there would still win
+        keys = tuple(a.split("=", 1)[0] for a in self.add) + self.remove
+        if self.variable == "GRUB_CMDLINE_LINUX":
+            self._edit(lines, "GRUB_CMDLINE_LINUX_DEFAULT", (), keys, append=False)
+        self._edit(lines, self.variable, self.add, self.remove, append=True)
+        return "\n".join(lines) + "\n"
+
+    def _edit(self, lines: list[str], variable: str, add: tuple[str, ...], remove: tuple[str, ...],
+              append: bool) -> None:
+        pattern = re.compile(rf"^\s*{re.escape(variable)}=(.*)$")
         for i, ln in enumerate(lines):
             m = pattern.match(ln)
             if m:
@@ -169,12 +179,12 @@ class EnsureKernelArgs(_FileEdit):
                     words = shlex.split(m.group(1))
                 except ValueError:
                     raise ChangeFailed(f"{self.path}: cannot parse {ln!r}") from None
-                value = edit_cmdline(" ".join(words), self.add, self.remove)
-                lines[i] = f'{self.variable}="{value}"'
-                break
-        else:
-            lines.append(f'{self.variable}="{edit_cmdline("", self.add, self.remove)}"')
-        return "\n".join(lines) + "\n"
+                value = edit_cmdline(" ".join(words), add, remove)
+                if value != " ".join(words) or add:
+                    lines[i] = f'{variable}="{value}"'
+                return
+        if append:
+            lines.append(f'{variable}="{edit_cmdline("", add, remove)}"')
 
 
 @register
