@@ -15,6 +15,7 @@ from autoglm_doctor.config import Config, apply_ignores
 from autoglm_doctor.facts.identity import target_hostname
 from autoglm_doctor.model import Finding, Report, Scope, Status
 from autoglm_doctor.registry import Registry, load_registry
+from autoglm_doctor.targets.base import TargetError
 from autoglm_doctor.runner import DEFAULT_DEADLINE, DEFAULT_JOBS, DEFAULT_TIMEOUT, plugin_problem_findings, run_checks
 
 
@@ -27,6 +28,7 @@ class RunOptions:
     deadline: float | None = DEFAULT_DEADLINE
     jobs: int = DEFAULT_JOBS
     today: dt.date | None = None
+    allow_pending_reboot: bool = False
 
 
 def new_run_id() -> str:
@@ -66,6 +68,9 @@ def build_report(
     findings: list[Finding] = plugin_problem_findings(registry.problems)
     findings += run_checks(classes, ctx, timeout=opts.timeout, jobs=opts.jobs, on_progress=on_progress,
                            skipped=registry.skipped(opts.skip), deadline=opts.deadline)
+    from autoglm_doctor.remedy.pending import mark_pending
+
+    findings = mark_pending(findings, target, allow=opts.allow_pending_reboot)
     findings, notes = apply_ignores(findings, config.ignores, opts.today)
     if log:
         for note in notes:
@@ -125,5 +130,10 @@ def plan_fixes(registry: Registry, target: Any, config: Config, report: Report, 
         ]
         if not relevant:
             continue
-        plans.append(fix_cls().plan(ctx, relevant))
+        try:
+            plans.append(fix_cls().plan(ctx, relevant))
+        except TargetError as exc:  # a read the plan needs failed (or a snapshot never recorded it)
+            from autoglm_doctor.plan import Plan
+
+            plans.append(Plan(fid, fix_cls.meta.title, (), tuple(relevant), notes=(f"cannot plan: {exc}",)))
     return plans

@@ -71,6 +71,8 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
                           help="console: only failures and the summary")
         c.add_argument("--junit-warn-as", choices=("system-err", "failure"), default="system-err",
                        help="junit: how a warning shows (default: <system-err> and a property; failure: a failed test)")
+        c.add_argument("--allow-pending-reboot", action="store_true",
+                       help="a fix applied that needs a reboot (status pending_reboot) does not fail the gate")
     if wanted("list"):
         ls = sub.add_parser("list", help="the check catalogue")
         ls.add_argument("--format", choices=("console", "json", "markdown"), default="console")

@@ -56,7 +56,8 @@ def _options(args: Any) -> Any:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     return RunOptions(only=args.only, skip=args.skip, scopes=args.scope, timeout=args.timeout, jobs=args.jobs,
-                      deadline=args.deadline)
+                      deadline=args.deadline,
+                      allow_pending_reboot=getattr(args, "allow_pending_reboot", False))
 
 
 def _check_patterns(registry: Any, args: Any, config: Any) -> None:
@@ -238,6 +239,11 @@ def cmd_fix(args: Any) -> int:
             return remedy.history(args, target, root)
         if args.rollback:
             return remedy.rollback(args, target, root)
+        if args.apply and not args.yes and not sys.stdin.isatty():
+            raise UsageError("stdin is not a terminal: pass --yes to apply without confirmation")
+        if args.apply and not getattr(target, "writable", False):
+            raise UsageError(f"{target.name} cannot be changed (a snapshot is read-only): plan with 'fix', apply on "
+                             "the machine itself")
         for note in remedy.interrupted_note(target, root):
             print(f"autoglm-doctor: warning: {note}", file=sys.stderr)
         report, config, registry = _run(args, target)

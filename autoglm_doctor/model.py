@@ -16,6 +16,9 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+    # a reboot-required fix was applied (``staged_by`` names the fix run) and the running kernel does not
+    # reflect it yet: the host is not ready until it reboots
+    PENDING_REBOOT = "pending_reboot"
 
     def __str__(self) -> str:
         return self.value
@@ -138,6 +141,8 @@ class Finding:
     duration_ms: float = 0.0
     ignored: bool = False
     ignore_reason: str = ""
+    staged_by: str = ""  # the fix run that staged a pending_reboot change
+    pending_allowed: bool = False  # --allow-pending-reboot: a pending_reboot finding does not gate
 
     def with_(self, **changes: Any) -> "Finding":
         return replace(self, **changes)
@@ -152,6 +157,8 @@ class Finding:
             return False
         if self.status is Status.ERROR:
             return True
+        if self.status is Status.PENDING_REBOOT:
+            return not self.pending_allowed and self.severity.at_least(fail_on)
         return self.status is Status.FAIL and self.severity.at_least(fail_on)
 
 

@@ -63,7 +63,7 @@ def test_skip_and_only_globs():
     (["check", "--timeout", "nan"], "--timeout must be positive (seconds), got nan"),
     (["check", "--deadline", "-1"], "--deadline must be positive (seconds), got -1"),
     (["explain", "no.such.id"], "no check or fix with id 'no.such.id'"),
-    (["fix", "--apply", "--only", "host.kvm.*"], "--apply is not available yet"),
+    (["fix", "--apply", "--only", "host.kvm.*"], "stdin is not a terminal: pass --yes"),
 ])
 def test_usage_errors_are_one_line_exit_2(args, fragment):
     out = doctor(*args)

@@ -18,14 +18,32 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+from autoglm_doctor.targets.base import TargetError
+
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 BLS_DIR = "/boot/loader/entries"
+
+
+def _stat(target: Any, path: str) -> Any:
+    """A stat that takes "could not tell" (a snapshot that never recorded the path) as absent: the
+    plan then names the generic route, it does not fail."""
+    try:
+        return target.stat(path)
+    except TargetError:
+        return None
+
+
+def _listdir(target: Any, path: str) -> list[str]:
+    try:
+        return target.listdir(path) or []
+    except TargetError:
+        return []
 
 
 def find_tool(target: Any, name: str) -> str | None:
     for d in BIN_DIRS:
         path = f"{d}/{name}"
-        st = target.stat(path)
+        st = _stat(target, path)
         if st is not None and st.kind == "file":
             return path
     return None
@@ -47,34 +65,37 @@ class BootLoader:
 def _grub_cfg(target: Any) -> str | None:
     efi = "/boot/efi/EFI"
     stubs = []
-    for vendor in target.listdir(efi) or []:
+    for vendor in _listdir(target, efi):
         cfg = posixpath.join(efi, vendor, "grub.cfg")
-        if target.stat(cfg) is not None:
+        if _stat(target, cfg) is not None:
             stubs.append(cfg)
-    if target.stat("/boot/grub2/grub.cfg") is not None:
+    if _stat(target, "/boot/grub2/grub.cfg") is not None:
         return "/boot/grub2/grub.cfg"
     for cfg in stubs:
-        text = target.read_text(cfg) or ""
+        try:
+            text = target.read_text(cfg) or ""
+        except TargetError:
+            text = ""
         if "configfile" not in text:
             return cfg  # an old-style EFI install: this one is the real config
-    if target.stat("/boot/grub/grub.cfg") is not None:
+    if _stat(target, "/boot/grub/grub.cfg") is not None:
         return "/boot/grub/grub.cfg"
     return None
 
 
 def detect(target: Any) -> BootLoader:
-    entries = tuple(posixpath.join(BLS_DIR, n) for n in (target.listdir(BLS_DIR) or []) if n.endswith(".conf"))
+    entries = tuple(posixpath.join(BLS_DIR, n) for n in _listdir(target, BLS_DIR) if n.endswith(".conf"))
     grubby = find_tool(target, "grubby")
     if entries and grubby:
-        return BootLoader("grubby", "/etc/default/grub" if target.stat("/etc/default/grub") else "", "grubby",
+        return BootLoader("grubby", "/etc/default/grub" if _stat(target, "/etc/default/grub") else "", "grubby",
                           entries=entries, why=f"BootLoaderSpec entries in {BLS_DIR} and {grubby}")
-    if target.stat("/etc/kernelstub/configuration") is not None and find_tool(target, "kernelstub"):
+    if _stat(target, "/etc/kernelstub/configuration") is not None and find_tool(target, "kernelstub"):
         return BootLoader("kernelstub", "/etc/kernelstub/configuration", "kernelstub",
                           why="kernelstub (/etc/kernelstub/configuration)")
-    if target.stat("/etc/kernel/cmdline") is not None and target.stat("/etc/default/grub") is None:
+    if _stat(target, "/etc/kernel/cmdline") is not None and _stat(target, "/etc/default/grub") is None:
         return BootLoader("kernel-cmdline", "/etc/kernel/cmdline", "kernel-install",
                           why="systemd-boot / kernel-install (/etc/kernel/cmdline)")
-    if target.stat("/etc/default/grub") is not None:
+    if _stat(target, "/etc/default/grub") is not None:
         if find_tool(target, "update-grub"):
             return BootLoader("update-grub", "/etc/default/grub", "update-grub", output="/boot/grub/grub.cfg",
                               why="GRUB (/etc/default/grub, update-grub)")

@@ -53,6 +53,15 @@ def _save(j: jn.Journal, mut: Any, errors: list[str]) -> None:
         errors.append(f"journal not updated: {exc}")
 
 
+def _untouched(change: Change, target: Any, before: dict[str, Any]) -> bool:
+    if isinstance(change, RunCommand):
+        return False  # a command's effect cannot be read back
+    try:
+        return change.capture(target) == before
+    except (TargetError, OSError, ValueError):
+        return False
+
+
 def revert_steps(mut: Any, target: Any, j: jn.Journal, errors: list[str]) -> bool:
     deferred: list[tuple[dict[str, Any], Change]] = []
     ok = True
@@ -60,6 +69,10 @@ def revert_steps(mut: Any, target: Any, j: jn.Journal, errors: list[str]) -> boo
         if step["status"] not in ("applied", "applying", "failed"):
             continue
         change = change_from_dict(step["change"])
+        if step["status"] in ("failed", "applying") and _untouched(change, target, step["before"]):
+            step["status"] = "reverted"  # the step never changed anything: nothing to undo
+            _save(j, mut, errors)
+            continue
         try:
             if isinstance(change, RunCommand) and change.regenerate:
                 deferred.append((step, change))

@@ -22,6 +22,7 @@ STYLE = {
     Status.FAIL: ("FAIL", "bold red"),
     Status.ERROR: ("ERROR", "bold magenta"),
     Status.SKIP: ("SKIP", "dim"),
+    Status.PENDING_REBOOT: ("REBOOT", "bold yellow"),
 }
 INDENT = 6
 

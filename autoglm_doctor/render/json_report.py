@@ -9,7 +9,8 @@ from autoglm_doctor.model import Finding, Report, Severity
 from autoglm_doctor.redact import redact
 from autoglm_doctor.render.common import gate_result
 
-SCHEMA_VERSION = "1.1"  # 1.1: hostname and gate
+# 1.1: hostname and gate; 1.2: status "pending_reboot", summary.pending_reboot, finding.staged_by
+SCHEMA_VERSION = "1.2"
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "duration_ms": f.duration_ms,
         "ignored": f.ignored,
         "ignore_reason": f.ignore_reason,
+        "staged_by": f.staged_by,
     }
 
 

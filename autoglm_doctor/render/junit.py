@@ -38,6 +38,9 @@ def _case(suite: ET.Element, f: Finding, fail_on: Severity, warn_as: str, counts
     elif f.status is Status.ERROR:
         counts["errors"] += 1
         ET.SubElement(case, "error", message=message, type="error").text = _detail(f, message)
+    elif f.status is Status.PENDING_REBOOT and f.gates(fail_on):
+        counts["failures"] += 1
+        ET.SubElement(case, "failure", message=message, type="pending-reboot").text = _detail(f, message)
     elif f.status is Status.FAIL and f.gates(fail_on):
         counts["failures"] += 1
         ET.SubElement(case, "failure", message=message, type=f.severity.value).text = _detail(f, message)

@@ -18,9 +18,9 @@ from autoglm_doctor.model import Finding, Report, Severity, Status
 from autoglm_doctor.redact import redact
 from autoglm_doctor.render.common import finding_target, gate_result
 
-STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.SKIP: -1}
+STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.SKIP: -1, Status.PENDING_REBOOT: 4}
 # when two findings share (check, resource), the worse one is the series' value
-_BADNESS = {Status.ERROR: 5, Status.FAIL: 4, Status.WARN: 2, Status.PASS: 1, Status.SKIP: 0}
+_BADNESS = {Status.ERROR: 5, Status.FAIL: 4, Status.PENDING_REBOOT: 3, Status.WARN: 2, Status.PASS: 1, Status.SKIP: 0}
 MAX_RESOURCE = 64
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@\[\]-]+")
 

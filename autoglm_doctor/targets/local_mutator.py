@@ -22,7 +22,8 @@ from typing import Any, Sequence
 
 from autoglm_doctor.targets.base import CommandResult, TargetError
 
-_NO_XATTR = {errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA)}
+# removing an attribute that is not there, or of a namespace this filesystem does not have, is done
+_NO_XATTR = {errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA), errno.EOPNOTSUPP}
 
 
 def _fail(path: str, exc: OSError) -> TargetError:
