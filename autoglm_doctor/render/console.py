@@ -158,7 +158,8 @@ def _summary(report: Report, fail_on: Severity) -> Any:
     from rich.text import Text
 
     counts = report.counts()
-    statuses = ", ".join(f"{counts[s.value]} {s.value.replace('_', ' ')}" for s in Status)
+    statuses = ", ".join(f"{counts[s.value]} {s.value.replace('_', ' ')}" for s in Status
+                         if s is not Status.PENDING_REBOOT or counts[s.value])
     summary = Text(f"{plural(len(report.findings), 'finding')}: {statuses}, {counts['ignored']} ignored "
                    f"in {report.duration_ms / 1000:.2f}s — ")
     gate = gate_result(report, fail_on)
