@@ -83,6 +83,8 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
         co = sub.add_parser("collect", help="record what the checks read into a snapshot")
         common(co)
         co.add_argument("--output", "-o", required=True, metavar="PATH", help="a .tar.gz file or an empty directory")
+        co.add_argument("--no-logs", action="store_true",
+                        help="record no container or journal logs (the logs.* checks are left out)")
     if wanted("fix"):
         fx = sub.add_parser("fix", help="plan the fixes for current findings (dry run); --apply, --rollback, --history")
         common(fx)

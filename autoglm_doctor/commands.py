@@ -201,15 +201,25 @@ def cmd_explain(args: Any) -> int:
     return EXIT_OK
 
 
+def _log_window_start(config: Any, now: float) -> float:
+    """Where the log checks' window starts: logs older than that are not kept in a snapshot."""
+    from autoglm_doctor.logscan.timeparse import parse_duration
+
+    return now - parse_duration(config.profile.get("logs_window"))
+
+
 def cmd_collect(args: Any) -> int:
     from autoglm_doctor.targets.recorder import RecordingTarget
 
     if not args.output.endswith((".tar.gz", ".tgz")) and os.path.exists(args.output) and os.listdir(args.output):
         raise UsageError(f"{args.output}: exists and is not empty")
+    if args.no_logs:
+        args.skip = [*args.skip, "logs.*"]
     inner = _open_target(args.target)
     recorder = RecordingTarget(inner)
     try:
-        report, _config_, _reg = _run(args, recorder)
+        report, config, _reg = _run(args, recorder)
+        recorder.keep_logs(None if args.no_logs else _log_window_start(config, recorder.now()))
         try:
             path = recorder.save(args.output)
         except OSError as exc:

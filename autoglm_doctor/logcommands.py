@@ -87,6 +87,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from autoglm_doctor.logscan.engine import TerminalProgress
     from autoglm_doctor.logscan.render import as_json, timeline_text
     from autoglm_doctor.logscan.timeline import find_trace
+    from autoglm_doctor.redact import redact
 
     trace_id = args.trace_id.strip()
     if len(trace_id) < 4 or any(c.isspace() for c in trace_id):
@@ -99,7 +100,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         progress.finish()
         target.close()
     log.info("trace_done", trace=trace_id, lines=result["lines"], services=result["services"])
-    _write(as_json(result) if args.format == "json" else timeline_text(result))
+    _write(as_json(redact(result)) if args.format == "json" else redact(timeline_text(result)))
     failed = not result["found"] or result["first_error"] is not None or bool(result["lost_hops"])
     return EXIT_GATE if failed else EXIT_OK
 
@@ -108,6 +109,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from autoglm_doctor.errors import EXIT_GATE, EXIT_OK
     from autoglm_doctor.logscan.engine import TerminalProgress, summarize
     from autoglm_doctor.logscan.render import as_json, summary_text
+    from autoglm_doctor.redact import redact
 
     target, settings, streams, notes, log = _prepare(args)
     progress = TerminalProgress("scanning")
@@ -119,7 +121,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     report = summary.report()
     log.info("logs_done", lines=report["lines"], traces=report["traces"]["seen"],
              failing=report["traces"]["failing"], lost=report["traces"]["lost"])
-    _write(as_json(report) if args.format == "json" else summary_text(report))
+    _write(as_json(redact(report)) if args.format == "json" else redact(summary_text(report)))
     broken = any(p["lines"] and not p["with_id"] and p["service"] in report["services"] for p in report["propagation"])
     bad = report["traces"]["failing"] or report["traces"]["lost"] or broken
     return EXIT_GATE if bad else EXIT_OK

@@ -1,9 +1,12 @@
-"""A recording wrapper: passes every read to an inner target and keeps exactly what was read, so
-``collect`` can write a snapshot that replays the same answers elsewhere."""
+"""A recording wrapper: passes every read to an inner target and keeps what was read, so ``collect``
+can write a snapshot that replays the same answers elsewhere. What is kept is scrubbed as it is
+recorded (targets/scrub.py): secrets never reach the snapshot tree, and container logs are kept
+only for the window the log checks judge."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import contextlib
 import datetime as dt
 import json
@@ -25,7 +28,9 @@ from autoglm_doctor.targets.base import (
     TargetError,
     call_key,
 )
+from autoglm_doctor.redact import redact
 from autoglm_doctor.targets.paths import LinkLoop, resolve
+from autoglm_doctor.targets.scrub import scrub_bytes, scrub_command, scrub_value, trim_docker_log, trim_journal
 from autoglm_doctor.targets.snapshot import FORMAT_NAME, FORMAT_VERSION, SIDE_DIR
 
 
@@ -93,7 +98,7 @@ class RecordingTarget:
             value = fn()
         except TargetError as exc:
             with self._recording():
-                self._unreadable[path] = str(exc)
+                self._unreadable[path] = redact(str(exc))
             raise
         if value is None:
             with self._recording():
@@ -112,7 +117,7 @@ class RecordingTarget:
                 host = self._snap(physical)
                 os.makedirs(os.path.dirname(host), exist_ok=True)
                 with open(host, "wb") as fh:
-                    fh.write(data)
+                    fh.write(scrub_bytes(data))
         return data
 
     def read_text(self, path: str) -> str | None:
@@ -166,7 +171,7 @@ class RecordingTarget:
     def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult:
         result = self.inner.run(argv, timeout=timeout)
         with self._recording():
-            self._commands[tuple(argv)] = result
+            self._commands[tuple(argv)] = scrub_command(result)
         return result
 
     def adapter(self, kind: str) -> "RecordingAdapter":
@@ -193,8 +198,26 @@ class RecordingTarget:
             return self._now
 
     def _record_call(self, key: str, entry: dict[str, Any]) -> None:
+        entry = scrub_value(entry)
         with self._recording():
             self._api[key] = entry
+
+    def keep_logs(self, since: float | None) -> None:
+        """Keep container and journal logs from ``since`` on; ``None`` drops them (``collect --no-logs``).
+        A dropped log replays as "not captured", never as an empty log."""
+        with self._lock:
+            for key in [k for k in self._api if k.startswith("docker.logs(")]:
+                result = self._api[key].get("result")
+                if since is None:
+                    del self._api[key]
+                elif isinstance(result, str):
+                    self._api[key] = {"result": trim_docker_log(result, since)}
+            for argv in [a for a in self._commands if a[:1] == ("journalctl",)]:
+                if since is None:
+                    del self._commands[argv]
+                else:
+                    result = self._commands[argv]
+                    self._commands[argv] = dataclasses.replace(result, stdout=trim_journal(result.stdout, since))
 
     def close(self) -> None:
         self.inner.close()
