@@ -225,6 +225,13 @@ def _keys() -> tuple[ProfileKey, ...]:
           "qemu:///system (or LIBVIRT_DEFAULT_URI)", validate="autoglm_doctor.facts.domain:validate_uri"),
         K("vm_vcpus", (int,), None, "vCPUs the AutoGLM VM needs; unset: 16 for size gpu-host, else the size "
           "preset's cpus", minimum=1, maximum=4096),
+        # inside the guest (guest.*, model.*)
+        K("model_path", (str,), None, "the model weights directory as the checked system sees it (guest or host); "
+          "unset: taken from the model server container's --model / --model-path and its mounts", fmt="abs-path"),
+        K("model_weights_gb", NUMBER, 20, "disk the model weights need in GiB when they are not downloaded yet "
+          "(20: a 9B model in bf16)", minimum=0, exclusive_minimum=True, maximum=1_000_000),
+        K("clock_max_offset_ms", NUMBER, 100, "largest clock offset from the time source, in ms, before "
+          "guest.system.clock warns", minimum=0, exclusive_minimum=True, maximum=3_600_000),
         # network (host.bridge)
         K("bridge", (str,), "br0", "host bridge the AutoGLM VM is attached to", fmt="ifname"),
         K("bridge_uplink", (str,), None, "port of the profile bridge that leads to the LAN (default: any NIC, bond, "

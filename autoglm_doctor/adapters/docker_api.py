@@ -133,6 +133,7 @@ class DockerAdapter:
         "inspect_image",
         "container_file",
         "logs",
+        "exec_run",
     )
 
     def __init__(self, client: Any, url: str = "") -> None:
@@ -210,6 +211,24 @@ class DockerAdapter:
         if data is None:
             return None
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+    def exec_run(self, name: str, argv: list[str], user: str | None = None) -> dict[str, Any] | None:
+        """Run ``argv`` inside a running container as ``docker exec`` does (no TTY, no stdin; the
+        container's user unless ``user``): ``{"exit_code", "output"}`` with stdout+stderr capped at 64 KiB;
+        ``{"exit_code": None, "error"}`` when it could not start (container not running, no such program);
+        None when there is no such container."""
+        try:
+            created = self._client.exec_create(name, list(argv), stdout=True, stderr=True, user=user or "")
+            output = self._client.exec_start(created["Id"])
+            code = self._client.exec_inspect(created["Id"]).get("ExitCode")
+        except Exception as exc:  # noqa: BLE001 - the SDK raises many shapes
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status == 404:
+                return None
+            explanation = getattr(exc, "explanation", None) or str(exc)
+            return {"exit_code": None, "error": " ".join(str(explanation).split())[:300]}
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return {"exit_code": code, "output": text[-65536:]}
 
     def close(self) -> None:
         self._client.close()
