@@ -28,10 +28,12 @@ CASES = [
     Case("guest-a100-healthy", "guest.nvidia.smi", {"nvidia-smi": "pass"}),
     Case("guest-hgx-errors", "guest.nvidia.smi", {"nvidia-smi": "pass"}, note="two-gpus"),
     Case("guest-secureboot-unsigned", "guest.nvidia.smi", {"": "skip"}, note="requires-driver"),
+    Case("guest-nvml-mismatch", "guest.nvidia.smi", {"nvidia-smi": "fail"}),
     Case("guest-a100-healthy", "guest.nvidia.persistenced", {"persistence": "pass"}),
     Case("guest-hgx-errors", "guest.nvidia.persistenced", {"persistence": "warn"}),
     Case("guest-a100-healthy", "guest.nvidia.fabricmanager", {"fabric": "skip"}, note="no-nvswitch"),
     Case("guest-hgx-errors", "guest.nvidia.fabricmanager", {"fabric": "fail"}),
+    Case("guest-hgx-healthy", "guest.nvidia.fabricmanager", {"fabric": "pass"}),
     Case("guest-a100-healthy", "guest.nvidia.errors", {"errors": "pass"}),
     Case("guest-hgx-errors", "guest.nvidia.errors", {"errors": "fail"}),
     Case("guest-a100-healthy", "guest.system.kernel", {"6.1.0-13-amd64": "pass"}),
@@ -72,6 +74,7 @@ def message(case: Case) -> str:
 def test_messages_name_the_cause() -> None:
     assert "Secure Boot is on and the kernel refused the unsigned nvidia module" in message(
         Case("guest-secureboot-unsigned", "guest.driver.vendor", {}))
+    assert "Driver/library version mismatch" in message(Case("guest-nvml-mismatch", "guest.nvidia.smi", {}))
     assert "BAR 1 not assigned" in message(Case("guest-bar-no-space", "guest.gpu.visible", {}))
     assert "its headers are not installed" in message(Case("guest-kernel-upgraded", "guest.system.kernel", {}))
     errors = message(Case("guest-hgx-errors", "guest.nvidia.errors", {}))

@@ -283,6 +283,28 @@ def hgx_errors() -> None:
     g.docker(None).save()
 
 
+def hgx_healthy() -> None:
+    switches = [Pci(f"0000:0{7 + i}:00.0", 0x10DE, 0x1AF1, 0x068000, driver=None) for i in range(2)]
+    gpus = [a100("0000:01:00.0"), a100("0000:02:00.0", bar1_start=0x390000000000)]
+    g = Guest("guest-hgx-healthy").base(gpus, extra=switches)
+    g.tree.file(f"/lib/modules/{RELEASE}/updates/dkms/nvidia.ko.xz", "\xfd7zXZ")
+    g.run(["nvidia-smi", "-q", "-x"], stdout=smi_xml([
+        {"bus": f":0{i}:00.0", "name": "NVIDIA A100-SXM4-80GB", "fabric": ("Completed", "Success")} for i in (1, 2)]))
+    g.run(["dmesg"], stdout=DMESG_OK).run(["pidof", "nvidia-persistenced"], stdout="812\n")
+    g.run(["pidof", "nv-fabricmanager"], stdout="903\n").run(["chronyc", "-c", "tracking"], stdout=CHRONY_OK)
+    g.docker(None).save()
+
+
+def nvml_mismatch() -> None:
+    g = Guest("guest-nvml-mismatch").base([a100("0000:01:00.0")])
+    g.tree.file(f"/lib/modules/{RELEASE}/updates/dkms/nvidia.ko.xz", "\xfd7zXZ")
+    g.run(["nvidia-smi", "-q", "-x"], rc=18, stdout="Failed to initialize NVML: Driver/library version mismatch\n"
+          "NVML library version: 535.154\n")
+    g.run(["dmesg"], stdout=DMESG_OK + "[ 900.1] NVRM: API mismatch: the client has the version 535.154.05, but\n"
+          "[ 900.1] NVRM: this kernel module has the version 535.129.03.\n")
+    g.run(["chronyc", "-c", "tracking"], stdout=CHRONY_OK).docker(None).save()
+
+
 def model_broken() -> None:
     g = Guest("guest-model-broken").base([a100("0000:01:00.0")])
     g.tree.file(f"/lib/modules/{RELEASE}/updates/dkms/nvidia.ko.xz", "\xfd7zXZ")
@@ -307,7 +329,7 @@ def no_gpu_in_container() -> None:
 
 
 if __name__ == "__main__":
-    for build in (healthy, no_gpu, bar_unassigned, nouveau, secure_boot_unsigned, kernel_upgraded, hgx_errors,
+    for build in (healthy, no_gpu, bar_unassigned, nouveau, secure_boot_unsigned, kernel_upgraded, hgx_errors, hgx_healthy, nvml_mismatch,
                   model_broken, no_gpu_in_container):
         build()
     print("built the guest-* scenarios")
