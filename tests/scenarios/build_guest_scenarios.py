@@ -137,7 +137,7 @@ class Guest:
         t.file("/proc/modules", modules)
         t.dir("/sys/module")
         t.dir("/sys/firmware/efi/efivars")
-        t.dir(f"/lib/modules/{release}/kernel")
+        t.file(f"/lib/modules/{release}/modules.dep", "kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/net/net_failover.ko.xz\n")
         if nvrm is not None:
             t.file("/proc/driver/nvidia/version", nvrm)
         self.disk["/"] = {"total": 500 * GIB, "free": 380 * GIB}

@@ -54,7 +54,8 @@ def test_scope_container_selects_the_container_family():
     family = {cid for cid in registry.checks if cid.startswith("container.")} - {"container.selinux.vm_images"}
     assert {"container.docker.daemon", "container.deploy.present", "container.volumes.access"} <= family
     assert family <= chosen  # the VM image labels inspect the VMs (--scope vm), every other one a container
-    assert chosen - family == {cid for cid in registry.checks if cid.startswith("logs.")}  # service logs, too
+    # service logs and the model server container's readiness inspect containers too
+    assert chosen - family == {cid for cid in registry.checks if cid.startswith(("logs.", "model."))}
 
 
 def test_skipped_requirement_stays_out_and_its_dependents_skip():
