@@ -26,6 +26,7 @@ PKGS=(docker.io libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
 PKGS+=(ovmf dpkg-dev xz-utils)  # vm.* live tests: OVMF for firmware='efi' domains; apt-get source for libvirt's test corpus
 PKGS+=(tmux prometheus)  # console tests in a real terminal; promtool checks the metrics text
 PKGS+=(openssh-server openssh-client prometheus systemd util-linux)  # fleet: sshd per simulated host, promtool, systemd-analyze, setpriv
+PKGS+=(adb)  # device.adb checks: the real adb client and server
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

@@ -34,12 +34,15 @@ BUILTIN_FALLBACK = {
         "autoglm_doctor.checks.container_volumes",
         "autoglm_doctor.checks.container_selinux",
         "autoglm_doctor.checks.logs_traces",
+        "autoglm_doctor.checks.device_adb",
+        "autoglm_doctor.checks.device_phone",
     ),
     FIX_GROUP: (
         "autoglm_doctor.fixes.host_basics",
         "autoglm_doctor.fixes.host_vfio",
         "autoglm_doctor.fixes.host_network",
         "autoglm_doctor.fixes.container",
+        "autoglm_doctor.fixes.device_adb",
     ),
 }
 
