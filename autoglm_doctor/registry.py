@@ -36,6 +36,7 @@ BUILTIN_FALLBACK = {
         "autoglm_doctor.checks.logs_traces",
         "autoglm_doctor.checks.device_adb",
         "autoglm_doctor.checks.device_phone",
+        "autoglm_doctor.checks.device_usb",
     ),
     FIX_GROUP: (
         "autoglm_doctor.fixes.host_basics",
@@ -43,6 +44,7 @@ BUILTIN_FALLBACK = {
         "autoglm_doctor.fixes.host_network",
         "autoglm_doctor.fixes.container",
         "autoglm_doctor.fixes.device_adb",
+        "autoglm_doctor.fixes.device_usb",
     ),
 }
 

@@ -150,7 +150,7 @@ def classify_server(result: CommandResult) -> ServerAnswer:
         return ServerAnswer("not_installed", err)
     if result.timed_out:
         return ServerAnswer("timed_out", err)
-    if result.returncode != 0 or "List of devices attached" not in result.stdout:
+    if result.returncode != 0:
         low = err.lower()
         if "address already in use" in low or "cannot bind" in low:
             return ServerAnswer("port_in_use", err)
