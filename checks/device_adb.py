@@ -17,7 +17,7 @@ from autoglm_doctor.facts.adb import adb_version, is_endpoint, server_answer, se
 from autoglm_doctor.facts.adb_device import WIRELESS_DEBUGGING, expected_devices, setting_value, shell
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
-SCOPE = (Scope.GUEST, Scope.CONTAINER)
+SCOPE = (Scope.DEVICE,)
 RUNS_ON = (Scope.HOST, Scope.GUEST, Scope.CONTAINER)
 INSTALLED, SERVER, DEVICES = "device.adb.installed", "device.adb.server", "device.adb.devices"
 INSTALL = ("install Android platform-tools where the agent runs: apt-get install adb (Debian/Ubuntu), "

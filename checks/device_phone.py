@@ -34,7 +34,7 @@ from autoglm_doctor.facts.adb_device import (
 )
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
-SCOPE = (Scope.GUEST, Scope.CONTAINER)
+SCOPE = (Scope.DEVICE,)
 RUNS_ON = (Scope.HOST, Scope.GUEST, Scope.CONTAINER)
 SERVER = "device.adb.server"
 MIN_SDK = 24  # Android 7.0: shell protocol v2 (exit status of adb shell), the agent's floor

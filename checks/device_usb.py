@@ -28,7 +28,8 @@ class UsbPassthrough(Check):
         id=PASSTHROUGH,
         title="USB phones on the host are passed into the agent's VM by vendor/product",
         severity=Severity.HIGH,
-        scope=(Scope.HOST,),
+        scope=(Scope.DEVICE, Scope.VM),
+        runs_on=(Scope.HOST,),
         remediation="add <hostdev mode='subsystem' type='usb' managed='yes'><source startupPolicy='optional'>"
                     "<vendor id='0xVVVV'/><product id='0xPPPP'/></source></hostdev> to the domain (virsh edit), "
                     "or pass the whole USB controller as a PCI hostdev",
@@ -130,7 +131,7 @@ class UsbInGuest(Check):
         id="device.usb.guest",
         title="The phone's USB device is visible inside the agent's VM",
         severity=Severity.HIGH,
-        scope=(Scope.GUEST,),
+        scope=(Scope.DEVICE,),
         runs_on=(Scope.GUEST,),
         remediation="pass the phone to the domain on the host (see device.usb.passthrough), then replug it; the "
                     "guest needs a USB controller (qemu-xhci) and usbcore",
@@ -140,9 +141,6 @@ class UsbInGuest(Check):
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        if getattr(ctx.target, "role", "host") != "guest":
-            yield self.skip("runs inside the agent's VM (this target is not a guest)", resource="usb")
-            return
         devices = ctx.fact(usb_devices)
         phones = [d for d in devices if d.adb]
         wanted = [s for s in ctx.profile.get("devices") or [] if not is_endpoint(s) and "._adb-" not in s]

@@ -85,9 +85,10 @@ class AdbUdevRule(Fix):
             rule += (f'SUBSYSTEM=="usb", ATTR{{idVendor}}=="{vendor}", MODE="0660", GROUP="plugdev", '
                      f'TAG+="uaccess"  # {serial}\n')
         changes: list[Change] = [WriteFile(UDEV_RULE_PATH, rule),
-                                 RunCommand(("udevadm", "control", "--reload-rules"))]
+                                 RunCommand(("udevadm", "control", "--reload-rules"), regenerate=True)]
         for vendor in sorted(vendors):
-            changes.append(RunCommand(("udevadm", "trigger", "--subsystem-match=usb", f"--attr-match=idVendor={vendor}")))
+            changes.append(RunCommand(("udevadm", "trigger", "--subsystem-match=usb", f"--attr-match=idVendor={vendor}"),
+                                      regenerate=True))
         changes.append(RunCommand(("adb", "kill-server")))
         notes.append("the agent's user must be in group plugdev (usermod -aG plugdev USER, then log in again)")
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))

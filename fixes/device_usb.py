@@ -1,18 +1,28 @@
 """Plan for device.usb.passthrough: give the agent's domain a USB hostdev that names the phone by
-vendor/product (startupPolicy='optional'), replacing one pinned by bus/device. The hostdev XML is written
-to a file and handed to ``virsh attach-device --config`` (the persistent definition: the VM sees the phone
-from its next start; ``virsh attach-device DOMAIN FILE --live`` hot-plugs it now)."""
+vendor/product (startupPolicy='optional'), replacing one pinned by bus/device, as one redefinition of the
+domain (the engine keeps the old definition for the undo; a running VM sees the change at its next start,
+``virsh attach-device DOMAIN FILE --live`` hot-plugs it now)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from autoglm_doctor.check import Context
-from autoglm_doctor.facts.usb import hostdev_xml, pinned_hostdev_xml
+from autoglm_doctor.facts.usb import with_usb_hostdev
 from autoglm_doctor.model import Finding, FixMeta, Severity
-from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, WriteFile
+from autoglm_doctor.plan import Change, Fix, Plan, RedefineDomain
+from autoglm_doctor.targets.base import TargetError
 
-STATE_DIR = "/var/lib/autoglm-doctor"
+DEFAULT_URI = "qemu:///system"
+
+
+def _libvirt(ctx: Context) -> tuple[str, dict[str, str]]:
+    lv = ctx.target.adapter("libvirt")
+    try:
+        uri = str((lv.version() or {}).get("uri") or DEFAULT_URI)
+    except TargetError:
+        uri = DEFAULT_URI
+    return uri, {str(d.get("name")): str(d.get("xml", "")) for d in lv.domains() or []}
 
 
 class UsbHostdev(Fix):
@@ -21,29 +31,36 @@ class UsbHostdev(Fix):
         title="Pass the phone to the agent's domain by USB vendor/product",
         fixes=("device.usb.passthrough",),
         risk=Severity.MEDIUM,
-        description="virsh attach-device --config with a vendor/product hostdev; a bus/device hostdev for the "
-                    "same phone is detached first.",
+        description="Redefines the domain with a vendor/product <hostdev type='usb'> (startupPolicy='optional'); "
+                    "a bus/device hostdev for the same phone is removed.",
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
-        changes: list[Change] = []
-        notes: list[str] = []
+        wanted: dict[str, list[dict[str, Any]]] = {}
         for f in findings:
             ev = f.observed if isinstance(f.observed, dict) else {}
-            domain, vendor, product = ev.get("domain"), ev.get("vendor"), ev.get("product")
-            if not (domain and vendor and product) or ev.get("by") not in ("none", "bus/device"):
+            if ev.get("domain") and ev.get("vendor") and ev.get("product") and ev.get("by") in ("none", "bus/device"):
+                wanted.setdefault(str(ev["domain"]), []).append(ev)
+        if not wanted:
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings))
+        try:
+            uri, xmls = _libvirt(ctx)
+        except TargetError as exc:
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=(f"libvirt: {exc}",))
+        changes: list[Change] = []
+        notes: list[str] = []
+        for domain, evs in sorted(wanted.items()):
+            xml = xmls.get(domain)
+            if not xml:
+                notes.append(f"domain {domain} is not defined on {uri}")
                 continue
-            pinned = ev.get("pinned")
-            if pinned:
-                old = f"{STATE_DIR}/{domain}-usb-bus{pinned[0]}-dev{pinned[1]}.xml"
-                changes += [WriteFile(old, pinned_hostdev_xml(int(pinned[0]), int(pinned[1])), mode=0o600),
-                            RunCommand(("virsh", "detach-device", domain, old, "--config"),
-                                       undo=("virsh", "attach-device", domain, old, "--config"))]
-            new = f"{STATE_DIR}/{domain}-usb-{vendor}-{product}.xml"
-            changes += [WriteFile(new, hostdev_xml(vendor, product), mode=0o600),
-                        RunCommand(("virsh", "attach-device", domain, new, "--config"),
-                                   undo=("virsh", "detach-device", domain, new, "--config"))]
-            notes.append(f"{domain} sees the phone from its next start; now: virsh attach-device {domain} {new} --live")
+            for ev in evs:
+                pinned = ev.get("pinned")
+                xml = with_usb_hostdev(xml, str(ev["vendor"]), str(ev["product"]),
+                                       (int(pinned[0]), int(pinned[1])) if pinned else None)
+            changes.append(RedefineDomain(uri, domain, xml))
+            notes.append(f"{domain} sees the phone from its next start (virsh attach-device {domain} FILE --live "
+                         "hot-plugs it now)")
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
 
 

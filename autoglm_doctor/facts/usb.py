@@ -192,3 +192,26 @@ def pinned_hostdev_xml(bus: int, device: int) -> str:
     return ("<hostdev mode='subsystem' type='usb' managed='yes'>\n"
             f"  <source>\n    <address bus='{bus}' device='{device}'/>\n  </source>\n"
             "</hostdev>\n")
+
+
+def with_usb_hostdev(xml: str, vendor: str, product: str, drop: tuple[int, int] | None = None) -> str:
+    """The domain XML with a vendor/product USB hostdev for the phone, and without the hostdev that pinned
+    it by bus/device (``drop``). Runtime-only ``<alias>`` elements are left out."""
+    ET.register_namespace("qemu", "http://libvirt.org/schemas/domain/qemu/1.0")
+    root = ET.fromstring(xml)
+    devices = root.find("devices")
+    if devices is None:
+        devices = ET.SubElement(root, "devices")
+    for hd in devices.findall("hostdev"):
+        src = hd.find("source")
+        addr = src.find("address") if src is not None else None
+        if hd.get("type") == "usb" and src is not None and src.find("vendor") is None and addr is not None \
+                and drop is not None and (_int(addr.get("bus")), _int(addr.get("device"))) == drop:
+            devices.remove(hd)
+    for parent in root.iter():
+        for alias in parent.findall("alias"):
+            parent.remove(alias)
+    new = ET.fromstring(hostdev_xml(vendor, product))
+    new.tail = "\n"
+    devices.append(new)
+    return ET.tostring(root, encoding="unicode")

@@ -215,3 +215,44 @@ def test_profile_devices_are_validated():
     with pytest.raises(ConfigError, match="devices"):
         parse_config_text('[profile]\ndevices = ["ok", "bad; rm -rf /"]\n', "t.toml")
     assert parse_config_text('[profile]\ndevices = ["R58M123ABC", "10.0.0.5:5555"]\n', "t.toml")[0]["devices"]
+
+
+def _plans(tmp_path, build, fix_id: str, profile: dict) -> str:
+    from autoglm_doctor.app import plan_fixes
+    from autoglm_doctor.config import Config, Profile
+    from autoglm_doctor.model import Report
+    from autoglm_doctor.registry import load_registry
+    from autoglm_doctor.targets.snapshot import SnapshotTarget
+    from tests.helpers import run_check_ids
+
+    root = build(tmp_path)
+    target = SnapshotTarget(str(root))
+    try:
+        findings = run_check_ids(target, ["device.adb.*"], profile)
+        report = Report("t", target.name, "r", "now", 0, tuple(findings))
+        plans = plan_fixes(load_registry(), target, Config(profile=Profile(profile)), report, only=[fix_id])
+        return "\n".join(p.render(target) for p in plans)
+    finally:
+        target.close()
+
+
+def test_udev_rule_for_the_phone_without_permissions(tmp_path):
+    def build(tmp):
+        root = STATES(tmp)
+        (root / "sys/bus/usb/devices/1-3").mkdir(parents=True)
+        (root / "sys/bus/usb/devices/1-3/idVendor").write_text("04e8\n")
+        return root
+    text = _plans(tmp_path, build, "fix.adb.udev_rule", {"devices": list(ALL_STATES)})
+    assert "[1] write /etc/udev/rules.d/51-autoglm-doctor-android.rules (mode 0644)" in text
+    assert '+SUBSYSTEM=="usb", ATTR{idVendor}=="04e8", MODE="0660", GROUP="plugdev", TAG+="uaccess"  # 0123456789ABCDEF' in text
+    assert "run: udevadm trigger --subsystem-match=usb --attr-match=idVendor=04e8" in text
+    assert "note: the agent's user must be in group plugdev" in text
+
+
+def test_reconnect_plan_for_offline_and_missing_tcp(tmp_path):
+    build = snapshot("List of devices attached\nemulator-5554  offline transport_id:3\n",
+                     probes={TCP: "open\n"})
+    text = _plans(tmp_path, build, "fix.adb.reconnect", {"devices": ["emulator-5554", TCP, USB]})
+    assert "[1] run: adb -s emulator-5554 reconnect" in text
+    assert f"[2] run: adb connect {TCP}  (undo: adb disconnect {TCP})" in text
+    assert "[3]" not in text  # a missing USB serial gets no step: nothing adb can do

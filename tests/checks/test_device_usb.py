@@ -27,13 +27,13 @@ CASES = [
     Case("usb-host-controller", P, {"autoglm-agent:0000:03:00.0": "pass"}),
     Case("usb-host-absent-required", P, {"autoglm-agent:vendor/product 2717:ff48": "warn"}),
     Case("usb-host-garbage", P, {"libvirt": "error", PHONE: "pass"}),
-    Case("usb-guest-phone", P, {"libvirt": "skip"}, note="no-libvirt-in-guest"),
+    Case("usb-guest-phone", P, {"": "skip"}, note="not-on-a-guest"),
     Case("usb-guest-phone", G, {PHONE: "pass"}),
     Case("usb-guest-phone", G, {"2A241FDH2004SX": "pass"}, profile={"devices": ["2A241FDH2004SX"]}, note="serial"),
     Case("usb-guest-no-phone", G, {"2A241FDH2004SX": "fail"}, profile={"devices": ["2A241FDH2004SX"]}, note="serial"),
     Case("usb-guest-no-phone", G, {"usb": "warn"}),
     Case("usb-guest-no-phone", G, {"usb": "skip"}, profile={"devices": ["192.168.1.50:5555"]}, note="tcp-only"),
-    Case("usb-host-by-ids", G, {"usb": "skip"}, note="not-a-guest"),
+    Case("usb-host-by-ids", G, {"": "skip"}, note="not-a-guest"),
 ]
 
 
@@ -57,19 +57,23 @@ def plan_text(scenario: str, profile: dict) -> str:
 
 def test_pinned_hostdev_is_replaced_by_vendor_product():
     text = plan_text("usb-host-reenumerated", {})
-    assert "[1] write /var/lib/autoglm-doctor/autoglm-agent-usb-bus1-dev5.xml (mode 0600)" in text
-    assert "[2] run: virsh detach-device autoglm-agent /var/lib/autoglm-doctor/autoglm-agent-usb-bus1-dev5.xml --config" in text
-    assert "[3] write /var/lib/autoglm-doctor/autoglm-agent-usb-18d1-4ee7.xml (mode 0600)" in text
-    assert "+    <vendor id='0x18d1'/>" in text and "+    <product id='0x4ee7'/>" in text
-    assert "+  <source startupPolicy='optional'>" in text
-    assert ("[4] run: virsh attach-device autoglm-agent /var/lib/autoglm-doctor/autoglm-agent-usb-18d1-4ee7.xml "
-            "--config  (undo: virsh detach-device autoglm-agent") in text
+    assert "[1] redefine libvirt domain autoglm-agent on qemu:///system (takes effect at its next start)" in text
+    assert "-<domain type='kvm'><name>autoglm-agent</name><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>" \
+        "<hostdev mode='subsystem' type='usb' managed='yes'><source><address bus='1' device='5'/></source>" in text
+    new = [ln for ln in text.splitlines() if ln.strip().startswith("+") and not ln.strip().startswith("+++")]
+    added = "\n".join(new)
+    assert "address bus='1' device='5'" not in added  # the pinned hostdev is gone
+    assert "<vendor id=\"0x18d1\" />" in added and "<product id=\"0x4ee7\" />" in added
+    assert "startupPolicy=\"optional\"" in added
+    assert "[2]" not in text
 
 
-def test_missing_hostdev_is_added():
+def test_missing_hostdev_is_added_and_the_rest_kept():
+    registry = load_registry()
     text = plan_text("usb-host-not-passed", {"agent_domain": "autoglm-agent"})
-    assert "detach-device" not in text.split("undo")[0]
-    assert "[2] run: virsh attach-device autoglm-agent /var/lib/autoglm-doctor/autoglm-agent-usb-18d1-4ee7.xml --config" in text
+    assert "[1] redefine libvirt domain autoglm-agent" in text
+    assert "<emulator>/usr/bin/qemu-system-x86_64</emulator>" in text and "<vendor id=\"0x18d1\" />" in text
+    assert registry.fixes["fix.usb.hostdev"]
 
 
 @pytest.mark.parametrize("xml", ["", "<domain>", "<!DOCTYPE x [<!ENTITY a 'b'>]><domain/>", "\x00\x01"])
