@@ -255,6 +255,15 @@ def _keys() -> tuple[ProfileKey, ...]:
           "--served-model-name)", fmt="model-name"),
         K("volumes", (list,), [], "extra host paths a host process or container must use: [{path, user, write}] or "
           "plain paths", validate=f"{docker}:validate_host_volumes"),
+        # phones (device.adb, device.usb)
+        K("devices", (list,), [], "Android devices the agent drives: adb serials (USB) or host:port (adb over TCP); "
+          "empty: at least one device must be attached", validate="autoglm_doctor.facts.adb:_devices"),
+        K("adb_pairing", (bool,), False, "the phones connect by wireless debugging, paired with `adb pair` "
+          "(Android 11+; needs platform-tools 30.0.0 or newer)"),
+        K("adb_timeout", NUMBER, 10, "seconds one adb command may take", minimum=1, maximum=300),
+        K("agent_domain", (str,), None, "the libvirt domain the phone agent runs in: USB phones on the host must be "
+          "passed into it; unset: the agent runs on the host its phones are plugged into",
+          validate="autoglm_doctor.facts.adb:_domain_name"),
         # trace-id logs (logs.traces)
         K("logs_services", (list,), list(DEFAULT_SERVICES), "services of the deployment in request order (agent "
           "first); default sources are their containers", fmt="names"),

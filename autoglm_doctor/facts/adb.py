@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_doctor.config import declare_profile_key
 from autoglm_doctor.targets.base import CommandResult, GarbageValue, TargetError
 
 ADBKEYBOARD_PACKAGE = "com.android.adbkeyboard"
@@ -25,25 +24,17 @@ _SERIAL_OK = re.compile(r"^[^\s\x00-\x1f'\"\\`$;|&<>]{1,255}$")
 _ENDPOINT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
 
+# profile keys (declared in autoglm_doctor/profile_schema.py): devices, adb_pairing, adb_timeout, agent_domain
 def _devices(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and _SERIAL_OK.match(v) for v in value):
         raise ValueError('must be a list of adb serials or host:port, e.g. ["R58M123ABC", "192.168.1.50:5555"]')
     return value
 
 
-def _timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 300:
-        raise ValueError("must be seconds between 1 and 300")
-    return float(value)
-
-
-declare_profile_key("devices", list, [], "Android devices the agent drives: adb serials (USB) or host:port "
-                    "(adb over TCP); empty: at least one device must be attached", validate=_devices)
-declare_profile_key("adb_pairing", bool, False, "the phones connect by wireless debugging, paired with "
-                    "`adb pair` (Android 11+; needs platform-tools 30.0.0 or newer)")
-declare_profile_key("adb_timeout", (int, float), 10, "seconds one adb command may take", validate=_timeout)
-declare_profile_key("agent_domain", str, None, "the libvirt domain the phone agent runs in: USB phones on the "
-                    "host must be passed into it; unset: the agent runs on the host its phones are plugged into")
+def _domain_name(value: str) -> str:
+    if not re.fullmatch(r"[^/\x00-\x1f]{1,255}", value):
+        raise ValueError(f"{value!r} is not a libvirt domain name")
+    return value
 
 
 def is_endpoint(serial: str) -> bool:
