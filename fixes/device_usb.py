@@ -17,12 +17,15 @@ DEFAULT_URI = "qemu:///system"
 
 
 def _libvirt(ctx: Context) -> tuple[str, dict[str, str]]:
+    """The connection URI and each domain's persistent definition (what its next start uses)."""
     lv = ctx.target.adapter("libvirt")
-    try:
-        uri = str((lv.version() or {}).get("uri") or DEFAULT_URI)
-    except TargetError:
-        uri = DEFAULT_URI
-    return uri, {str(d.get("name")): str(d.get("xml", "")) for d in lv.domains() or []}
+    uri = ctx.profile.get("libvirt_uri")
+    if not uri:
+        try:
+            uri = str((lv.version() or {}).get("uri") or DEFAULT_URI)
+        except TargetError:
+            uri = DEFAULT_URI
+    return uri, {str(d.get("name")): str(d.get("inactive_xml") or d.get("xml", "")) for d in lv.domains() or []}
 
 
 class UsbHostdev(Fix):
