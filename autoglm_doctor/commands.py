@@ -150,8 +150,13 @@ def cmd_list(args: Any) -> int:
     from autoglm_doctor.app import catalogue
     from autoglm_doctor.registry import load_registry
 
+    from autoglm_doctor.remedy.nofix import no_fix_reason
+
     registry = load_registry()
     rows = catalogue(registry)
+    for r in rows:
+        if not r["fix"]:
+            r["no_fix"] = no_fix_reason(r["id"])
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     elif args.format == "markdown":
@@ -161,7 +166,9 @@ def cmd_list(args: Any) -> int:
     else:
         width = max((len(r["id"]) for r in rows), default=10)
         for r in rows:
-            sys.stdout.write(f"{r['id']:<{width}}  {r['severity']:<8}  {','.join(r['scope']):<16}  {r['title']}\n")
+            fix = f"fix: {r['fix']}" if r["fix"] else f"no fix: {r['no_fix']}"
+            sys.stdout.write(f"{r['id']:<{width}}  {r['severity']:<8}  {','.join(r['scope']):<16}  {r['title']}"
+                             f"  [{fix}]\n")
     for problem in registry.problems:
         print(f"autoglm-doctor: warning: {problem}", file=sys.stderr)
     return EXIT_OK

@@ -173,6 +173,7 @@ class BridgeAddress(_PerBridge):
         "and in the persistent configuration",
         "Once a NIC is enslaved, the bridge takes all its frames: an address left on the port stops answering. "
         "Addresses come from 'ip -j addr show' (recorded into snapshots).",
+        fix="fix.net.bridge_address",
     )
 
     def judge(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:

@@ -110,6 +110,7 @@ class VfioModules(Check):
         scope=(Scope.HOST,),
         remediation="modprobe vfio-pci (pulls in vfio and vfio_iommu_type1), and load it at boot",
         docs=docs_link("host.vfio.modules"),
+        fix="fix.vfio.modules",
         requires=("host.pci.gpus",),
     )
 

@@ -7,6 +7,7 @@ import json
 from typing import Sequence
 
 from autoglm_doctor.check import Context
+from autoglm_doctor.facts.bootloader import find_tool
 from autoglm_doctor.facts.docker import DAEMON_JSON, daemon_config
 from autoglm_doctor.facts.docker_gpu import RUNTIME_BIN, find_binary
 from autoglm_doctor.facts.kernel import GarbageValue
@@ -14,7 +15,7 @@ from autoglm_doctor.facts.volumes import Repair
 from autoglm_doctor.model import Finding, FixMeta, Severity
 from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, SetMode, SetOwner, WriteFile
 
-RESTART_DOCKER = RunCommand(("systemctl", "restart", "docker"))
+RESTART_DOCKER = RunCommand(("systemctl", "restart", "docker"), regenerate=True, risk="disruptive")
 
 
 class VolumeAccess(Fix):
@@ -71,14 +72,15 @@ class SelinuxLabels(Fix):
                 continue
             seen.add(source)
             if f.check_id == "container.selinux.vm_images":
-                changes.append(RunCommand(("restorecon", "-v", source)))
+                changes.append(RunCommand(("restorecon", "-v", source), regenerate=True))
                 continue
             spec = f"{source}(/.*)?"
             changes.append(RunCommand(("semanage", "fcontext", "-a", "-t", "container_file_t", spec),
                                       undo=("semanage", "fcontext", "-d", spec)))
-            changes.append(RunCommand(("restorecon", "-Rv", source)))
-        notes = ("semanage comes with the policycoreutils-python-utils package; the alternative per container "
-                 "is mounting with :z",) if changes else ()
+            changes.append(RunCommand(("restorecon", "-Rv", source), regenerate=True))
+        notes = ("semanage comes with the policycoreutils-python-utils package (policycoreutils-python on "
+                 "RHEL 7); without it, chcon -R -t container_file_t SOURCE is the stated fallback, but it does not "
+                 "survive a relabel; the alternative per container is mounting with :z",) if changes else ()
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=notes)
 
 
@@ -112,9 +114,15 @@ class NvidiaRuntime(Fix):
                          "first (this plan then registers it); --gpus also starts working once its hook is installed")
             return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=tuple(notes))
         changes: list[Change] = []
-        if "nvidia" not in (cfg.data.get("runtimes") or {}):
+        ctk = find_tool(ctx.target, "nvidia-ctk")
+        if "nvidia" not in (cfg.data.get("runtimes") or {}) and ctk:
+            # NVIDIA's own tool makes the edit; the journal keeps daemon.json so a rollback restores it
+            changes.append(RunCommand((ctk, "runtime", "configure", "--runtime=docker"), outputs=(DAEMON_JSON,)))
+        elif "nvidia" not in (cfg.data.get("runtimes") or {}):
             content = json.dumps(_with_nvidia_runtime(cfg.data), indent=4) + "\n"
             changes.append(WriteFile(DAEMON_JSON, content))
+            notes.append("nvidia-ctk is not installed: the plan makes the same edit nvidia-ctk runtime configure "
+                         "--runtime=docker would make")
         else:
             notes.append(f"{DAEMON_JSON} already registers nvidia: dockerd only needs a restart")
         if not cfg.data.get("live-restore"):

@@ -29,6 +29,14 @@ class KvmDeviceAccess(Fix):
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        try:
+            kvm = ctx.target.stat("/dev/kvm")
+        except TargetError:
+            kvm = None
+        if kvm is None:
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings),
+                        notes=("/dev/kvm does not exist: the kvm module is not loaded or virtualization is off in the "
+                               "firmware (see host.cpu.virtualization); no owner or mode change can help",))
         acc = ctx.fact(accounts)
         user = vm_user(ctx)
         changes: list[Change] = []

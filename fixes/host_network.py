@@ -10,7 +10,9 @@ from autoglm_doctor.facts.firewall import BR_NF_KEYS, br_netfilter, ipv4_ruleset
 from autoglm_doctor.facts.netconfig import net_config
 from autoglm_doctor.facts.vmnet import bridge_views
 from autoglm_doctor.model import Finding, FixMeta, Severity
-from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, WriteFile
+from autoglm_doctor.facts.bootloader import find_tool
+from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.plan import Change, Fix, IpLink, Plan, RunCommand, WriteFile, sysctl
 
 BR_NF_CONF = "/etc/sysctl.d/90-autoglm-doctor-bridge-nf.conf"
 ACCEPT_UNIT = "/etc/systemd/system/autoglm-doctor-bridge-accept.service"
@@ -47,8 +49,7 @@ class BridgeUp(Fix):
             elif view.iface.admin_up:
                 notes.append(f"{name} is already up; it lacks carrier because no port forwards: fix the uplink")
             else:
-                changes.append(RunCommand(("ip", "link", "set", "dev", name, "up"),
-                                          undo=("ip", "link", "set", "dev", name, "down")))
+                changes.append(IpLink(name, up=True))
                 notes.append(_persist_note(ctx, name, "the bridge brought up at boot ('auto', autoconnect)"))
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
 
@@ -72,8 +73,7 @@ class BridgeStpOff(Fix):
             if stp == 0:
                 notes.append(f"{name}: STP is already off")
                 continue
-            changes.append(RunCommand(("ip", "link", "set", "dev", name, "type", "bridge", "stp_state", "0"),
-                                      undo=("ip", "link", "set", "dev", name, "type", "bridge", "stp_state", str(stp))))
+            changes.append(IpLink(name, bridge=(("stp_state", "0"),)))
             notes.append(_persist_note(ctx, name, "STP off (netplan 'parameters: {stp: false}', nmcli "
                                                   "bridge.stp no, ifupdown 'bridge_stp off', networkd STP=no)"))
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
@@ -102,15 +102,37 @@ class BrNetfilterPersist(Fix):
         return Plan(self.meta.id, self.meta.title, (WriteFile(BR_NF_CONF, content),), tuple(findings), notes=notes)
 
 
-def _accept_unit(bridges: list[str]) -> str:
+def iptables_binary(ctx: Context, labels: list[str]) -> tuple[str, str]:
+    """(the iptables binary whose tables hold DOCKER-USER, why). Docker programs whichever backend
+    the ``iptables`` alternative points at; a rule added with the other backend lands in tables
+    Docker's chains never jump to. ``labels`` are the rule views DOCKER-USER was found in."""
+    if any(label.startswith("iptables-legacy") for label in labels):
+        name, why = "iptables-legacy", "DOCKER-USER is in the legacy (xtables) tables"
+    else:
+        try:
+            res = ctx.target.run(("iptables", "--version"))
+            version = res.stdout.strip() if res.ok else ""
+        except TargetError:  # a snapshot that never recorded it
+            version = ""
+        if "nf_tables" in version:
+            name, why = "iptables-nft", f"iptables is the nf_tables variant ({version})"
+        elif "legacy" in version:
+            name, why = "iptables-legacy", f"iptables is the legacy variant ({version})"
+        else:
+            name, why = "iptables", f"iptables --version says {version or 'nothing'}"
+    path = find_tool(ctx.target, name) or find_tool(ctx.target, "iptables") or f"/usr/sbin/{name}"
+    return path, why
+
+
+def _accept_unit(bridges: list[str], binary: str = "/usr/sbin/iptables") -> str:
     lines = ["# Written by autoglm-doctor (fix.net.bridge_forward): Docker sets the FORWARD policy to DROP;",
              "# accept frames bridged between guests and the LAN on these bridges before Docker's rules.",
              "[Unit]", "Description=Accept bridged VM traffic in DOCKER-USER", "After=docker.service",
              "BindsTo=docker.service", "", "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
     for br in bridges:
         rule = f"DOCKER-USER -i {br} -o {br} -j ACCEPT"
-        lines += [f"ExecStartPre=-/usr/sbin/iptables -D {rule}", f"ExecStart=/usr/sbin/iptables -I {rule}",
-                  f"ExecStop=-/usr/sbin/iptables -D {rule}"]
+        lines += [f"ExecStartPre=-{binary} -D {rule}", f"ExecStart={binary} -I {rule}",
+                  f"ExecStop=-{binary} -D {rule}"]
     lines += ["", "[Install]", "WantedBy=docker.service"]
     return "\n".join(lines) + "\n"
 
@@ -126,14 +148,18 @@ class BridgedForwardAccept(Fix):
         bridges = _bridges(findings)
         families = {(f.resource or "").partition(":")[2] for f in findings} or {"ipv4"}
         views = ctx.fact(ipv4_rulesets).views.get("ipv4", [])
-        docker = any("DOCKER-USER" in v.chains for v in views)
+        docker_views = [v.label for v in views if "DOCKER-USER" in v.chains]
+        docker = bool(docker_views)
         changes: list[Change] = []
         notes: list[str] = []
         if docker and bridges:
+            binary, why = iptables_binary(ctx, docker_views)
+            notes.append(f"uses {binary}: {why}")
             for br in bridges:
                 rule = ("DOCKER-USER", "-i", br, "-o", br, "-j", "ACCEPT")
-                changes.append(RunCommand(("iptables", "-I", *rule), undo=("iptables", "-D", *rule)))
-            changes += [WriteFile(ACCEPT_UNIT, _accept_unit(bridges)),
+                changes.append(RunCommand((binary, "-I", *rule), undo=(binary, "-D", *rule),
+                                          done_if=(binary, "-C", *rule)))
+            changes += [WriteFile(ACCEPT_UNIT, _accept_unit(bridges, binary)),
                         RunCommand(("systemctl", "daemon-reload")),
                         RunCommand(("systemctl", "enable", ACCEPT_UNIT.rsplit("/", 1)[1]),
                                    undo=("systemctl", "disable", ACCEPT_UNIT.rsplit("/", 1)[1]))]
@@ -146,8 +172,7 @@ class BridgedForwardAccept(Fix):
             keys = {"ipv4": "bridge-nf-call-iptables", "ipv6": "bridge-nf-call-ip6tables"}
             values = {keys[f]: 0 for f in sorted(families) if f in keys}
             for key in values:
-                changes.append(RunCommand(("sysctl", "-w", f"net.bridge.{key}=0"),
-                                          undo=("sysctl", "-w", f"net.bridge.{key}=1")))
+                changes.append(sysctl(f"net.bridge.{key}", 0))
             changes.append(WriteFile(BR_NF_CONF, _sysctl_file(values, "bridged VM frames bypass the host firewall")))
             notes.append("bridged guests are then filtered by no host iptables rule at all; filter inside the guests "
                          "or with nft bridge-family rules if you need it")

@@ -1,24 +1,53 @@
-"""Plan for VFIO binding findings: bind the passthrough devices to vfio-pci now (virsh nodedev-detach,
-reversible) and at every boot (modprobe.d ids + softdeps, initramfs rebuilt). Plans only; never applies."""
+"""Plans for VFIO findings.
+
+fix.vfio.bind binds the passthrough devices to vfio-pci now (virsh nodedev-detach, reversible) and
+at every boot:
+- vfio-pci as a module: ``options vfio-pci ids=...`` plus ``softdep DRIVER pre: vfio-pci`` in
+  /etc/modprobe.d/autoglm-doctor-vfio.conf, then the initramfs rebuilt (early boot must see them);
+- vfio-pci built into the kernel: modprobe.d is ignored, so ``vfio-pci.ids=`` goes on the kernel
+  command line through the detected boot loader (reboot required);
+- ids= matches every card with that vendor:device: when the host keeps a second, identical card
+  (its own display GPU), ids= would take it too, so the plan binds per address instead, with a udev
+  rule setting ``driver_override`` to vfio-pci for exactly those addresses.
+fix.vfio.modules loads vfio-pci (which pulls in vfio and the IOMMU backend) now and at every boot:
+one plan for whichever of the three host.vfio.modules findings fail.
+Plans only; never applies."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from autoglm_doctor.check import Context
-from autoglm_doctor.facts.pci import passthrough_gpus
-from autoglm_doctor.facts.vfio import devices_to_bind, is_vfio_driver, recommendation_for
+from autoglm_doctor.facts.bootloader import find_tool
+from autoglm_doctor.facts.cmdline_plan import cmdline_changes
+from autoglm_doctor.facts.pci import passthrough_gpus, pci_inventory
+from autoglm_doctor.facts.vfio import VFIO_CONF, devices_to_bind, is_vfio_driver, recommendation_for
 from autoglm_doctor.model import Finding, FixMeta, Severity
 from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, WriteFile
 
-VFIO_CONF = "/etc/modprobe.d/autoglm-doctor-vfio.conf"
-INITRAMFS_TOOLS = (("/usr/sbin/update-initramfs", ("update-initramfs", "-u")),
-                   ("/usr/bin/dracut", ("dracut", "-f")),
-                   ("/usr/bin/mkinitcpio", ("mkinitcpio", "-P")))
+OVERRIDE_RULES = "/etc/udev/rules.d/60-autoglm-doctor-vfio-override.rules"
+MODULES_LOAD = "/etc/modules-load.d/autoglm-doctor-vfio.conf"
+INITRAMFS_TOOLS = (("update-initramfs", ("update-initramfs", "-u", "-k", "all")),
+                   ("dracut", ("dracut", "-f", "--regenerate-all")),
+                   ("mkinitcpio", ("mkinitcpio", "-P")))
 
 
 def nodedev_name(address: str) -> str:
     return "pci_" + address.replace(":", "_").replace(".", "_")
+
+
+def initramfs_rebuild(ctx: Context) -> RunCommand | None:
+    for name, argv in INITRAMFS_TOOLS:
+        if find_tool(ctx.target, name):
+            return RunCommand(argv, regenerate=True, takes_effect_at_boot=True, risk="needs reboot", timeout=900)
+    return None
+
+
+def override_rules(addresses: list[str]) -> str:
+    lines = ["# Written by autoglm-doctor (fix.vfio.bind): vfio-pci takes exactly these PCI addresses at boot;",
+             "# an identical card the host keeps is left to its own driver (vfio-pci ids= would take it too)."]
+    lines += [f'ACTION=="add", SUBSYSTEM=="pci", KERNEL=="{a}", ATTR{{driver_override}}="vfio-pci"' for a in addresses]
+    return "\n".join(lines) + "\n"
 
 
 class BindToVfio(Fix):
@@ -28,9 +57,11 @@ class BindToVfio(Fix):
         fixes=("host.vfio.binding", "host.vfio.persistence"),
         risk=Severity.HIGH,
         reboot_required=True,
-        description="Writes options vfio-pci ids=... and softdep HOSTDRIVER pre: vfio-pci to "
-                    f"{VFIO_CONF}, rebuilds the initramfs, and detaches each device from its host driver "
-                    "with virsh nodedev-detach (undo: nodedev-reattach). The host loses those devices.",
+        description=f"Module vfio-pci: options vfio-pci ids=... and softdeps in {VFIO_CONF}, initramfs rebuilt. "
+                    "Built-in vfio-pci: vfio-pci.ids= on the kernel command line (boot loader's tool). A second "
+                    f"identical card the host keeps: per-address driver_override ({OVERRIDE_RULES}) instead of "
+                    "ids=. Detaches each device now with virsh nodedev-detach (undo: nodedev-reattach). The host "
+                    "loses those devices.",
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
@@ -48,17 +79,33 @@ class BindToVfio(Fix):
                          "spare them")
         if not rec.ids:
             return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=("no passthrough device found",))
-        if rec.builtin:
-            notes.append(f"vfio-pci is built into this kernel and ignores modprobe.d: add vfio-pci.ids="
-                         f"{','.join(rec.ids)} to the kernel command line yourself (GRUB_CMDLINE_LINUX), then "
-                         "update-grub; this plan only binds the devices for the current boot")
+        mine = {d.address for d, _w in own}
+        twins = sorted(d.address for d in ctx.fact(pci_inventory).devices.values()
+                       if d.ids in rec.ids and d.address not in mine)
+        reboot = True
+        if twins:
+            notes.append(f"ids={','.join(rec.ids)} would also claim {', '.join(twins)} (same vendor:device, kept by "
+                         f"the host): binding per address with driver_override in {OVERRIDE_RULES} instead")
+            changes.append(WriteFile(OVERRIDE_RULES, override_rules(sorted(mine))))
+            if rec.softdeps and not rec.builtin:
+                changes.append(WriteFile(VFIO_CONF, "# Written by autoglm-doctor (fix.vfio.bind)\n"
+                                         + "\n".join(f"softdep {m} pre: vfio-pci" for m in rec.softdeps) + "\n"))
+            tool = initramfs_rebuild(ctx)
+            if tool:
+                changes.append(tool)
+        elif rec.builtin:
+            cl, cl_notes, _bl = cmdline_changes(ctx.target, (f"vfio-pci.ids={','.join(rec.ids)}",))
+            changes += cl
+            notes.append("vfio-pci is built into this kernel and ignores modprobe.d: vfio-pci.ids= goes on the kernel "
+                         "command line")
+            notes += cl_notes
         else:
-            content = ("# Written by autoglm-doctor (fix.vfio.bind): vfio-pci claims the passthrough devices at boot,\n"
+            content = (f"# Written by autoglm-doctor (fix.vfio.bind): vfio-pci claims the passthrough devices at boot,\n"
                        "# before the host drivers that would otherwise take them.\n" + "\n".join(rec.conf_lines) + "\n")
             changes.append(WriteFile(VFIO_CONF, content))
-            tool = next((argv for path, argv in INITRAMFS_TOOLS if ctx.target.stat(path) is not None), None)
+            tool = initramfs_rebuild(ctx)
             if tool:
-                changes.append(RunCommand(tool))
+                changes.append(tool)
             else:
                 notes.append("no update-initramfs, dracut or mkinitcpio found: rebuild the initramfs yourself so "
                              "the early boot sees the softdeps")
@@ -67,15 +114,40 @@ class BindToVfio(Fix):
                 continue
             name = nodedev_name(dev.address)
             changes.append(RunCommand(("virsh", "nodedev-detach", name, "--driver", "vfio"),
-                                      undo=("virsh", "nodedev-reattach", name)))
+                                      undo=("virsh", "nodedev-reattach", name), risk="disruptive"))
             if dev.driver in ("nouveau", "amdgpu", "nvidia"):
                 notes.append(f"{dev.address} is driven by {dev.driver}: detaching it at runtime may hang if it "
                              "drives the console or a running Xorg/Wayland session; rebooting with the new "
                              "configuration is the safe path")
-        notes.append("the host loses these devices: " + ", ".join(f"{d.address} ({d.kind})"
-                                                                  for d, _w in own))
+        notes.append("the host loses these devices: " + ", ".join(f"{d.address} ({d.kind})" for d, _w in own))
+        return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), reboot_required=reboot,
+                    notes=tuple(notes))
+
+
+class LoadVfioModules(Fix):
+    meta = FixMeta(
+        id="fix.vfio.modules",
+        title="Load vfio-pci (with vfio and vfio_iommu_type1) now and at every boot",
+        fixes=("host.vfio.modules",),
+        risk=Severity.LOW,
+        description=f"One plan for any of the three host.vfio.modules failures: {MODULES_LOAD} lists the missing "
+                    "modules for systemd-modules-load, modprobe vfio-pci loads them now (vfio-pci pulls in vfio "
+                    "and vfio_iommu_type1).",
+    )
+
+    def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        missing = [f.resource for f in findings if f.resource]
+        if not missing:
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings))
+        order = [m for m in ("vfio", "vfio_iommu_type1", "vfio_pci") if m in missing]
+        content = "# Written by autoglm-doctor (fix.vfio.modules)\n" + "\n".join(order) + "\n"
+        changes: list[Change] = [WriteFile(MODULES_LOAD, content)]
+        for m in order:
+            changes.append(RunCommand(("modprobe", m), undo=("modprobe", "-r", m),
+                                      done_if=("test", "-d", f"/sys/module/{m}")))
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings),
-                    reboot_required=not rec.builtin, notes=tuple(notes))
+                    notes=("a module that is not built for this kernel cannot be loaded: install the distribution's "
+                           "full kernel (linux-modules-extra on Ubuntu)",))
 
 
-FIXES = (BindToVfio,)
+FIXES = (BindToVfio, LoadVfioModules)

@@ -141,6 +141,12 @@ def test_list_json_and_explain():
     assert ids == sorted(ids) and "host.kvm.device" in ids
     kvm = next(r for r in rows if r["id"] == "host.kvm.device")
     assert kvm["fix"] == "fix.kvm.device_access" and kvm["severity"] == "critical"
+    cpu = next(r for r in rows if r["id"] == "host.cpu.virtualization")
+    assert cpu["fix"] is None and cpu["no_fix"].startswith("firmware setting")
+    listing = doctor("list").stdout
+    assert "[fix: fix.iommu.enable]" in next(ln for ln in listing.splitlines() if ln.startswith("host.iommu.active"))
+    assert "[no fix: firmware setting" in next(ln for ln in listing.splitlines()
+                                              if ln.startswith("host.cpu.virtualization"))
     text = doctor("explain", "host.kvm.device").stdout
     assert "host.kvm.device: /dev/kvm exists and the VM user can read and write it" in text
     assert "fix: fix.kvm.device_access" in text

@@ -157,25 +157,30 @@ class SetOwner(_TreeChange):
             return self.describe()
         return f"{self.describe()}\n{self.path}: owner {st.uid}:{st.gid} -> {self.user or st.uid}:{self.group or st.gid}"
 
-    def capture(self, target: Any) -> dict[str, Any]:
-        before = _capture(target, self.path, self.recursive)
-        before["uid"] = resolve_id(target, self.user, "/etc/passwd")
-        before["gid"] = resolve_id(target, self.group, "/etc/group")
-        return before
+    def ids(self, target: Any) -> tuple[int, int]:
+        """Names are resolved when the step runs: an earlier step of the plan may create the group."""
+        return resolve_id(target, self.user, "/etc/passwd"), resolve_id(target, self.group, "/etc/group")
 
-    def _ok(self, before: dict[str, Any], uid: int, gid: int) -> bool:
-        return (before["uid"] in (-1, uid)) and (before["gid"] in (-1, gid))
+    @staticmethod
+    def _ok(ids: tuple[int, int], uid: int, gid: int) -> bool:
+        return (ids[0] in (-1, uid)) and (ids[1] in (-1, gid))
 
     def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
-        return all(self._ok(before, e["uid"], e["gid"]) for e in before["entries"])
+        try:
+            ids = self.ids(target)
+        except ChangeFailed:
+            return False  # the user or group does not exist yet
+        return all(self._ok(ids, e["uid"], e["gid"]) for e in before["entries"])
 
     def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+        uid, gid = self.ids(target)
         for e in before["entries"]:
-            mut.chown(e["path"], before["uid"], before["gid"])
-        return {"touched": self.touched(before)}
+            mut.chown(e["path"], uid, gid)
+        return {"touched": self.touched(before), "uid": uid, "gid": gid}
 
     def verify(self, target: Any, before: dict[str, Any]) -> bool:
-        return all((st := target.stat(p, follow=False)) is not None and self._ok(before, st.uid, st.gid)
+        ids = self.ids(target)
+        return all((st := target.stat(p, follow=False)) is not None and self._ok(ids, st.uid, st.gid)
                    for p in self.touched(before))
 
 

@@ -114,6 +114,10 @@ def boot_binding(ctx, dev: PciDevice) -> BootBinding:
     return BootBinding(tuple(sources), tuple(ignored), tuple(unordered), tuple(ordered))
 
 
+# the file fix.vfio.bind writes; the advice names the same file
+VFIO_CONF = "/etc/modprobe.d/autoglm-doctor-vfio.conf"
+
+
 @dataclass(frozen=True)
 class Recommendation:
     ids: tuple[str, ...]  # vendor:device of every device to bind
@@ -128,7 +132,7 @@ class Recommendation:
         if self.builtin:
             return (f"vfio-pci is built into this kernel: add vfio-pci.ids={','.join(self.ids)} to the kernel command "
                     "line (GRUB_CMDLINE_LINUX), update-grub, reboot")
-        return ("; ".join(repr(line) for line in self.conf_lines) + " in /etc/modprobe.d/vfio.conf, then rebuild the "
+        return ("; ".join(repr(line) for line in self.conf_lines) + f" in {VFIO_CONF}, then rebuild the "
                 "initramfs (update-initramfs -u, or dracut -f) and reboot")
 
 

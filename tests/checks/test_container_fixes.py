@@ -40,14 +40,14 @@ def test_selinux_plan_uses_semanage_and_restorecon():
     assert [c.describe() for c in p.changes] == [
         "run: semanage fcontext -a -t container_file_t /home/admin/autoglm/config(/.*)?  "
         "(undo: semanage fcontext -d /home/admin/autoglm/config(/.*)?)",
-        "run: restorecon -Rv /home/admin/autoglm/config  (no automatic undo)",
-        "run: restorecon -v /var/lib/libvirt/images/autoglm-vm.qcow2  (no automatic undo)",
+        "run: restorecon -Rv /home/admin/autoglm/config  (undo: run again after the inputs are restored)",
+        "run: restorecon -v /var/lib/libvirt/images/autoglm-vm.qcow2  (undo: run again after the inputs are restored)",
     ]
 
 
 def test_nvidia_plan_when_only_a_restart_is_missing():
     p, text = plan("ctr-broken", ["container.docker.nvidia"], "fix.container.nvidia_runtime")
-    assert [c.describe() for c in p.changes] == ["run: systemctl restart docker  (no automatic undo)"]
+    assert [c.describe() for c in p.changes] == ["run: systemctl restart docker  (undo: run again after the inputs are restored)"]
     assert "already registers nvidia" in text
 
 

@@ -9,7 +9,7 @@ from autoglm_doctor.check import Context
 from autoglm_doctor.config import Profile
 from autoglm_doctor.facts.fwrules import parse_iptables_save, parse_nft_json, walk
 from autoglm_doctor.facts.kernel import GarbageValue
-from autoglm_doctor.plan import RunCommand, WriteFile
+from autoglm_doctor.plan import IpLink, RunCommand, WriteFile
 from autoglm_doctor.registry import load_registry
 from autoglm_doctor.targets.snapshot import SnapshotTarget
 from tests.helpers import Case, scenario_path
@@ -133,8 +133,10 @@ def test_fix_bridge_forward_with_docker_plans_docker_user_rule_and_unit():
     plan, text = _plan("net-docker-drop-nm", "fix.net.bridge_forward", ["host.firewall.bridge_forward"])
     first = plan.changes[0]
     assert isinstance(first, RunCommand)
-    assert first.argv == ("iptables", "-I", "DOCKER-USER", "-i", "br0", "-o", "br0", "-j", "ACCEPT")
-    assert first.undo == ("iptables", "-D", "DOCKER-USER", "-i", "br0", "-o", "br0", "-j", "ACCEPT")
+    # the snapshot did not record iptables --version: the plain iptables alternative, by absolute path
+    assert first.argv == ("/usr/sbin/iptables", "-I", "DOCKER-USER", "-i", "br0", "-o", "br0", "-j", "ACCEPT")
+    assert first.undo == ("/usr/sbin/iptables", "-D", "DOCKER-USER", "-i", "br0", "-o", "br0", "-j", "ACCEPT")
+    assert first.done_if == ("/usr/sbin/iptables", "-C", "DOCKER-USER", "-i", "br0", "-o", "br0", "-j", "ACCEPT")
     unit = next(c for c in plan.changes if isinstance(c, WriteFile))
     assert "After=docker.service" in unit.content and "ExecStartPre=-/usr/sbin/iptables -D DOCKER-USER" in unit.content
     assert "+ExecStart=/usr/sbin/iptables -I DOCKER-USER -i br0 -o br0 -j ACCEPT" in text
@@ -142,11 +144,10 @@ def test_fix_bridge_forward_with_docker_plans_docker_user_rule_and_unit():
 
 def test_fix_stp_off_and_bridge_up_plans():
     plan, text = _plan("net-docker-drop-nm", "fix.net.bridge_stp_off", ["host.bridge.stp"])
-    assert plan.changes == (RunCommand(("ip", "link", "set", "dev", "br0", "type", "bridge", "stp_state", "0"),
-                                       undo=("ip", "link", "set", "dev", "br0", "type", "bridge", "stp_state", "1")),)
+    assert plan.changes == (IpLink("br0", bridge=(("stp_state", "0"),)),)
     assert "br0.nmconnection" in text
     plan, _ = _plan("net-runtime-only", "fix.net.bridge_up", ["host.bridge.link_up"])
-    assert plan.changes[0].argv == ("ip", "link", "set", "dev", "br0", "up")
+    assert plan.changes[0] == IpLink("br0", up=True)
 
 
 def test_fix_br_netfilter_persist_writes_runtime_values():
