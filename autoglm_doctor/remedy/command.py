@@ -78,7 +78,9 @@ def _outcome_text(outcome: Any, verb: str) -> str:
                    + ("" if outcome.reason or outcome.reboot_pending else ", and the addressed checks now pass")
                    + f" (run {outcome.run_id}; undo with: autoglm-doctor fix --rollback {outcome.run_id})",
         "unchanged": outcome.reason,
-        "rolled_back": f"rolled back: {outcome.reason}",
+        "rolled_back": (f"rolled back: {outcome.reason}" if verb == "applied" else
+                        f"rolled back run {outcome.run_id}: every applied step reverted"
+                        + (f" ({outcome.reason})" if outcome.reason else "")),
         "rollback_incomplete": f"ROLLBACK INCOMPLETE: {outcome.reason}; the journal {outcome.journal} "
                                "holds the before-state of every step",
         "refused": f"refused: {outcome.reason}",
