@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Iterable, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Mapping, TypeVar
 
 from autoglm_doctor.model import CheckMeta, Finding, Severity, Status
 from autoglm_doctor.targets.base import DeadlineExceeded
@@ -17,9 +17,12 @@ class Context:
     """What a check receives: the target, the deployment profile and a shared, lazily computed,
     thread-safe cache of facts (parsed views of the target)."""
 
-    def __init__(self, target: Any, profile: Any) -> None:
+    def __init__(self, target: Any, profile: Any, peers: Mapping[str, Any] | None = None) -> None:
         self.target = target
         self.profile = profile
+        # the other systems of this run (the guests of a host run, by target name): cross checks (xcheck.*)
+        # read them through their own contexts, each with its own fact cache
+        self.peers: dict[str, Context] = {name: Context(t, profile) for name, t in (peers or {}).items()}
         # one "now" for the whole run, taken from the target: a snapshot answers with its capture time,
         # so time windows (e.g. "logs of the last hour") replay exactly; ``clock_known`` is False for a
         # hand-made snapshot that records no time (its "now" is the reader's)

@@ -39,11 +39,12 @@ def resource(bars: list[tuple[int, int, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def a100(address: str, driver: str | None = "nvidia", *, bar1_start: int = 0x380000000000, bar1_unset: bool = False) -> Pci:
+def a100(address: str, driver: str | None = "nvidia", *, bar1_start: int = 0x380000000000, bar1_unset: bool = False,
+         device: int = 0x20B5) -> Pci:
     flags1 = MEM64_PREF | (UNSET if bar1_unset else 0)
     bars = [(0xFC000000, 16 << 20, MEM32), (0 if bar1_unset else bar1_start, 128 * GIB, flags1), (0, 0, 0),
             (0x382000000000 if not bar1_unset else 0x3800000000, 32 << 20, MEM64_PREF), (0, 0, 0), (0, 0, 0)]
-    return Pci(address, 0x10DE, 0x20B5, 0x030200, sv=0x10DE,
+    return Pci(address, 0x10DE, device, 0x030200, sv=0x10DE,
                sd=0x1533, driver=driver, module={"nvidia": "nvidia", "nouveau": "nouveau"}.get(driver or ""),
                resource=resource(bars))
 
@@ -328,8 +329,41 @@ def no_gpu_in_container() -> None:
     g.weights(root="/srv/models/elsewhere").save()
 
 
+def ip_addr_json(addrs: list[tuple[str, str, int]]) -> str:
+    links = [{"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP"], "operstate": "UNKNOWN",
+              "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]}]
+    for i, (name, addr, plen) in enumerate(addrs, 2):
+        links.append({"ifindex": i, "ifname": name, "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+                      "operstate": "UP", "addr_info": [{"family": "inet", "local": addr, "prefixlen": plen,
+                                                         "scope": "global", "dynamic": True}]})
+    return json.dumps(links)
+
+
+MODELS_URL = "http://192.168.122.1:8000/v1/models"
+
+
+def xguest_good() -> None:
+    """The guest of vm-gpu-host's vmdomain-good: its A100 PCIe 40GB (10de:20f1), 16 vCPUs, 64 GiB."""
+    g = Guest("guest-x-vmdomain-good").base([a100("0000:01:00.0", device=0x20F1)])
+    g.tree.file(f"/lib/modules/{RELEASE}/updates/dkms/nvidia.ko.xz", "\xfd7zXZ")
+    g.run(["ip", "-j", "addr", "show"], stdout=ip_addr_json([("enp1s0", "192.168.122.50", 24)]))
+    g.run(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", MODELS_URL], stdout="200")
+    g.save()
+
+
+def xguest_broken() -> None:
+    """The same domain's guest when the GPU never arrived, vCPUs are offline, the balloon took memory and
+    networking is down."""
+    g = Guest("guest-x-vmdomain-broken").base([], cpus=4, mem_kib=16_400_000,
+                                              modules="virtio_net 61440 0 - Live 0x0\n", nvrm=None)
+    g.run(["ip", "-j", "addr", "show"], stdout=ip_addr_json([]))
+    g.run(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", MODELS_URL], rc=7,
+          stdout="000", stderr="curl: (7) Failed to connect to 192.168.122.1 port 8000 after 3 ms: Couldn't connect to server")
+    g.save()
+
+
 if __name__ == "__main__":
     for build in (healthy, no_gpu, bar_unassigned, nouveau, secure_boot_unsigned, kernel_upgraded, hgx_errors, hgx_healthy, nvml_mismatch,
-                  model_broken, no_gpu_in_container):
+                  model_broken, no_gpu_in_container, xguest_good, xguest_broken):
         build()
     print("built the guest-* scenarios")
