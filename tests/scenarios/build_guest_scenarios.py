@@ -329,6 +329,18 @@ def no_gpu_in_container() -> None:
     g.weights(root="/srv/models/elsewhere").save()
 
 
+def ubuntu_apparmor(name: str, agent_profile: str, model_profile: str) -> None:
+    """An Ubuntu 22.04 guest: AppArmor on, docker-default and the distribution's profiles loaded."""
+    g = Guest(name).base([a100("0000:01:00.0")], release="5.15.0-91-generic")
+    g.tree.file("/sys/module/apparmor/parameters/enabled", "Y\n")
+    g.tree.file("/sys/kernel/security/apparmor/profiles", "docker-default (enforce)\n/usr/sbin/chronyd (enforce)\n"
+                "lsb_release (enforce)\nnvidia_modprobe (enforce)\nnvidia_modprobe//kmod (enforce)\n")
+    g.docker(model_container(args=VLLM_ARGS, cuda_env=CUDA_121))
+    g.api[key("docker", "inspect_container", "auto-glm")]["result"]["AppArmorProfile"] = agent_profile
+    g.api[key("docker", "inspect_container", "a1" * 32)]["result"]["AppArmorProfile"] = model_profile
+    g.save()
+
+
 def ip_addr_json(addrs: list[tuple[str, str, int]]) -> str:
     links = [{"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP"], "operstate": "UNKNOWN",
               "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]}]
@@ -366,4 +378,6 @@ if __name__ == "__main__":
     for build in (healthy, no_gpu, bar_unassigned, nouveau, secure_boot_unsigned, kernel_upgraded, hgx_errors, hgx_healthy, nvml_mismatch,
                   model_broken, no_gpu_in_container, xguest_good, xguest_broken):
         build()
+    ubuntu_apparmor("guest-ubuntu-apparmor", "docker-default", "autoglm-vllm")
+    ubuntu_apparmor("guest-ubuntu-unconfined", "unconfined", "docker-default")
     print("built the guest-* scenarios")
