@@ -36,7 +36,8 @@ def add_parsers(sub: Any) -> None:
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
     """(target, settings, streams, notes, logger) from the arguments; UsageError on bad input."""
-    from autoglm_doctor.app import new_run_id
+    import os
+
     from autoglm_doctor.errors import UsageError
     from autoglm_doctor.config import ConfigError, load_config
     from autoglm_doctor.logs import configure
@@ -67,7 +68,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
         target = open_target(args.target)
     except (TargetSpecError, SnapshotError) as exc:
         raise UsageError(str(exc)) from exc
-    run_id = new_run_id()
+    run_id = os.urandom(6).hex()  # as app.new_run_id, without importing the check runner
     log = configure(run_id, args.log_format, args.log_level)
     settings = settings_mod.settings_from_profile(config.profile, since, until)
     notes: list[str] = []

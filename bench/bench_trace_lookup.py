@@ -81,9 +81,28 @@ def main() -> int:
         ratios.append(ours[-1] / greps[-1])
         timeline = json.loads(out.stdout)
         assert timeline["lines"] == g.stdout.count(b"\n") == 1, (timeline["lines"], g.stdout[:200])
+    sys.path.insert(0, ROOT)
+    from autoglm_doctor.logscan.settings import ScanSettings
+    from autoglm_doctor.logscan.sources import parse_source_spec, resolve
+    from autoglm_doctor.logscan.timeline import find_trace
+    from autoglm_doctor.targets import open_target
+
+    target = open_target("local")
+    streams = resolve(target, [parse_source_spec(path)], [])
+    inproc = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        find_trace(target, streams, ScanSettings(), trace_id)
+        inproc.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    subprocess.run([exe, "--help"], capture_output=True, env=env)
+    startup = time.perf_counter() - t0
     print(f"file {path}: {size / 1e6:.0f} MB, {size // 170 / 1e6:.1f} M lines of distinct ids; trace {trace_id}")
     print(f"grep -F            median {statistics.median(greps) * 1000:7.1f} ms  ({size / statistics.median(greps) / 1e9:.2f} GB/s)")
     print(f"trace (CLI, json)  median {statistics.median(ours) * 1000:7.1f} ms  ({size / statistics.median(ours) / 1e9:.2f} GB/s)")
+    print(f"trace (in-process) median {statistics.median(inproc) * 1000:7.1f} ms  (the search without start-up: "
+          f"{statistics.median(inproc) / statistics.median(greps):.2f}x grep; `autoglm-doctor --help` takes "
+          f"{startup * 1000:.0f} ms)")
     print(f"ours/grep: median of the pairs {statistics.median(ratios):.2f}x (each: {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"load average now: {open('/proc/loadavg').read().split()[:3]}")
     return 0
