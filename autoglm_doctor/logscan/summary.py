@@ -15,7 +15,6 @@ from autoglm_doctor.logscan.skew import estimate_offsets
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import iso
 
-MAX_ALIASES = 200_000
 MAX_SPANS = 20_000  # traces whose per-service time spans are kept for the clock-skew estimate
 EXAMPLES = 10
 LISTED_FAILURES = 20
@@ -56,7 +55,8 @@ class Summary:
         self.untraced_errors: Counter = Counter()
         self.messages: Counter = Counter()
         self.error_lines = 0
-        self.aliases: dict[bytes, bytes] = {}
+        self.aliases: dict[bytes, bytes] = {}  # bounded like the traces (logs_max_traces)
+        self.aliases_dropped = 0
         self.spans: dict[bytes, dict[str, list[float]]] = {}
         self.sources: dict[str, SourceStats] = {}
         self.notes: list[str] = []
@@ -92,9 +92,15 @@ class Summary:
         self.untraced_errors.update(res.untraced_errors)
         self.messages.update(res.messages)
         self.error_lines += res.error_lines
+        room = self.s.max_traces - len(self.aliases)
         for alias, primary in res.aliases.items():
-            if len(self.aliases) < MAX_ALIASES:
-                self.aliases.setdefault(alias, primary)
+            if alias in self.aliases:
+                continue
+            if room <= 0:
+                self.aliases_dropped += 1
+                continue
+            self.aliases[alias] = primary
+            room -= 1
         for trace, spans in res.spans.items():
             mine = self.spans.get(trace)
             if mine is None:
@@ -209,6 +215,9 @@ class Summary:
             notes.append(f"clocks disagree: {svc} logs {abs(entry['offset_s']):.3f} s "
                          f"{'ahead of' if entry['offset_s'] > 0 else 'behind'} {entry['reference']} "
                          f"(estimated from {entry['pairs']} requests they share; first errors are judged on corrected clocks)")
+        if self.aliases_dropped:
+            notes.append(f"{self.aliases_dropped} ids logged next to another id were not followed (more than "
+                         f"profile.logs_max_traces = {s.max_traces}); their requests may count twice")
         if self.untracked:
             notes.append(f"{self.untracked} more trace ids were not tracked (profile.logs_max_traces = {s.max_traces})")
         return {

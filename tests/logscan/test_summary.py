@@ -131,3 +131,17 @@ def test_merge_order_and_service_order_do_not_change_the_traces():
     small._merge_traces(block(["a"], {b"t1": 1, b"t2": 1}))
     small._merge_traces(block(["a"], {b"t2": 1, b"t3": 1, b"t4": 1, b"t5": 1}))
     assert list(small.traces) == [b"t1", b"t2", b"t3"] and small.untracked == 2
+
+
+def test_aliases_are_bounded_like_the_traces_and_say_so(tmp_path):
+    lines = []
+    for i in range(50):
+        trace, req = f"{i:032x}", f"req-{i:04d}"
+        lines.append({"level": "info", "service": AGENT, "trace_id": trace, "request_id": req, "message": "sent"})
+        lines.append({"level": "info", "service": MODEL, "request_id": req, "message": "done"})
+    path = tmp_path / "x.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = summary_of([str(path)], settings=ScanSettings(max_traces=30))
+    assert "20 ids logged next to another id were not followed (more than profile.logs_max_traces = 30); " \
+           "their requests may count twice" in report["notes"]
+    assert report["traces"]["seen"] == 15  # the first 30 ids: 15 traces and their 15 request ids, merged
