@@ -143,6 +143,19 @@ class DiskIo(DomainCheck):
                                   expected="bus=virtio cache=none io=native|io_uring")
 
 
+def libvirt_networks(ctx: Context) -> dict[str, LibvirtNetwork] | None:
+    """The libvirt networks on the vm.* connection (None: they could not be listed)."""
+    try:
+        lv, _uri = libvirt_adapter(ctx)
+        out = {}
+        for net in lv.networks() or []:
+            parsed = parse_network(str(net.get("xml", "")), bool(net.get("active")))
+            out[parsed.name or str(net.get("name"))] = parsed
+        return out
+    except (TargetError, ValueError):
+        return None
+
+
 class Interfaces(DomainCheck):
     meta = _meta(
         "vm.net.interfaces", "Interfaces attach to an existing host bridge (or the network the profile wants)",
@@ -150,17 +163,6 @@ class Interfaces(DomainCheck):
         "point <source bridge=...> at the host bridge (profile.bridge), or create it (host.bridge.*)",
         "A bridge interface needs its host bridge to exist; a NAT network is not reachable from the LAN when "
         "profile.network_mode is 'bridged'.")
-
-    def _networks(self, ctx: Context) -> dict[str, LibvirtNetwork] | None:
-        try:
-            lv, _uri = libvirt_adapter(ctx)
-            out = {}
-            for net in lv.networks() or []:
-                parsed = parse_network(str(net.get("xml", "")), bool(net.get("active")))
-                out[parsed.name or str(net.get("name"))] = parsed
-            return out
-        except (TargetError, ValueError):
-            return None
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if not dom.interfaces:
@@ -180,7 +182,7 @@ class Interfaces(DomainCheck):
                     yield self.passed(f"bridge {iface.source} exists", resource=res, observed=iface.source,
                                       expected="an existing host bridge")
             elif iface.type == "network":
-                nets = self._networks(ctx)
+                nets = ctx.fact(libvirt_networks)
                 net = nets.get(iface.source) if nets is not None else None
                 if nets is None:
                     yield self.skip(f"libvirt networks could not be listed for network {iface.source}", resource=res)

@@ -36,7 +36,7 @@ def _dump(root: ET.Element) -> str:
     def write(el: ET.Element, top: bool) -> None:
         attrs = dict(el.attrib)
         if top and uses_qemu:
-            attrs = {f"xmlns:qemu": QEMU_NS, **attrs}
+            attrs = {"xmlns:qemu": QEMU_NS, **attrs}
         text = "".join(f" {name(k)}='{escape(v, _APOS)}'" for k, v in attrs.items())
         if len(el) == 0 and not el.text:
             out.append(f"<{name(el.tag)}{text}/>")
