@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.domain import GUEST_AGENT, PAUSED, Domain, DomainRecord, domain_set
+from autoglm_doctor.facts.domain import CRASHED, GUEST_AGENT, PAUSED, Domain, DomainRecord, domain_set
 from autoglm_doctor.facts.qemu_log import read_qemu_log
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
@@ -97,16 +97,17 @@ class DomainState(DomainCheck):
         "iommu for container, BAR no space, failed to mmap).")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
-        log = read_qemu_log(ctx.target, rec.name) if not rec.active else None
+        log = read_qemu_log(ctx.target, rec.name) if not rec.active or rec.state == CRASHED else None
         ended_failed = bool(log and log.text and "shutting down, reason=failed" in log.text)
         if rec.failed_start or ended_failed:
             decoded = log.decoded() if log else []
             tail = log.tail() if log else []
-            qemu_ran = bool(log and log.text and "starting up" in log.text)
+            qemu_ran = rec.state == CRASHED or bool(log and log.text and "starting up" in log.text)
             why = "; ".join(d.meaning for d in decoded) or (
                 "no known message in its QEMU log" if qemu_ran else
                 f"libvirt refused it before QEMU ran (virsh start {rec.name} prints libvirt's reason)")
-            text = f"{rec.name} is {rec.state_text} and its last start failed: {why}"
+            what = "QEMU crashed" if rec.state == CRASHED else "its last start failed"
+            text = f"{rec.name} is {rec.state_text} and {what}: {why}"
             if log and log.error:
                 text += f" ({log.error})"
             elif log and log.text is None:

@@ -18,12 +18,10 @@ from autoglm_doctor.check import Context
 from autoglm_doctor.checks.vm_domain import DomainCheck, _meta
 from autoglm_doctor.facts.bars import human, mmio64_window, read_bars, window_need
 from autoglm_doctor.facts.domain import Domain, DomainRecord, cpuset
-from autoglm_doctor.facts.iommu import iommu_state
 from autoglm_doctor.facts.numa import numa_nodes
 from autoglm_doctor.facts.pci import PciDevice, pci_inventory
 from autoglm_doctor.facts.vfio import is_vfio_driver
 from autoglm_doctor.model import Finding, Severity
-from autoglm_doctor.targets.base import TargetError
 
 
 def host_devices(ctx: Context, dom: Domain) -> dict[str, PciDevice | None]:
@@ -60,17 +58,13 @@ class HostdevAddress(DomainCheck):
         "or be managed by libvirt.")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
-        try:
-            groups = ctx.fact(iommu_state).groups
-        except TargetError:
-            groups = {}
         for h in dom.hostdevs:
             res = f"{rec.name}:{h.address or '?'}"
             dev = ctx.fact(pci_inventory).get(h.address) if h.address else None
             if dev is None:
                 yield self.fail(f"{h.address or 'a hostdev without a source address'} does not exist on this host: "
                                 "the guest cannot start", resource=res, observed="absent", expected="a host PCI device")
-            elif not dev.iommu_group or not groups:
+            elif not dev.iommu_group:
                 yield self.fail(f"{dev.describe()} is in no IOMMU group: VFIO cannot pass it through (the IOMMU is "
                                 "off or absent, see host.iommu.active)", resource=res, observed="no IOMMU group",
                                 expected="an IOMMU group")

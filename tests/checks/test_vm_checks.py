@@ -23,6 +23,8 @@ CASES = [
     Case("libvirt-not-installed", "vm.domain.defined", {"libvirt": "skip"}),
     Case("libvirt-kvm", "vm.domain.defined", {"libvirt": "skip"}, note="not-captured"),
     per_domain("vm.domain.state", {"vmdomain-good": "pass"}, {"vmdomain-defects": "fail"}, {"vmdomain-bars": "pass"}),
+    Case(HOST, "vm.domain.state", {"vmdomain-crashed": "fail", "vmdomain-paused": "warn", "vmdomain-nogpu": "pass"},
+         profile={"vm_domains": ["vmdomain-crashed", "vmdomain-paused", "vmdomain-nogpu"]}, note="crashed-paused"),
     per_domain("vm.domain.autostart", {"vmdomain-good": "pass"}, {"vmdomain-defects": "warn"},
                {"vmdomain-bars": "warn"}),
     per_domain("vm.agent.channel", {"vmdomain-good": "pass"}, {"vmdomain-defects": "warn"}, {"vmdomain-bars": "pass"}),
@@ -79,6 +81,11 @@ def test_failed_start_carries_the_log_tail_and_decoded_cause():
     assert "group 65 is not viable" in " ".join(f.observed["log"])
     assert f.observed["log"][-1].endswith("shutting down, reason=failed")
     assert "IOMMU group 65" in f.remediation
+
+
+def test_a_crash_is_decoded_from_the_running_domains_log():
+    f = by_resource(Case(HOST, "vm.domain.state", {}, profile={"vm_domains": ["vmdomain-crashed"]}))["vmdomain-crashed"]
+    assert "QEMU crashed" in f.message and "framebuffer" in f.message and "efifb" in f.remediation
 
 
 def test_bars_name_the_sizes_and_the_window():

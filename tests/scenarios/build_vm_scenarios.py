@@ -13,6 +13,7 @@ libvirt domains (api.json, as the recorder captures them) with a QEMU log for th
                     its last start failed with "group 65 is not viable"
   vmdomain-bars     the A100 behind OVMF's default 32 GiB window, Secure Boot on, more hugepages than reserved
   vmdomain-broken   XML that does not parse
+  vmdomain-crashed, vmdomain-paused, vmdomain-nogpu (no hostdev: reviewed only when profile.vm_domains names them)
 vm-libvirt-denied: the connection is refused for permissions.
 """
 
@@ -117,6 +118,13 @@ Please ensure all devices within the iommu_group are bound to their vfio bus dri
 """
 
 
+CRASH_LOG = """2026-11-30 08:00:00.000+0000: starting up libvirt version: 9.0.0, package: 9.0.0-4 (Debian), qemu version: 7.2.0
+LC_ALL=C /usr/bin/qemu-system-x86_64 -name guest=vmdomain-crashed -device vfio-pci,host=0000:17:00.0,id=hostdev0
+2026-11-30T08:03:12.551201Z qemu-system-x86_64: vfio_region_write(0000:17:00.0:region1+0x0): Failed to mmap 0000:17:00.0 BAR 1. Performance may be slow
+"""
+PLAIN = "<domain type='kvm'><name>{}</name><devices/></domain>"
+
+
 def domain(name: str, xml: str, state: int, reason: int, *, active: bool = False, autostart: bool = False) -> dict:
     return {"name": name, "uuid": "", "active": active, "state": state, "reason": reason, "persistent": True,
             "autostart": autostart, "xml": xml}
@@ -157,6 +165,7 @@ def gpu_host(tree: Tree) -> None:
                                "Hugepagesize:    1048576 kB\n")
     bridge(tree, "br0")
     tree.file("/var/log/libvirt/qemu/vmdomain-defects.log", QEMU_LOG)
+    tree.file("/var/log/libvirt/qemu/vmdomain-crashed.log", CRASH_LOG)
     tree.dir("/var/log/libvirt/qemu")
 
 
@@ -176,8 +185,10 @@ def build(out: str = HERE) -> None:
         "libvirt.domains([])": {"result": [
             domain("vmdomain-bars", BARS, 5, 1),
             domain("vmdomain-broken", "<domain type='kvm'><name>vmdomain-broken</name><devices><hostdev>", 5, 1),
+            domain("vmdomain-crashed", PLAIN.format("vmdomain-crashed"), 6, 1, active=True),
             domain("vmdomain-defects", DEFECTS, 5, 6),
             domain("vmdomain-good", GOOD, 1, 1, active=True, autostart=True),
+            domain("vmdomain-paused", PLAIN.format("vmdomain-paused"), 3, 2, active=True),
             domain("vmdomain-nogpu", "<domain type='kvm'><name>vmdomain-nogpu</name><features><kvm><hidden state='on'/></kvm></features>"
                    "<devices/></domain>", 5, 1),
         ]},
