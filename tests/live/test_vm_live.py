@@ -223,3 +223,25 @@ def test_a_snapshot_replays_the_domains_and_their_log(domains, tmp_path):
     view = lambda found: {k: (f["status"], f["message"]) for k, f in found.items()}  # noqa: E731
     assert view(replay) == view(live)
     assert replay[("vm.domain.state", domains["ghost"])]["status"] == "fail"
+
+
+def test_fix_apply_and_rollback_through_the_engine(domains, tmp_path):
+    """autoglm-doctor fix --apply: the engine redefines the domain (old XML journalled), verifies the addressed
+    checks pass; --rollback restores the old definition and the findings come back."""
+    names = [domains["qemu64"], domains["nochan"]]
+    _rc, before = doctor(tmp_path, names)
+    cfg, journal = tmp_path / "vm.toml", tmp_path / "journal"
+    common = ["--only", "vm.*", "--config", str(cfg), "--journal-dir", str(journal)]
+    out = subprocess.run([str(EXE), "fix", *common, "--fix", "fix.vm.domain_xml", "--apply", "--yes"],
+                         capture_output=True, text=True, timeout=180, cwd="/")
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_id = out.stdout.split("fix --rollback ")[1].split(")")[0].strip()
+    _rc, fixed = doctor(tmp_path, names)
+    assert status(fixed, "vm.cpu.mode", domains["qemu64"]) == "pass"
+    assert status(fixed, "vm.agent.channel", domains["nochan"]) == "pass"
+    out = subprocess.run([str(EXE), "fix", "--rollback", run_id, "--journal-dir", str(journal), "--yes"],
+                         capture_output=True, text=True, timeout=180, cwd="/")
+    assert out.returncode == 0, out.stdout + out.stderr
+    _rc, after = doctor(tmp_path, names)
+    view = lambda found: {k: (f["status"], f["message"]) for k, f in found.items()}  # noqa: E731
+    assert view(after) == view(before)
