@@ -25,7 +25,8 @@ SCREEN = ("dumpsys power | grep -o 'mWakefulness=[A-Za-z]*'; "
 WIRELESS_DEBUGGING = "settings get global adb_wifi_enabled"
 # The screenshot crosses the ADB link (exec-out streams the PNG to the agent's side) and only its size is
 # printed: wc -c is all that a recording holds. timeout keeps a hung transfer from outliving the check.
-SCREENCAP = 'timeout -k 2 "$2" adb -s "$1" exec-out "screencap -p" | wc -c'
+SCREENCAP = ('command -v timeout >/dev/null || { echo no-timeout; exit 0; }; '
+             'timeout -k 2 "$2" adb -s "$1" exec-out "screencap -p" | wc -c')
 MIN_SCREENSHOT = 1024
 END = "autoglm-doctor-exit="  # a PNG of any phone screen, even all black, is larger
 
@@ -145,6 +146,8 @@ def screenshot_bytes(ctx: Any, serial: str) -> tuple[int | None, str]:
     if res.timed_out:
         return None, f"no answer within {inner + 5}s"
     text = res.stdout.strip()
+    if text == "no-timeout":
+        return None, "no `timeout` command where the agent runs (coreutils or busybox): the screenshot was not tried"
     if not re.fullmatch(r"\d{1,12}", text):
         return None, f"unexpected answer {text[:60]!r} {(res.stderr or '').strip()[:120]}".strip()
     return int(text), (res.stderr or "").strip()[:200]

@@ -146,6 +146,8 @@ CASES = [
     Case(snapshot(LISTED, shots={USB: "27\n"}), "device.adb.screencap", {USB: "fail"}, note="tiny"),
     Case(snapshot(LISTED, shots={USB: "sh: adb: not found\n"}), "device.adb.screencap", {USB: "fail"},
          note="garbage"),
+    Case(snapshot(LISTED, shots={USB: "no-timeout\n"}), "device.adb.screencap", {USB: "fail"},
+         note="no-timeout-command"),
     Case(HEALTHY, "device.adb.network", {"tcp": "skip"}, note="usb-only"),
     Case(ON_TCP, "device.adb.network", {TCP: "warn"}, note="plain-tcp"),
     Case(WIFI_PAIRED, "device.adb.network", {TCP: "pass"}, note="wireless-debugging"),
@@ -157,6 +159,13 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_case(case, tmp_path):
     case.verify(tmp_path)
+
+
+def test_screenshot_without_timeout_command_says_so(tmp_path):
+    [f] = [f for f in Case(snapshot(LISTED, shots={USB: "no-timeout\n"}), "device.adb.screencap", {})
+           .findings(tmp_path) if f.check_id == "device.adb.screencap"]
+    assert f.message == (f"{USB}: the screenshot did not arrive: no `timeout` command where the agent runs "
+                         "(coreutils or busybox): the screenshot was not tried")
 
 
 def test_states_have_their_own_remedy(tmp_path):
