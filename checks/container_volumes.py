@@ -13,6 +13,7 @@ from autoglm_doctor.facts.volumes import (
     UnresolvableUser,
     container_user,
     evaluate,
+    walk_access,
     host_account,
     mode_text,
     mounts_of,
@@ -181,20 +182,41 @@ class VolumeAccess(Check):
             return self.fail(f"{m.source} -> {m.destination} is mounted read-only but the container must write "
                              "there", remediation=f"re-create the container with -v {m.source}:{m.destination}:rw "
                              "(drop :ro)", **kw)
+        grant = {"path": m.source, "uid": who.uid, "perms": "rwX" if need_write else "rX"}
         if not access.read:
             return self._repairing(f"{m.source} ({node}) is not readable {as_user}",
-                                   repair_for(m.source, access.st, who, need_write), kw)
+                                   repair_for(m.source, access.st, who, need_write),
+                                   dict(kw, expected={**expected, "acl": grant}))
         if need_write and not access.write:
             return self._repairing(f"{m.source} ({node}) must be writable but is not {as_user}",
-                                   repair_for(m.source, access.st, who, True), kw)
+                                   repair_for(m.source, access.st, who, True),
+                                   dict(kw, expected={**expected, "acl": grant}))
         if want_mode == "rw" and not m.rw:
             return self.warn(f"{m.source} -> {m.destination} is mounted read-only, the profile expects rw",
                              remediation=f"re-create the container with -v {m.source}:{m.destination}", **kw)
         if want_mode == "ro" and m.rw:
             return self.warn(f"{m.source} -> {m.destination} is mounted read-write, the profile expects ro "
                              "(least privilege)", remediation=f"add :ro: -v {m.source}:{m.destination}:ro", **kw)
+        if access.st.kind == "dir":
+            # read access to everything inside; writing is checked where files are created (the source)
+            tree = walk_access(t, m.source, who, user.privileged_on, write=False)
+            observed.update(walked=tree.walked, not_walked=tree.not_walked)
+            if tree.denied:
+                perms = "rwX" if need_write else "rX"
+                grant = {"path": m.source, "uid": who.uid, "perms": perms}
+                first = ", ".join(tree.denied[:3]) + (", ..." if tree.denied_count > 3 else "")
+                kw = dict(kw, expected={**expected, "acl": grant})
+                return self.fail(f"{m.source} is {'writable' if need_write else 'readable'} {as_user} but "
+                                 f"{tree.denied_count} path(s) inside are not: {first}"
+                                 + (f" ({tree.not_walked})" if tree.not_walked else ""),
+                                 remediation=f"setfacl -R -m u:{who.uid}:{perms} {m.source} && "
+                                             f"setfacl -R -d -m u:{who.uid}:{perms} {m.source}", **kw)
         rights = "read-write" if access.write and m.rw else "readable"
-        return self.passed(f"{m.source} ({node}, mounted {mounted}) is {rights} {as_user}", **kw)
+        walked = ""
+        if access.st.kind == "dir":
+            walked = f"; {observed['walked']} entries inside checked" + (
+                f", {observed['not_walked']}" if observed["not_walked"] else "")
+        return self.passed(f"{m.source} ({node}, mounted {mounted}) is {rights} {as_user}{walked}", **kw)
 
     def _host_path(self, ctx, t, acc, vol: dict) -> Finding:
         path = vol["path"]

@@ -13,7 +13,7 @@ from autoglm_doctor.facts.docker_gpu import RUNTIME_BIN, find_binary
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.facts.volumes import Repair
 from autoglm_doctor.model import Finding, FixMeta, Severity
-from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, SetMode, SetOwner, WriteFile
+from autoglm_doctor.plan import Change, Fix, GrantAcl, Plan, RunCommand, SetMode, SetOwner, WriteFile
 
 RESTART_DOCKER = RunCommand(("systemctl", "restart", "docker"), regenerate=True, risk="disruptive")
 
@@ -21,12 +21,13 @@ RESTART_DOCKER = RunCommand(("systemctl", "restart", "docker"), regenerate=True,
 class VolumeAccess(Fix):
     meta = FixMeta(
         id="fix.container.volume_access",
-        title="Give the container's user the access its mounts need (chown/chmod of the source)",
+        title="Grant the container's own user access to its mounts (POSIX ACL, the whole tree)",
         fixes=("container.volumes.access",),
         risk=Severity.MEDIUM,
-        description="Write access: the container's (host-side) uid:gid becomes the owner, u+rw(x). Read access: "
-                    "the group gets g+r(x). A parent the remapped root cannot search gets o+x. Only the mount "
-                    "source itself changes; files already inside keep their owners.",
+        description="setfacl -R -m u:UID:rX (rwX where the container writes) on the mount source for exactly the "
+                    "container's effective host uid (userns-remap shifted), plus the same default ACL on every "
+                    "directory so files created later are covered; owners, groups and mode bits of everyone else "
+                    "stay as they are. A parent the remapped root cannot search gets o+x.",
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
@@ -34,6 +35,13 @@ class VolumeAccess(Fix):
         notes: list[str] = []
         seen: set[str] = set()
         for f in findings:
+            grant = f.expected.get("acl") if isinstance(f.expected, dict) else None
+            if grant:
+                if grant["path"] not in seen:
+                    seen.add(grant["path"])
+                    changes.append(GrantAcl(grant["path"], uid=int(grant["uid"]), perms=str(grant["perms"]),
+                                            recursive=True, default=True))
+                continue
             data = f.expected.get("fix") if isinstance(f.expected, dict) else None
             if not data:
                 notes.append(f"{f.resource}: no ownership change can fix this ({f.message})")
@@ -47,9 +55,9 @@ class VolumeAccess(Fix):
                                         user=None if repair.owner is None else str(repair.owner),
                                         group=None if repair.group is None else str(repair.group)))
             changes.append(SetMode(repair.path, repair.mode))
-        if changes:
-            notes.append("existing files inside a source keep their owner: chown -R them too if the container must "
-                         "modify them")
+        if any(isinstance(c, GrantAcl) for c in changes):
+            notes.append("only the container's uid gains access: no group is widened, no owner changes; the default "
+                         "ACL covers files created later")
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
 
 

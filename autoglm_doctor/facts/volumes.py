@@ -246,3 +246,55 @@ def host_account(ctx, user: str) -> Account | None:
             return acc.account(name)
         return Account(user, uid, uid, frozenset({uid}))
     return acc.account(user)
+
+
+# A bind mount is only as readable as the least readable file the container opens inside it: the
+# walk below checks every entry, bounded so a huge tree cannot stall a run, and says what it left out.
+WALK_MAX_ENTRIES = 5000
+WALK_MAX_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class TreeAccess:
+    denied: tuple[str, ...]  # paths inside the source the user cannot use (first ones)
+    denied_count: int
+    walked: int
+    not_walked: str  # "" when the whole tree was walked, else what was left out and why
+
+
+def walk_access(target, top: str, who: Account, privileged, *, write: bool, max_entries: int = WALK_MAX_ENTRIES,
+                max_depth: int = WALK_MAX_DEPTH) -> TreeAccess:
+    """Every entry below ``top`` (symlinks are not followed: the kernel checks their targets where they
+    point, outside this walk) read (and, with ``write``, written) as ``who``."""
+    import posixpath
+
+    denied: list[str] = []
+    count = walked = 0
+    skipped_depth = 0
+    stack = [(top, 0)]
+    while stack:
+        path, depth = stack.pop()
+        names = target.listdir(path) or []
+        for name in sorted(names, reverse=True):
+            child = posixpath.join(path, name)
+            st = target.stat(child, follow=False)
+            if st is None or st.kind == "link":
+                continue
+            if walked >= max_entries:
+                return TreeAccess(tuple(denied[:10]), count, walked,
+                                  f"stopped after {max_entries} entries (more under {path})")
+            walked += 1
+            acl = _acl(target, child)
+            is_dir = st.kind == "dir"
+            bits = (R | (X if is_dir else 0)) | (W if write else 0)
+            if not permitted(st, who, bits, acl, privileged=privileged(st)):
+                count += 1
+                denied.append(child)
+                continue  # below an unreadable directory the container sees nothing anyway
+            if is_dir:
+                if depth + 1 >= max_depth:
+                    skipped_depth += 1
+                else:
+                    stack.append((child, depth + 1))
+    note = f"{skipped_depth} directories deeper than {max_depth} levels not walked" if skipped_depth else ""
+    return TreeAccess(tuple(denied[:10]), count, walked, note)

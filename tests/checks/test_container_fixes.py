@@ -21,17 +21,19 @@ def plan(scenario, check_ids, fix_id, profile=None):
         target.close()
 
 
-def test_volume_access_plan_is_exact_chown_chmod():
+def test_volume_access_plan_grants_exactly_the_containers_uid_by_acl():
     profile = {"containers": [{"name": "auto-glm", "volumes": [{"target": "/app/config", "write": True}]}]}
     p, _text = plan("ctr-broken", ["container.volumes.access"], "fix.container.volume_access", profile)
     assert [c.describe() for c in p.changes] == [
-        "chown 1000:1000 /home/admin/autoglm/config", "chmod 0755 /home/admin/autoglm/config"]
+        "setfacl -R -m u:1000:rwX /home/admin/autoglm/config; "
+        "setfacl -R -d -m u:1000:rwX /home/admin/autoglm/config (directories)"]
 
 
 def test_volume_access_plan_for_userns_parent_and_group():
     p, _ = plan("ctr-userns", ["container.volumes.access"], "fix.container.volume_access")
-    assert [c.describe() for c in p.changes] == ["chmod 0701 /root", "chown :231072 /srv/models",
-                                                 "chmod 0750 /srv/models"]
+    # userns-remap: the ACL names the remapped host uid the container really runs as
+    assert [c.describe() for c in p.changes] == ["chmod 0701 /root", "setfacl -R -m u:231072:rX /srv/models; "
+                                                 "setfacl -R -d -m u:231072:rX /srv/models (directories)"]
 
 
 def test_selinux_plan_uses_semanage_and_restorecon():
