@@ -35,7 +35,8 @@ def main() -> int:
         tmp = Path(tmpd)
         os.chmod(tmp, 0o755)
         wh = wheelhouse(tmp / "wheelhouse")
-        with fleet(tmp / "hosts", "agdb", args.hosts) as fl:
+        (tmp / "hosts").mkdir()
+        with fleet(tmp / "hosts", f"ag{os.getpid() % 10000}b", args.hosts) as fl:
             t0 = time.perf_counter()
             playbook(fl, tmp / "reports", wh)  # provisions: venvs, profiles
             print(f"provisioning {args.hosts} hosts: {time.perf_counter() - t0:.1f} s (not counted)")

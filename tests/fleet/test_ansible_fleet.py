@@ -81,7 +81,7 @@ def test_preflight_five_hosts(tmp_path: Path, wheels: Path) -> None:
     _need("sshd")
     reports = tmp_path / "reports"
     os.chmod(tmp_path, 0o755)
-    with fleet(tmp_path, "agdf") as fl:
+    with fleet(tmp_path, f"ag{os.getpid() % 10000}f") as fl:
         # check mode on hosts that were never provisioned: nothing is installed, nothing on the hosts changes
         before = {h.name: tree_digest(h.home) for h in fl.hosts}
         dry = playbook(fl, reports, wheels, "--check")
