@@ -4,7 +4,6 @@ list the catalogue, plan fixes."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -13,6 +12,7 @@ from autoglm_doctor import __version__
 from autoglm_doctor.check import Context
 from autoglm_doctor.config import Config, apply_ignores
 from autoglm_doctor.facts.identity import target_hostname
+from autoglm_doctor.logs import new_run_id
 from autoglm_doctor.model import Finding, Report, Scope, Status
 from autoglm_doctor.registry import Registry, load_registry
 from autoglm_doctor.targets.base import TargetError
@@ -29,10 +29,6 @@ class RunOptions:
     jobs: int = DEFAULT_JOBS
     today: dt.date | None = None
     allow_pending_reboot: bool = False
-
-
-def new_run_id() -> str:
-    return os.urandom(6).hex()  # 12 hex digits; os.urandom, not uuid (which imports platform, ~3 ms)
 
 
 def select(registry: Registry, opts: RunOptions) -> list[type]:

@@ -17,7 +17,19 @@ LOG_COMMANDS = ("trace", "logs")
 
 __all__ = ["EXIT_GATE", "EXIT_OK", "EXIT_USAGE", "UsageError", "main"]
 
-COMMANDS = ("check", "list", "explain", "collect", "fix", "report") + LOG_COMMANDS
+# The command table: each sub-command and the function that runs it ("module:function", imported only
+# when that command runs). Arrows point down: the CLI imports the commands, never the other way round.
+COMMAND_TABLE: dict[str, str] = {
+    "check": "autoglm_doctor.commands:cmd_check",
+    "list": "autoglm_doctor.commands:cmd_list",
+    "explain": "autoglm_doctor.commands:cmd_explain",
+    "collect": "autoglm_doctor.commands:cmd_collect",
+    "fix": "autoglm_doctor.commands:cmd_fix",
+    "report": "autoglm_doctor.commands:cmd_report",
+    "trace": "autoglm_doctor.logcommands:cmd_trace",
+    "logs": "autoglm_doctor.logcommands:cmd_logs",
+}
+COMMANDS = tuple(COMMAND_TABLE)
 
 
 def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
@@ -114,12 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command in LOG_COMMANDS:
-            from autoglm_doctor import logcommands as commands
-        else:
-            from autoglm_doctor import commands  # type: ignore[no-redef]
+        import importlib
 
-        return getattr(commands, f"cmd_{args.command}")(args)
+        module, _, function = COMMAND_TABLE[args.command].partition(":")
+        return int(getattr(importlib.import_module(module), function)(args))
     except UsageError as exc:
         print(f"autoglm-doctor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -36,11 +36,9 @@ def add_parsers(sub: Any) -> None:
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
     """(target, settings, streams, notes, logger) from the arguments; UsageError on bad input."""
-    import os
-
     from autoglm_doctor.errors import UsageError
     from autoglm_doctor.config import ConfigError, load_config
-    from autoglm_doctor.logs import configure
+    from autoglm_doctor.logs import configure, new_run_id
     from autoglm_doctor.logscan import settings as settings_mod
     from autoglm_doctor.logscan.sources import SourceSpecError, default_specs, parse_source_spec, resolve
     from autoglm_doctor.logscan.timeparse import TimeSpecError, parse_time_spec
@@ -68,7 +66,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
         target = open_target(args.target)
     except (TargetSpecError, SnapshotError) as exc:
         raise UsageError(str(exc)) from exc
-    run_id = os.urandom(6).hex()  # as app.new_run_id, without importing the check runner
+    run_id = new_run_id()
     log = configure(run_id, args.log_format, args.log_level)
     settings = settings_mod.settings_from_profile(config.profile, since, until)
     notes: list[str] = []

@@ -34,11 +34,15 @@ class LocalTarget:
     writable = True
     role = "host"
 
-    def __init__(self, root: str = "/", name: str = "local") -> None:
+    def __init__(self, root: str = "/", name: str = "local", *, live: bool | None = None) -> None:
         self.root = os.path.abspath(root)
         self.name = name
         self.kind = "local" if self.root == "/" else "sysroot"
-        self.can_run = self.root == "/"
+        # A sysroot (a mounted image, another machine's disk) is files only: commands and the docker,
+        # libvirt, udev and HTTP adapters would answer for *this* machine and mix two systems in one
+        # report. ``live=True`` asks for them anyway (tests that build a tree next to the live host).
+        self.live = self.root == "/" if live is None else live
+        self.can_run = self.live
         self._adapters: dict[str, Any] = {}
 
     def _p(self, path: str) -> str:
@@ -76,6 +80,16 @@ class LocalTarget:
             raise TargetError(f"{path}: {exc.strerror or exc}") from exc
         finally:
             os.close(fd)
+
+    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
+        """Several files in one call (each value: the bytes, None when absent, or the error)."""
+        out: dict[str, bytes | None | TargetError] = {}
+        for path in paths:
+            try:
+                out[path] = self.read_bytes(path, limit=limit)
+            except TargetError as exc:
+                out[path] = exc
+        return out
 
     def host_path(self, path: str) -> str | None:
         """This target's files are on this machine: the path the parallel log scanner may open."""
@@ -146,6 +160,9 @@ class LocalTarget:
         argv = tuple(argv)
         if not argv:
             raise ValueError("empty argv")
+        if not self.live:
+            raise AdapterUnavailable(f"{argv[0]}: not run on the sysroot {self.root} (it would run on this machine)",
+                                     reason="unsupported")
         try:
             proc = subprocess.run(  # noqa: S603 - argv list, never a shell
                 list(argv),
@@ -169,6 +186,9 @@ class LocalTarget:
         )
 
     def adapter(self, kind: str) -> Any:
+        if not self.live:
+            raise AdapterUnavailable(f"{kind}: a sysroot target ({self.root}) has no live {kind} adapter",
+                                     reason="unsupported")
         if kind not in self._adapters:
             from autoglm_doctor.adapters import open_local_adapter
 

@@ -195,6 +195,16 @@ class SnapshotTarget:
             raise TooLarge(f"{path}: larger than the {limit}-byte cap")
         return data
 
+    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
+        """Several files in one call (each value: the bytes, None when absent, or the error)."""
+        out: dict[str, bytes | None | TargetError] = {}
+        for path in paths:
+            try:
+                out[path] = self.read_bytes(path, limit=limit)
+            except TargetError as exc:
+                out[path] = exc
+        return out
+
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
         return None if data is None else data.decode("utf-8", errors="replace")

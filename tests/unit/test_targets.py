@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from autoglm_doctor.targets import open_target
-from autoglm_doctor.targets.base import NotCaptured, ReadOnlyTarget, TargetError
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, ReadOnlyTarget, TargetError
 from autoglm_doctor.targets.local import LocalTarget
 from autoglm_doctor.targets.recorder import RecordingTarget
 from autoglm_doctor.targets.snapshot import SnapshotError, SnapshotTarget
@@ -59,6 +59,12 @@ def test_local_sysroot(tmp_path):
     t = open_target(f"local:{tmp_path}")
     assert t.read_text("/etc/hostname") == "inside\n"
     assert t.name == f"local:{tmp_path}"
+    assert (t.kind, t.can_run) == ("sysroot", False)
+    with pytest.raises(AdapterUnavailable, match="not run on the sysroot"):
+        t.run(["uname", "-r"])  # would answer for this machine, not the tree
+    for kind in ("docker", "libvirt", "udev", "http"):
+        with pytest.raises(AdapterUnavailable, match="has no live"):
+            t.adapter(kind)
 
 
 def handmade(tmp_path, kind="handmade"):
@@ -162,7 +168,7 @@ def test_recorder_round_trip_keeps_links_absences_errors_commands(tmp_path):
     os.symlink("../../../devices/pci0000:00/0000:00:02.0", src / "sys/bus/pci/devices/0000:00:02.0")
     (src / "etc").mkdir()
     (src / "etc/dir-not-file").mkdir()
-    rec = RecordingTarget(LocalTarget(str(src)))
+    rec = RecordingTarget(LocalTarget(str(src), live=True))
     assert rec.read_text("/sys/bus/pci/devices/0000:00:02.0/class") == "0x030000\n"
     assert rec.read_text("/etc/absent") is None
     with pytest.raises(TargetError):
@@ -186,3 +192,18 @@ def test_recorder_round_trip_keeps_links_absences_errors_commands(tmp_path):
     with pytest.raises(NotCaptured):
         snap.run(["sh", "-c", "echo other"])
     snap.close()
+
+
+def test_read_many_on_local_and_snapshot(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "a").write_text("A")
+    (tmp_path / "etc" / "dir").mkdir()
+    local = LocalTarget(str(tmp_path))
+    got = local.read_many(["/etc/a", "/etc/missing", "/etc/dir"])
+    assert got["/etc/a"] == b"A" and got["/etc/missing"] is None and isinstance(got["/etc/dir"], TargetError)
+    snap_root = handmade(tmp_path)
+    (snap_root / "etc").mkdir()
+    (snap_root / "etc" / "a").write_text("B")
+    snap = SnapshotTarget(str(snap_root))
+    got = snap.read_many(["/etc/a", "/etc/missing"])
+    assert got == {"/etc/a": b"B", "/etc/missing": None}
