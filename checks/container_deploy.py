@@ -9,7 +9,7 @@ from typing import Iterable
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.container_state import container_state, explain_state_error, restart_summary
 from autoglm_doctor.facts.docker import docker_info, resolve_containers, short_error
-from autoglm_doctor.facts.listeners import listening_on, socket_owner
+from autoglm_doctor.facts.listeners import listener_owner, listening_on
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
 SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
@@ -149,7 +149,7 @@ class PublishedPorts(Check):
         found = listening_on(ctx, port)
         if not found:
             return ""
-        owner = socket_owner(ctx.target, found[0].inode)
+        owner = listener_owner(ctx, found[0])
         return f"{found[0]} is held by {owner or 'another process (owner not visible)'}"
 
     def _port(self, ctx: Context, name: str, inspect: dict, p: dict, resource: str) -> Finding:

@@ -26,6 +26,10 @@ def open_local_adapter(kind: str, target: Any) -> Any:
         from autoglm_doctor.adapters.udev_api import UdevAdapter
 
         return UdevAdapter.connect(target)
+    if kind == "proc":
+        from autoglm_doctor.adapters.proc_api import ProcAdapter
+
+        return ProcAdapter.connect()
     if kind == "http":
         from autoglm_doctor.adapters.http_api import HttpAdapter
 

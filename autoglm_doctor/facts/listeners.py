@@ -1,5 +1,8 @@
-"""Listening TCP sockets of the host's network namespace (/proc/net/tcp, /proc/net/tcp6) and, on
-demand, the process that owns one (/proc/PID/fd/* -> socket:[INODE])."""
+"""Listening TCP sockets of the system's network namespace and the process that owns each one.
+
+On the local host (and in a snapshot recorded there) the ``proc`` adapter answers both in one call
+(psutil). Elsewhere (a remote system, a hand-made snapshot) /proc/net/tcp and /proc/net/tcp6 are read
+through the Target, and an owner is looked up on demand by the /proc/PID/fd/* -> socket:[INODE] walk."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import struct
 from dataclasses import dataclass
 
 from autoglm_doctor.facts.kernel import GarbageValue
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
 LISTEN = "0A"
 
@@ -19,6 +22,7 @@ class Listener:
     port: int
     inode: int
     uid: int
+    owner: str | None = None  # 'PID N (name)' when the proc adapter knew it
 
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
@@ -49,7 +53,28 @@ def parse_proc_net_tcp(text: str, where: str) -> list[Listener]:
     return out
 
 
+def _from_adapter(ctx) -> list[Listener] | None:
+    try:
+        rows = ctx.target.adapter("proc").listeners()
+    except (AdapterUnavailable, NotCaptured):
+        return None  # no process table here: read /proc through the Target
+    if not isinstance(rows, list):
+        raise GarbageValue(f"proc.listeners answered {type(rows).__name__}, not a list")
+    out = []
+    for row in rows:
+        try:
+            pid, name = row.get("pid"), row.get("name")
+            owner = f"PID {int(pid)} ({name or '?'})" if pid is not None else None
+            out.append(Listener(str(row["address"]), int(row["port"]), 0, -1, owner))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise GarbageValue(f"proc.listeners: unexpected entry {row!r:.80}") from exc
+    return out
+
+
 def listeners(ctx) -> list[Listener]:
+    from_adapter = _from_adapter(ctx)
+    if from_adapter is not None:
+        return from_adapter
     out: list[Listener] = []
     seen = False
     for path in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -64,6 +89,11 @@ def listeners(ctx) -> list[Listener]:
 
 def listening_on(ctx, port: int) -> list[Listener]:
     return [lst for lst in ctx.fact(listeners) if lst.port == port]
+
+
+def listener_owner(ctx, listener: Listener) -> str | None:
+    """'PID N (comm)' of the process holding ``listener``, or None when not visible."""
+    return listener.owner or (socket_owner(ctx.target, listener.inode) if listener.inode else None)
 
 
 def socket_owner(target, inode: int) -> str | None:

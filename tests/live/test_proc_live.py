@@ -1,0 +1,53 @@
+"""The proc adapter against the kernel's own view: a socket this test opens is listed with this
+process as its owner, and a collected snapshot replays the same answer."""
+
+import os
+import socket
+
+import pytest
+
+from autoglm_doctor.check import Context
+from autoglm_doctor.config import Profile
+from autoglm_doctor.facts.listeners import listener_owner, listening_on
+from autoglm_doctor.targets.local import LocalTarget
+from autoglm_doctor.targets.recorder import RecordingTarget
+from autoglm_doctor.targets.snapshot import SnapshotTarget
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture()
+def listening():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_local_listener_has_this_process_as_owner_and_replays(listening, tmp_path):
+    with open("/proc/self/comm") as fh:
+        comm = fh.read().strip()
+    recorder = RecordingTarget(LocalTarget())
+    try:
+        ctx = Context(recorder, Profile({}))
+        [found] = listening_on(ctx, listening)
+        assert (found.address, found.port) == ("127.0.0.1", listening)
+        assert listener_owner(ctx, found) == f"PID {os.getpid()} ({comm})"
+        path = recorder.save(str(tmp_path / "snap"))
+    finally:
+        recorder.close()
+    snap = SnapshotTarget(path)
+    replay = Context(snap, Profile({}))
+    [again] = listening_on(replay, listening)
+    assert listener_owner(replay, again) == f"PID {os.getpid()} ({comm})"
+
+
+def test_counts_agree_with_the_kernel():
+    counts = LocalTarget().adapter("proc").counts()
+    assert counts["cpus"] == os.cpu_count()
+    with open("/proc/meminfo") as fh:
+        total_kb = int(next(line for line in fh if line.startswith("MemTotal:")).split()[1])
+    assert counts["memory_total"] == total_kb * 1024
