@@ -28,6 +28,7 @@ BUILTIN_FALLBACK = {
         "autoglm_doctor.checks.host_iommu",
         "autoglm_doctor.checks.host_vfio",
         "autoglm_doctor.checks.host_bridge",
+        "autoglm_doctor.checks.host_bridge_config",
         "autoglm_doctor.checks.host_firewall",
         "autoglm_doctor.checks.container_docker",
         "autoglm_doctor.checks.container_deploy",

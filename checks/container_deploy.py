@@ -4,13 +4,14 @@ get the GPU and enough shared memory, and the model endpoint serves the expected
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.container_state import container_state, explain_state_error, restart_summary
-from autoglm_doctor.facts.docker import docker_info, resolve_containers, short_error
+from autoglm_doctor.facts.docker import Resolved, docker_info, resolve_containers, short_error
 from autoglm_doctor.facts.listeners import listener_owner, listening_on
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerModelContainer
 
 SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 REQUIRES = ("container.docker.daemon",)
@@ -199,11 +200,7 @@ class PublishedPorts(Check):
                          "(see container.deploy.present)", resource=resource)
 
 
-def _model_containers(ctx: Context):
-    return [r for r in resolve_containers(ctx) if r.spec["role"] == "model"]
-
-
-class ModelGpu(Check):
+class ModelGpu(PerModelContainer):
     meta = CheckMeta(
         id="container.deploy.gpu",
         title="The model-server container requests the GPU",
@@ -217,15 +214,9 @@ class ModelGpu(Check):
         requires=REQUIRES,
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        models = _model_containers(ctx)
-        if not models:
-            yield self.skip("no model-server container is expected here", resource="model")
-        for res in models:
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            yield self._gpu(ctx, res.name, res.inspect)
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        yield self._gpu(ctx, res.name, res.inspect)
 
     def _gpu(self, ctx: Context, name: str, inspect: dict) -> Finding:
         host = inspect.get("HostConfig") or {}
@@ -256,7 +247,7 @@ class ModelGpu(Check):
                          "sees no CUDA device", resource=name, observed="no GPU request", expected="--gpus all")
 
 
-class ModelSharedMemory(Check):
+class ModelSharedMemory(PerModelContainer):
     meta = CheckMeta(
         id="container.deploy.shm",
         title="The model server has enough shared memory (/dev/shm)",
@@ -269,28 +260,21 @@ class ModelSharedMemory(Check):
         requires=REQUIRES,
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        models = _model_containers(ctx)
-        if not models:
-            yield self.skip("no model-server container is expected here", resource="model")
-        for res in models:
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            host = res.inspect.get("HostConfig") or {}
-            ipc, shm = str(host.get("IpcMode") or "private"), int(host.get("ShmSize") or 0)
-            observed = f"ipc={ipc}, shm-size={shm / 2**20:.0f} MiB"
-            kw = dict(resource=res.name, observed=observed, expected="ipc=host or shm-size >= 1024 MiB")
-            if ipc == "host":
-                yield self.passed(f"{res.name} shares the host's IPC namespace and /dev/shm", **kw)
-            elif ipc.startswith("container:"):
-                yield self.warn(f"{res.name} uses the IPC namespace of {ipc[10:]}: that container's /dev/shm size "
-                                "applies", **kw)
-            elif shm >= SHM_MIN:
-                yield self.passed(f"{res.name} has a {shm / GIB:.1f} GiB /dev/shm", **kw)
-            else:
-                yield self.fail(f"{res.name} has only {shm / 2**20:.0f} MiB of /dev/shm ({observed}): NCCL and "
-                                "PyTorch workers fail with bus errors or hang", **kw)
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        host = (res.inspect or {}).get("HostConfig") or {}
+        ipc, shm = str(host.get("IpcMode") or "private"), int(host.get("ShmSize") or 0)
+        observed = f"ipc={ipc}, shm-size={shm / 2**20:.0f} MiB"
+        kw = dict(resource=res.name, observed=observed, expected="ipc=host or shm-size >= 1024 MiB")
+        if ipc == "host":
+            yield self.passed(f"{res.name} shares the host's IPC namespace and /dev/shm", **kw)
+        elif ipc.startswith("container:"):
+            yield self.warn(f"{res.name} uses the IPC namespace of {ipc[10:]}: that container's /dev/shm size "
+                            "applies", **kw)
+        elif shm >= SHM_MIN:
+            yield self.passed(f"{res.name} has a {shm / GIB:.1f} GiB /dev/shm", **kw)
+        else:
+            yield self.fail(f"{res.name} has only {shm / 2**20:.0f} MiB of /dev/shm ({observed}): NCCL and "
+                            "PyTorch workers fail with bus errors or hang", **kw)
 
 
 class ModelEndpoint(Check):

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from typing import Iterable, Iterator
 
-from autoglm_doctor.check import Check, Context, docs_link
+from autoglm_doctor.check import Context, docs_link
 from autoglm_doctor.facts.net import addresses, seconds, vlan_id
 from autoglm_doctor.facts.vmnet import BridgeView, bridge_views, bridges_to_check
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerBridge
 
 STP_NAMES = {0: "off", 1: "on (kernel STP)", 2: "on (user-space STP daemon)"}
 
@@ -21,29 +22,7 @@ def _meta(cid: str, title: str, severity: Severity, remediation: str, descriptio
                      docs=docs_link(cid), description=description, fix=fix)
 
 
-class _PerBridge(Check):
-    """Yields, for each bridge that matters, either ``judge(view)`` or a skip saying why it cannot."""
-
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        views = ctx.fact(bridge_views)
-        if not views:
-            yield self.skip("no bridge to check: " + (ctx.fact(bridges_to_check).note
-                            or "network_mode is 'nat' and no libvirt guest uses a host bridge"))
-            return
-        for view in views.values():
-            if view.error:
-                yield self.error(f"could not read {view.name}: {view.error}", resource=view.name)
-            elif not view.usable:
-                state = "does not exist" if view.iface is None else f"is a {view.iface.kind} interface, not a bridge"
-                yield self.skip(f"{view.name} {state} (see host.bridge.present)", resource=view.name)
-            else:
-                yield from self.judge(ctx, view)
-
-    def judge(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
-        raise NotImplementedError
-
-
-class BridgePresent(Check):
+class BridgePresent(PerBridge):
     meta = _meta(
         "host.bridge.present", "The host bridge exists and is a Linux bridge", Severity.CRITICAL,
         "create the bridge persistently (netplan 'bridges:', nmcli con add type bridge, ifupdown 'bridge_ports', "
@@ -52,30 +31,27 @@ class BridgePresent(Check):
         "/sys/class/net with a bridge/ directory.",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        views = ctx.fact(bridge_views)
+    def _suffix(self, ctx: Context) -> str:
         note = ctx.fact(bridges_to_check).note
-        suffix = f" ({note})" if note else ""
-        if not views:
-            yield self.skip("no bridge to check: " + (note or "network_mode is 'nat' and no guest uses a host bridge"))
-            return
-        for view in views.values():
-            if view.error:
-                yield self.error(f"could not read {view.name}: {view.error}", resource=view.name)
-            elif view.iface is None:
-                yield self.fail(f"{view.name} ({view.why}) does not exist{suffix}", resource=view.name,
-                                observed="absent", expected="a Linux bridge")
-            elif not view.iface.is_bridge:
-                yield self.fail(f"{view.name} ({view.why}) exists but is a {view.iface.kind} interface, not a bridge: "
-                                "guests attached with <interface type='bridge'> cannot start", resource=view.name,
-                                observed=view.iface.kind, expected="bridge")
-            else:
-                ports = ", ".join(view.iface.ports) or "no ports"
-                yield self.passed(f"{view.name} ({view.why}) is a bridge ({ports}){suffix}", resource=view.name,
-                                  observed="bridge", expected="bridge")
+        return f" ({note})" if note else ""
+
+    def absent(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
+        if view.iface is None:
+            yield self.fail(f"{view.name} ({view.why}) does not exist{self._suffix(ctx)}", resource=view.name,
+                            observed="absent", expected="a Linux bridge")
+        else:
+            yield self.fail(f"{view.name} ({view.why}) exists but is a {view.iface.kind} interface, not a bridge: "
+                            "guests attached with <interface type='bridge'> cannot start", resource=view.name,
+                            observed=view.iface.kind, expected="bridge")
+
+    def judge(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
+        assert view.iface is not None  # usable
+        ports = ", ".join(view.iface.ports) or "no ports"
+        yield self.passed(f"{view.name} ({view.why}) is a bridge ({ports}){self._suffix(ctx)}", resource=view.name,
+                          observed="bridge", expected="bridge")
 
 
-class BridgeLinkUp(_PerBridge):
+class BridgeLinkUp(PerBridge):
     meta = _meta(
         "host.bridge.link_up", "The bridge is up", Severity.HIGH,
         "ip link set BRIDGE up (and make the network configuration bring it up at boot)",
@@ -100,7 +76,7 @@ class BridgeLinkUp(_PerBridge):
                             remediation="bring the uplink port up and check its cable / switch port")
 
 
-class BridgeUplink(_PerBridge):
+class BridgeUplink(PerBridge):
     meta = _meta(
         "host.bridge.uplink", "The bridge has a LAN uplink port with carrier", Severity.HIGH,
         "enslave the LAN NIC (or bond/VLAN interface) to the bridge and check its link",
@@ -141,7 +117,7 @@ class BridgeUplink(_PerBridge):
                             remediation="ip link set PORT up; check the cable and the switch port (ethtool PORT)")
 
 
-class BridgeStp(_PerBridge):
+class BridgeStp(PerBridge):
     meta = _meta(
         "host.bridge.stp", "STP is off on the bridge (no forwarding delay for guest ports)", Severity.MEDIUM,
         "turn STP off (ip link set BRIDGE type bridge stp_state 0) and in the persistent configuration",
@@ -166,7 +142,7 @@ class BridgeStp(_PerBridge):
                         observed=observed, expected={"stp_state": 0})
 
 
-class BridgeAddress(_PerBridge):
+class BridgeAddress(PerBridge):
     meta = _meta(
         "host.bridge.address", "The host's IP address is on the bridge, not on an enslaved port", Severity.HIGH,
         "move the address from the port to the bridge (ip addr del ADDR dev PORT; ip addr add ADDR dev BRIDGE) "
@@ -198,7 +174,7 @@ class BridgeAddress(_PerBridge):
                               observed={"bridge": [], "ports": {}}, expected={"ports": "none"})
 
 
-class BridgeMtu(_PerBridge):
+class BridgeMtu(PerBridge):
     meta = _meta(
         "host.bridge.mtu", "Bridge and port MTUs agree", Severity.MEDIUM,
         "give the bridge and all its ports the same MTU (the LAN's), in the persistent configuration too",
@@ -249,7 +225,7 @@ def _bridge_vlans(ctx: Context) -> dict[str, set[int]]:
     return out
 
 
-class BridgeVlans(_PerBridge):
+class BridgeVlans(PerBridge):
     meta = _meta(
         "host.bridge.vlans", "The bridge carries the profile's VLANs", Severity.MEDIUM,
         "ip link set BRIDGE type bridge vlan_filtering 1; bridge vlan add dev UPLINK vid VID (each VLAN), or use one "
@@ -305,6 +281,4 @@ class BridgeVlans(_PerBridge):
                               resource=br.name, observed=observed, expected=sorted(wanted))
 
 
-from autoglm_doctor.checks.host_bridge_config import BridgePersistent  # noqa: E402
-
-CHECKS = (BridgePresent, BridgeLinkUp, BridgeUplink, BridgeStp, BridgeAddress, BridgeMtu, BridgeVlans, BridgePersistent)
+CHECKS = (BridgePresent, BridgeLinkUp, BridgeUplink, BridgeStp, BridgeAddress, BridgeMtu, BridgeVlans)

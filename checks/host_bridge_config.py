@@ -1,5 +1,4 @@
-"""Is the bridge defined persistently, and does its definition match what runs now?
-(Registered through checks/host_bridge.py's CHECKS.)"""
+"""Is the bridge defined persistently, and does its definition match what runs now?"""
 
 from __future__ import annotations
 
@@ -103,3 +102,6 @@ class BridgePersistent(Check):
                 ports = ", ".join(d.ports) if d.ports else "no ports" if d.ports == () else "ports by pattern"
                 yield self.passed(f"{name} is defined in {sources}: STP {'on' if d.stp else 'off'}, {ports} — as it "
                                   "runs now", resource=name, observed=sources, expected="persistent definition")
+
+
+CHECKS = (BridgePersistent,)

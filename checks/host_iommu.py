@@ -3,15 +3,16 @@ every passthrough GPU."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.cmdline import kernel_cmdline
 from autoglm_doctor.facts.cpu import cpu_info
 from autoglm_doctor.facts.iommu import BIOS_NAMES, IOMMU_TABLES, VENDOR_TABLE, acs_state, explain_inactive, iommu_state
 from autoglm_doctor.facts.kernel import kernel_config
-from autoglm_doctor.facts.pci import PciDevice, passthrough_gpus, pci_inventory
+from autoglm_doctor.facts.pci import PciDevice, pci_inventory
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerGpu
 from autoglm_doctor.targets.base import TargetError
 
 NO_PASSTHROUGH = "profile.gpus is [] (this host passes no GPU through): IOMMU not needed"
@@ -136,7 +137,7 @@ def _peer_line(dev: PciDevice | None, address: str) -> str:
     return dev.describe() if dev else f"{address} (unreadable)"
 
 
-class GroupIsolation(Check):
+class GroupIsolation(PerGpu):
     meta = CheckMeta(
         id="host.iommu.group_isolation",
         title="Each passthrough GPU's IOMMU group holds only that card (and bridges)",
@@ -150,11 +151,8 @@ class GroupIsolation(Check):
         requires=("host.iommu.active", "host.pci.gpus"),
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        state = ctx.fact(iommu_state)
-        inv = ctx.fact(pci_inventory)
-        for gpu in ctx.fact(passthrough_gpus).gpus:
-            yield self._one(ctx, state, inv, gpu)
+    def judge(self, ctx: Context, gpu: PciDevice) -> Iterator[Finding]:
+        yield self._one(ctx, ctx.fact(iommu_state), ctx.fact(pci_inventory), gpu)
 
     def _one(self, ctx: Context, state, inv, gpu: PciDevice) -> Finding:
         res = gpu.address

@@ -3,13 +3,14 @@ warnings that bite later (boot VGA, no reset method, NUMA locality)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.numa import numa_nodes
 from autoglm_doctor.facts.pci import PciDevice, passthrough_gpus, pci_inventory
 from autoglm_doctor.facts.vfio import boot_binding, devices_to_bind, is_vfio_driver, recommendation
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerGpu
 from autoglm_doctor.targets.base import NotCaptured
 
 GPU_RULE = "NVIDIA (0x10de) or AMD (0x1002) GPU (class 0x0300 VGA, 0x0302 3D or 0x0380 display controller)"
@@ -228,7 +229,7 @@ class VfioPersistence(Check):
                            observed=observed, expected=expected)
 
 
-class BootVga(Check):
+class BootVga(PerGpu):
     meta = CheckMeta(
         id="host.vfio.boot_vga",
         title="A passthrough GPU is not the host's boot VGA",
@@ -240,19 +241,18 @@ class BootVga(Check):
         requires=("host.pci.gpus",),
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        for gpu in ctx.fact(passthrough_gpus).gpus:
-            if gpu.boot_vga:
-                yield self.warn(f"{gpu.describe()} is the host's boot VGA: the firmware and the host console "
-                                "(efifb/simplefb) use it, its shadowed VBIOS may be unusable by the VM, and the host "
-                                "loses its display", resource=gpu.address, observed="boot_vga=1", expected="boot_vga=0")
-            else:
-                what = "boot_vga=0" if gpu.boot_vga is False else "no boot_vga attribute (not a VGA-class device)"
-                yield self.passed(f"{gpu.address} is not the host's boot VGA ({what})", resource=gpu.address,
-                                  observed=what, expected="boot_vga=0")
+    def judge(self, ctx: Context, gpu: PciDevice) -> Iterator[Finding]:
+        if gpu.boot_vga:
+            yield self.warn(f"{gpu.describe()} is the host's boot VGA: the firmware and the host console "
+                            "(efifb/simplefb) use it, its shadowed VBIOS may be unusable by the VM, and the host "
+                            "loses its display", resource=gpu.address, observed="boot_vga=1", expected="boot_vga=0")
+        else:
+            what = "boot_vga=0" if gpu.boot_vga is False else "no boot_vga attribute (not a VGA-class device)"
+            yield self.passed(f"{gpu.address} is not the host's boot VGA ({what})", resource=gpu.address,
+                              observed=what, expected="boot_vga=0")
 
 
-class ResetMethod(Check):
+class ResetMethod(PerGpu):
     meta = CheckMeta(
         id="host.vfio.reset",
         title="A passthrough GPU can be reset between VM runs",
@@ -264,16 +264,15 @@ class ResetMethod(Check):
         requires=("host.pci.gpus",),
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        for gpu in ctx.fact(passthrough_gpus).gpus:
-            methods = " ".join(gpu.reset_methods) or "not listed"
-            if gpu.has_reset:
-                yield self.passed(f"{gpu.address} has a reset method ({methods})", resource=gpu.address,
-                                  observed=methods, expected="a reset method")
-            else:
-                yield self.warn(f"{gpu.describe()} has no reset method (no 'reset' attribute): the kernel cannot reset "
-                                "it when the VM stops, so a VM restart can find it in a dirty state and hang",
-                                resource=gpu.address, observed="no reset", expected="a reset method")
+    def judge(self, ctx: Context, gpu: PciDevice) -> Iterator[Finding]:
+        methods = " ".join(gpu.reset_methods) or "not listed"
+        if gpu.has_reset:
+            yield self.passed(f"{gpu.address} has a reset method ({methods})", resource=gpu.address,
+                              observed=methods, expected="a reset method")
+        else:
+            yield self.warn(f"{gpu.describe()} has no reset method (no 'reset' attribute): the kernel cannot reset "
+                            "it when the VM stops, so a VM restart can find it in a dirty state and hang",
+                            resource=gpu.address, observed="no reset", expected="a reset method")
 
 
 class GpuNuma(Check):

@@ -1,0 +1,121 @@
+"""Base classes for checks that judge one resource at a time: each expected container, each
+passthrough GPU, each bridge that matters, each libvirt domain.
+
+The base finds the resources and says what to say when there are none or one cannot be judged
+(absent, unreadable); a check is its metadata plus ``judge(ctx, resource)``. Facts are imported
+inside the methods, so a check module that uses one base does not load every family's facts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from autoglm_doctor.check import Check, Context
+from autoglm_doctor.model import Finding
+
+if TYPE_CHECKING:
+    from autoglm_doctor.facts.docker import Resolved
+    from autoglm_doctor.facts.pci import PciDevice
+    from autoglm_doctor.facts.vmnet import BridgeView
+
+
+class PerContainer(Check):
+    """Each expected container (``profile.containers``) that exists: ``judge``; one that does not is
+    skipped (container.deploy.present reports the absence itself)."""
+
+    none_expected = "no container is expected here"  # the skip when ``containers`` is empty
+    none_resource = "containers"
+
+    def containers(self, ctx: Context) -> Sequence["Resolved"]:
+        from autoglm_doctor.facts.docker import resolve_containers
+
+        return resolve_containers(ctx)
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        found = self.containers(ctx)
+        if not found:
+            yield self.skip(self.none_expected, resource=self.none_resource)
+        for res in found:
+            if res.inspect is None:
+                yield res.skip_absent(self)
+            else:
+                yield from self.judge(ctx, res)
+
+    def judge(self, ctx: Context, res: "Resolved") -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+class PerModelContainer(PerContainer):
+    """Each expected model-server container (role ``model``)."""
+
+    none_expected = "no model-server container is expected here"
+    none_resource = "model"
+
+    def containers(self, ctx: Context) -> Sequence["Resolved"]:
+        return [r for r in super().containers(ctx) if r.spec["role"] == "model"]
+
+
+class PerGpu(Check):
+    """Each passthrough GPU (``profile.gpus``, or every NVIDIA/AMD GPU that is not the boot VGA)."""
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        from autoglm_doctor.facts.pci import passthrough_gpus
+
+        gpus = ctx.fact(passthrough_gpus).gpus
+        if not gpus:
+            yield self.skip("no passthrough GPU (see host.pci.gpus)", resource="gpus")
+        for gpu in gpus:
+            yield from self.judge(ctx, gpu)
+
+    def judge(self, ctx: Context, gpu: "PciDevice") -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+NO_BRIDGE = "network_mode is 'nat' and no libvirt guest uses a host bridge"
+
+
+class PerBridge(Check):
+    """Each bridge that matters (``profile.bridge`` and every bridge a libvirt guest attaches to): an
+    unreadable one is an error, one that is absent or not a bridge is ``absent`` (a skip pointing to
+    host.bridge.present, which overrides it), a usable one is judged."""
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        from autoglm_doctor.facts.vmnet import bridge_views, bridges_to_check
+
+        views = ctx.fact(bridge_views)
+        if not views:
+            yield self.skip("no bridge to check: " + (ctx.fact(bridges_to_check).note or NO_BRIDGE))
+            return
+        for view in views.values():
+            if view.error:
+                yield self.error(f"could not read {view.name}: {view.error}", resource=view.name)
+            elif not view.usable:
+                yield from self.absent(ctx, view)
+            else:
+                yield from self.judge(ctx, view)
+
+    def absent(self, ctx: Context, view: "BridgeView") -> Iterator[Finding]:
+        state = "does not exist" if view.iface is None else f"is a {view.iface.kind} interface, not a bridge"
+        yield self.skip(f"{view.name} {state} (see host.bridge.present)", resource=view.name)
+
+    def judge(self, ctx: Context, view: "BridgeView") -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+class PerDomain(Check):
+    """Each libvirt domain the target's hypervisor defines (name and XML, from the libvirt adapter);
+    ``domains`` may narrow them (e.g. to the AutoGLM VM). No hypervisor, or none defined: one skip."""
+
+    def domains(self, ctx: Context) -> Sequence[dict[str, Any]]:
+        rows = ctx.target.adapter("libvirt").domains() or []
+        return [d for d in rows if isinstance(d, dict) and isinstance(d.get("name"), str)]
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        found = self.domains(ctx)
+        if not found:
+            yield self.skip("no libvirt domain is defined here", resource="domains")
+        for dom in found:
+            yield from self.judge(ctx, dom)
+
+    def judge(self, ctx: Context, domain: dict[str, Any]) -> Iterator[Finding]:
+        raise NotImplementedError
