@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_doctor.facts import miniyaml
+from autoglm_doctor.facts import yamldoc
 from autoglm_doctor.targets.base import NotCaptured, TargetError
 
 NETPLAN_DIRS = ("/run/netplan", "/etc/netplan", "/lib/netplan", "/usr/lib/netplan")  # earlier shadows later
@@ -104,11 +104,11 @@ def parse_netplan(ctx: Any, cfg: NetConfig) -> None:
         if text is None:
             continue
         try:
-            doc = miniyaml.loads(text)
-        except miniyaml.YamlUnsupported as exc:
+            doc = yamldoc.loads(text)
+        except yamldoc.YamlUnsupported as exc:
             cfg.problems.append(ConfigProblem(path, "unsupported", f"{path}: {exc} — the doctor cannot evaluate it"))
             continue
-        except miniyaml.YamlError as exc:
+        except yamldoc.YamlError as exc:
             cfg.problems.append(ConfigProblem(path, "invalid", f"{path} is not valid YAML ({exc}): "
                                               "'netplan generate' rejects it, so none of its settings apply"))
             continue

@@ -250,7 +250,8 @@ def bad_netplan() -> None:
     nic = t.iface("enp3s0", physical=True)
     t.bridge("br0", {"enp3s0": nic}, vlan_filtering=1)
     t.write("/etc/netplan/01-netcfg.yaml", "network:\n  version: 2\n  bridges:\n    br0:\n\tinterfaces: [enp3s0]\n")
-    t.write("/etc/netplan/02-extra.yaml", "network:\n  ethernets:\n    defaults: &d {dhcp4: true}\n")
+    # valid YAML the doctor does not evaluate: two documents in one file
+    t.write("/etc/netplan/02-extra.yaml", "network:\n  ethernets:\n    eno9: {dhcp4: true}\n---\nnetwork: {}\n")
     t.command(["bridge", "-j", "vlan", "show"], json.dumps([
         {"ifname": "enp3s0", "vlans": [{"vlan": 1, "flags": ["PVID", "Egress Untagged"]}, {"vlan": 100}]},
         {"ifname": "br0", "vlans": [{"vlan": 1, "flags": ["PVID", "Egress Untagged"]}]}]))
