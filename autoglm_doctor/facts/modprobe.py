@@ -1,6 +1,7 @@
 """The effective modprobe configuration, merged the way kmod merges it.
 
-kmod reads every ``*.conf`` in /etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d,
+Where the target can run it, kmod itself answers (``modprobe --showconfig``); otherwise (a sysroot, a
+hand-made snapshot) the files are merged here the same way. kmod reads every ``*.conf`` in /etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d,
 /usr/lib/modprobe.d and /lib/modprobe.d; a file name present in several directories is taken from
 the first of them only (/etc overrides /run overrides /usr/lib), and the chosen files are read in
 lexical order of their names. Lines: ``options``, ``blacklist``, ``softdep``, ``install``, ``remove``,
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autoglm_doctor.facts.cmdline import KernelCmdline, kernel_cmdline
-from autoglm_doctor.targets.base import NotCaptured
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured
 
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
                  "/lib/modprobe.d")
@@ -144,7 +145,7 @@ def _apply_cmdline(config: ModprobeConfig, cmdline: KernelCmdline) -> None:
             config.cmdline_options.setdefault(module_name(module), []).append(f"{param}={value}")
 
 
-def modprobe_config(ctx) -> ModprobeConfig:
+def _from_files(ctx) -> ModprobeConfig:
     config = ModprobeConfig()
     for path in effective_files(ctx):
         text = ctx.target.read_text(path)
@@ -152,6 +153,41 @@ def modprobe_config(ctx) -> ModprobeConfig:
             continue
         config.files.append(path)
         parse_into(config, path, text)
+    return config
+
+
+SHOWCONFIG = ("modprobe", "--showconfig")
+
+
+def _from_kmod(ctx, files: ModprobeConfig) -> ModprobeConfig | None:
+    """kmod's own merge (``modprobe --showconfig``) where the target can run it; each entry keeps the
+    file:line the file merge found it at (kmod does not say), else names the command. None when the
+    command cannot answer (a sysroot, a hand-made snapshot, kmod missing)."""
+    if not getattr(ctx.target, "can_run", False):
+        return None
+    try:
+        result = ctx.target.run(list(SHOWCONFIG), timeout=10)
+    except (AdapterUnavailable, NotCaptured):
+        return None
+    if not result.ok:
+        return None
+    shown = ModprobeConfig(files=list(files.files))
+    parse_into(shown, "modprobe --showconfig", result.stdout)
+    for mod, entries in shown.options.items():
+        known = dict(files.options.get(mod, []))
+        shown.options[mod] = [(text, known.get(text, where)) for text, where in entries]
+    shown.blacklist = {mod: files.blacklist.get(mod, where) for mod, where in shown.blacklist.items()}
+    shown.installs = {mod: (cmd, files.installs[mod][1] if mod in files.installs else where)
+                      for mod, (cmd, where) in shown.installs.items()}
+    for mod, deps in shown.softdeps.items():
+        known_deps = {(pre, post): where for pre, post, where in files.softdeps.get(mod, [])}
+        shown.softdeps[mod] = [(pre, post, known_deps.get((pre, post), where)) for pre, post, where in deps]
+    return shown
+
+
+def modprobe_config(ctx) -> ModprobeConfig:
+    files = _from_files(ctx)
+    config = _from_kmod(ctx, files) or files
     _apply_cmdline(config, ctx.fact(kernel_cmdline))
     return config
 
