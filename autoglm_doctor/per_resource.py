@@ -1,5 +1,5 @@
 """Base classes for checks that judge one resource at a time: each expected container, each
-passthrough GPU, each bridge that matters, each libvirt domain.
+passthrough GPU, each bridge that matters (each libvirt domain: ``DomainCheck`` in checks/vm_domain.py).
 
 The base finds the resources and says what to say when there are none or one cannot be judged
 (absent, unreadable); a check is its metadata plus ``judge(ctx, resource)``. Facts are imported
@@ -8,7 +8,7 @@ inside the methods, so a check module that uses one base does not load every fam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from autoglm_doctor.check import Check, Context
 from autoglm_doctor.model import Finding
@@ -99,23 +99,4 @@ class PerBridge(Check):
         yield self.skip(f"{view.name} {state} (see host.bridge.present)", resource=view.name)
 
     def judge(self, ctx: Context, view: "BridgeView") -> Iterator[Finding]:
-        raise NotImplementedError
-
-
-class PerDomain(Check):
-    """Each libvirt domain the target's hypervisor defines (name and XML, from the libvirt adapter);
-    ``domains`` may narrow them (e.g. to the AutoGLM VM). No hypervisor, or none defined: one skip."""
-
-    def domains(self, ctx: Context) -> Sequence[dict[str, Any]]:
-        rows = ctx.target.adapter("libvirt").domains() or []
-        return [d for d in rows if isinstance(d, dict) and isinstance(d.get("name"), str)]
-
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        found = self.domains(ctx)
-        if not found:
-            yield self.skip("no libvirt domain is defined here", resource="domains")
-        for dom in found:
-            yield from self.judge(ctx, dom)
-
-    def judge(self, ctx: Context, domain: dict[str, Any]) -> Iterator[Finding]:
         raise NotImplementedError
