@@ -2,7 +2,6 @@
 
 import json
 import tarfile
-import time
 
 import pytest
 
@@ -20,11 +19,11 @@ def one_line_error(out):
     return lines[0]
 
 
-def test_version_is_fast_and_exact():
-    start = time.perf_counter()
-    out = doctor("--version")
-    assert out.returncode == 0 and out.stdout.strip().startswith("autoglm-doctor 0.")
-    assert time.perf_counter() - start < 10  # the real number lives in bench/bench_host_basics.py
+def test_version_is_exact():
+    from autoglm_doctor import __version__
+
+    out = doctor("--version")  # its speed is measured by bench/bench_host_basics.py, not here
+    assert (out.returncode, out.stdout) == (0, f"autoglm-doctor {__version__}\n")
 
 
 def test_gate_passes_on_healthy_host_and_fails_on_broken():

@@ -24,11 +24,14 @@ def test_every_entry_point_loads(registry):
     assert "autoglm_doctor.checks.host_kernel" in names
 
 
-def test_built_in_entry_points_are_all_registered():
-    for group in (CHECK_GROUP, FIX_GROUP):
+def test_built_in_entry_points_are_all_registered(registry):
+    for group, table, attr in ((CHECK_GROUP, registry.checks, "CHECKS"), (FIX_GROUP, registry.fixes, "FIXES")):
         for ep in metadata.entry_points(group=group):
             if ep.value.startswith("autoglm_doctor."):
-                importlib.import_module(ep.value)
+                classes = getattr(importlib.import_module(ep.value), attr)
+                assert classes, ep.value
+                for cls in classes:
+                    assert table[cls.meta.id] is cls, f"{ep.value}: {cls.meta.id} is not the registered class"
 
 
 def test_ids_well_formed_and_metadata_complete(registry):
