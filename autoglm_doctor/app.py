@@ -31,7 +31,7 @@ class RunOptions:
     allow_pending_reboot: bool = False
 
 
-def select(registry: Registry, opts: RunOptions) -> list[type]:
+def select(registry: Registry, opts: RunOptions) -> list[type[Any]]:
     """The checks a run evaluates: ``--only``/``--skip`` and their requirements, then ``--scope``
     (what a check inspects; where it can run is decided per target by the runner)."""
     classes = registry.select(opts.only, opts.skip)

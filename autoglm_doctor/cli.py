@@ -57,7 +57,8 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
         sp.add_argument("--skip", action="append", default=[], metavar="ID", help="check ids or globs to leave out")
         sp.add_argument("--scope", action="append", default=[], choices=("host", "vm", "guest", "container", "device"),
                         help="only checks that inspect this (repeatable): host, vm, guest, container, device")
-        sp.add_argument("--config", metavar="FILE", help="TOML config, read after /etc/autoglm-doctor/config.toml and ./autoglm-doctor.toml")
+        sp.add_argument("--config", metavar="FILE",
+                        help="TOML config, read after /etc/autoglm-doctor/config.toml and ./autoglm-doctor.toml")
         sp.add_argument("--timeout", type=float, default=30.0, help="per-check timeout in seconds (default 30)")
         sp.add_argument("--deadline", type=float, default=600.0, metavar="SECONDS",
                         help="whole-run deadline: then the report is written with what finished (default 600)")

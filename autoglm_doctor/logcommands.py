@@ -43,7 +43,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
     from autoglm_doctor.logscan.sources import SourceSpecError, default_specs, parse_source_spec, resolve
     from autoglm_doctor.logscan.timeparse import TimeSpecError, parse_time_spec
     from autoglm_doctor.targets import TargetSpecError, open_target
-    from autoglm_doctor.targets.snapshot import SnapshotError
+    from autoglm_doctor.targets.base import SnapshotError
 
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")

@@ -52,13 +52,13 @@ BUILTIN_FALLBACK = {
 
 @dataclass
 class Registry:
-    checks: dict[str, type] = field(default_factory=dict)
-    fixes: dict[str, type] = field(default_factory=dict)
+    checks: dict[str, type[Any]] = field(default_factory=dict)
+    fixes: dict[str, type[Any]] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)  # id -> entry point "name = value"
     problems: list[str] = field(default_factory=list)  # load failures: reported as error findings
     warnings: list[str] = field(default_factory=list)  # id clashes won by a built-in
 
-    def select(self, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[type]:
+    def select(self, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[type[Any]]:
         """Checks matching ``only`` (all when empty) plus what they require, minus ``skip``: a skipped
         check stays out even when another requires it (the runner then skips the dependent)."""
         only, skip = list(only), list(skip)
@@ -98,7 +98,7 @@ def _entry_points(group: str) -> list[tuple[str, str]]:
     try:
         eps = metadata.entry_points(group=group)
     except TypeError:  # Python < 3.10 API shape
-        eps = metadata.entry_points().get(group, [])  # type: ignore[attr-defined]
+        eps = metadata.entry_points().get(group, [])  # type: ignore[attr-defined, arg-type]
     found = [(ep.name, ep.value) for ep in eps]
     if not any(value.startswith(BUILTIN_PREFIX) for _name, value in found):
         found += [(mod.rsplit(".", 1)[-1], mod) for mod in BUILTIN_FALLBACK[group]]
@@ -106,7 +106,7 @@ def _entry_points(group: str) -> list[tuple[str, str]]:
     return sorted(set(found), key=lambda nv: (not nv[1].startswith(BUILTIN_PREFIX), nv[1], nv[0]))
 
 
-def _load_value(value: str) -> list[type]:
+def _load_value(value: str) -> list[type[Any]]:
     module_name, _, attr = value.partition(":")
     module = importlib.import_module(module_name.strip())
     if attr:
@@ -120,7 +120,7 @@ def _load_value(value: str) -> list[type]:
     return list(items)
 
 
-def _add(reg: Registry, table: dict[str, type], cls: type, origin: str, kind: str) -> None:
+def _add(reg: Registry, table: dict[str, type[Any]], cls: type[Any], origin: str, kind: str) -> None:
     meta = getattr(cls, "meta", None)
     cid = getattr(meta, "id", None)
     if not isinstance(cid, str) or not ID_PATTERN.match(cid):

@@ -11,7 +11,7 @@ from collections import deque
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, Callable, Collection, Iterable, Sequence
 
-from autoglm_doctor.check import Context
+from autoglm_doctor.check import Check, Context
 from autoglm_doctor.model import Finding, Severity, Status
 from autoglm_doctor.targets.base import (
     AdapterUnavailable,
@@ -28,7 +28,7 @@ DEFAULT_JOBS = 4
 _BLOCKING = (Status.FAIL, Status.ERROR, Status.SKIP)
 
 
-def _meta_finding(cls: type, status: Status, message: str, remediation: str = "") -> Finding:
+def _meta_finding(cls: type[Check], status: Status, message: str, remediation: str = "") -> Finding:
     meta = cls.meta
     return Finding(
         check_id=meta.id,
@@ -40,7 +40,7 @@ def _meta_finding(cls: type, status: Status, message: str, remediation: str = ""
     )
 
 
-def run_one(cls: type, ctx: Context) -> list[Finding]:
+def run_one(cls: type[Check], ctx: Context) -> list[Finding]:
     """Run a single check and turn every way it can go wrong into findings. What a check yielded
     before it failed is kept, followed by the error. ``DeadlineExceeded`` is left to the caller,
     which knows which budget ran out."""
@@ -90,7 +90,7 @@ class _Budget:
         return f"check timed out after {self.timeout:g}s and was stopped"
 
 
-def _blockers(cls: type, results: dict[str, list[Finding]], by_id: dict[str, type],
+def _blockers(cls: type[Check], results: dict[str, list[Finding]], by_id: dict[str, type[Check]],
               skipped: Collection[str]) -> tuple[list[str], list[str]]:
     """(requirements left out by --skip, requirements not met with their worst status)."""
     by_skip, unmet = [], []
@@ -108,7 +108,7 @@ def _blockers(cls: type, results: dict[str, list[Finding]], by_id: dict[str, typ
 
 
 def run_checks(
-    classes: Sequence[type],
+    classes: Sequence[type[Check]],
     ctx: Context,
     *,
     timeout: float = DEFAULT_TIMEOUT,

@@ -63,7 +63,7 @@ class VolumeSources(Check):
             if not mounts and not expected:
                 yield self.passed(f"{res.name} has no bind mounts or volumes", resource=res.name,
                                   observed="none", expected="none required")
-            for dest, m in sorted(mounts.items()):
+            for _dest, m in sorted(mounts.items()):
                 yield self._source(t, acc, res.name, m)
         for vol in host_volumes(ctx):
             yield self._host_path(t, acc, vol["path"])

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Context, docs_link
 from autoglm_doctor.facts.net import addresses, seconds, vlan_id
-from autoglm_doctor.facts.vmnet import BridgeView, bridge_views, bridges_to_check
+from autoglm_doctor.facts.vmnet import BridgeView, bridges_to_check
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.per_resource import PerBridge
 

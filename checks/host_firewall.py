@@ -147,7 +147,8 @@ class BridgedForward(Check):
         if dropped:
             fv, v = dropped[0]
             yield self.fail(f"bridged {family} traffic on {br.name} traverses {tool} ({through}) and is "
-                            f"{'rejected' if v.outcome == 'reject' else 'dropped'} by {v.decided_by} [{fv.label}: {path_text(v)}]{note}", resource=resource,
+                            f"{'rejected' if v.outcome == 'reject' else 'dropped'} by {v.decided_by} "
+                            f"[{fv.label}: {path_text(v)}]{note}", resource=resource,
                             observed={"verdict": v.outcome, "by": v.decided_by, "source": fv.label},
                             expected="accepted", remediation=_missing_rule(fv, br.name, tool) +
                             f"; or set net.bridge.{sysctl_key} = 0 so bridged frames bypass {tool}")

@@ -75,7 +75,8 @@ class KernelConfigOptions(Check):
         if config.source is None:
             yield self.skip(
                 "kernel build configuration not found (looked at " + ", ".join(config.tried) + ")",
-                remediation="load the 'configs' module (modprobe configs) for /proc/config.gz, or install the kernel's config file in /boot",
+                remediation="load the 'configs' module (modprobe configs) for /proc/config.gz, or install the kernel's "
+                            "config file in /boot",
             )
             return
         try:

@@ -114,7 +114,8 @@ class SwapPressure(Check):
         title="Swap: configured, and not under pressure",
         severity=Severity.MEDIUM,
         scope=(Scope.HOST, Scope.GUEST),
-        remediation="reduce memory pressure (fewer or smaller VMs/containers) or add memory; a swapping model server is orders of magnitude slower",
+        remediation="reduce memory pressure (fewer or smaller VMs/containers) or add memory; a swapping model server "
+                    "is orders of magnitude slower",
         docs=docs_link("host.resources.swap"),
     )
 

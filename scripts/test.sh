@@ -15,4 +15,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet -e '.[test,libvirt]'
 export CI="${CI:-true}"
+# lint and types first (seconds): the rule set and the strict modules are stated in pyproject.toml
+.venv/bin/ruff check autoglm_doctor checks fixes tests scripts bench
+.venv/bin/mypy
 exec $SUDO env CI="$CI" PATH="$PATH" .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -43,7 +43,7 @@ class RunCommand(Change):
     # files the command writes: journalled before, restored byte for byte on undo
     outputs: tuple[str, ...] = ()
     takes_effect_at_boot: bool = False
-    risk: str = "safe"
+    risk: str = "safe"  # type: ignore[misc]  # a field here: each command states its own risk
     kind: ClassVar[str] = "run_command"
 
     def describe(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from autoglm_doctor.targets.base import StatResult
 
@@ -42,7 +43,7 @@ class Accounts:
 
 
 def parse_passwd(text: str) -> dict[str, tuple[int, int]]:
-    out = {}
+    out: dict[str, Any] = {}
     for line in text.splitlines():
         parts = line.split(":")
         if len(parts) >= 4 and parts[2].isdigit() and parts[3].isdigit():
@@ -51,7 +52,7 @@ def parse_passwd(text: str) -> dict[str, tuple[int, int]]:
 
 
 def parse_group(text: str) -> dict[str, tuple[int, frozenset[str]]]:
-    out = {}
+    out: dict[str, Any] = {}
     for line in text.splitlines():
         parts = line.split(":")
         if len(parts) >= 4 and parts[2].isdigit():

@@ -40,7 +40,9 @@ def _norm(name: str) -> str:
 def split_cmdline(text: str) -> list[str]:
     """Split like the kernel's next_arg(): whitespace separates, double quotes group, and
     everything after a bare ``--`` belongs to init, not to the kernel."""
-    words, cur, quoted, started = [], [], False, False
+    words: list[str] = []
+    cur: list[str] = []
+    quoted = started = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

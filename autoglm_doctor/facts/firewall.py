@@ -121,7 +121,7 @@ def _save(ctx: Any, argv: tuple[str, ...]) -> tuple[str | None, str]:
 
 
 def _xtables_views(ctx: Any, tool: str, rs: Rulesets) -> list[FilterView]:
-    views = []
+    views: list[Any] = []
     out, err = _save(ctx, (f"{tool}-save", "-t", "filter"))
     if out is None:
         rs.missing_tools.append(f"{tool}-save")

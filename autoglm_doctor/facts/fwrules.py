@@ -259,12 +259,12 @@ def parse_nft_json(text: str, where: str = "nft -j list ruleset") -> list[NftTab
                 table.forward_chains.append(c.get("name", ""))
         elif "rule" in item and isinstance(item["rule"], dict):
             r = item["rule"]
-            table = tables.get((r.get("family", ""), r.get("table", "")))
-            if table is None or r.get("chain") not in table.chains:
+            found = tables.get((r.get("family", ""), r.get("table", "")))
+            if found is None or r.get("chain") not in found.chains:
                 continue
-            rule = _nft_rule(r["chain"], r.get("expr") or [], table.family)
-            rule.text = f"{table.family} {table.name} {r['chain']} handle {r.get('handle', '?')}"
-            table.chains[r["chain"]].rules.append(rule)
+            rule = _nft_rule(r["chain"], r.get("expr") or [], found.family)
+            rule.text = f"{found.family} {found.name} {r['chain']} handle {r.get('handle', '?')}"
+            found.chains[r["chain"]].rules.append(rule)
     for table in tables.values():
         table.iptables_nft = (
             table.family in ("ip", "ip6") and table.name in IPTABLES_NFT_TABLES

@@ -1,10 +1,11 @@
 """The effective modprobe configuration, merged the way kmod merges it.
 
 Where the target can run it, kmod itself answers (``modprobe --showconfig``); otherwise (a sysroot, a
-hand-made snapshot) the files are merged here the same way. kmod reads every ``*.conf`` in /etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d,
-/usr/lib/modprobe.d and /lib/modprobe.d; a file name present in several directories is taken from
-the first of them only (/etc overrides /run overrides /usr/lib), and the chosen files are read in
-lexical order of their names. Lines: ``options``, ``blacklist``, ``softdep``, ``install``, ``remove``,
+hand-made snapshot) the files are merged here the same way. kmod reads every ``*.conf`` in
+/etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d, /usr/lib/modprobe.d and /lib/modprobe.d;
+a file name present in several directories is taken from the first of them only (/etc overrides /run
+overrides /usr/lib), and the chosen files are read in lexical order of their names. Lines: ``options``,
+``blacklist``, ``softdep``, ``install``, ``remove``,
 ``alias``; ``#`` starts a comment line; a trailing backslash continues a line. Module names treat
 ``-`` and ``_`` alike. kmod also honours ``modprobe.blacklist=`` and ``MODULE.PARAM=`` on the kernel
 command line; a built-in module reads only the command line, never modprobe.d.

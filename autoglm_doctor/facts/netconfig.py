@@ -119,10 +119,10 @@ def parse_netplan(ctx: Any, cfg: NetConfig) -> None:
         for name in ((net or {}).get("bridges") or {}) if isinstance((net or {}).get("bridges"), dict) else {}:
             sources.setdefault(str(name), []).append(path)
         _merge(merged, net or {})
-    bridges = merged.get("bridges") if isinstance(merged.get("bridges"), dict) else {}
+    bridges: dict[Any, Any] = merged["bridges"] if isinstance(merged.get("bridges"), dict) else {}
     for name, body in bridges.items():
         body = body if isinstance(body, dict) else {}
-        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        params: dict[str, Any] = body["parameters"] if isinstance(body.get("parameters"), dict) else {}
         stp = _bool(params.get("stp")) if "stp" in params else None
         ports = body.get("interfaces")
         cfg.add(BridgeDef(
@@ -239,7 +239,8 @@ def parse_ifupdown(ctx: Any, cfg: NetConfig) -> None:
 
 # -- systemd-networkd ---------------------------------------------------------------------------------
 def parse_networkd(ctx: Any, cfg: NetConfig) -> None:
-    netdevs, networks = [], []
+    netdevs: list[Any] = []
+    networks: list[Any] = []
     for path in _shadowed_files(ctx, NETWORKD_DIRS, (".netdev", ".network")):
         cfg.looked_in.append(path)
         text = _read(ctx, path, cfg)

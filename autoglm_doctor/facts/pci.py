@@ -238,7 +238,7 @@ def parse_pci_ids(text: str, wanted: set[tuple[int, int, int, int]]) -> dict[tup
                     vname[cur_v] = line[4:].strip()
             elif line[1] != "\t":
                 cur_d = int(line[1:5], 16)
-                if (cur_v, cur_d) in devices:
+                if cur_v is not None and (cur_v, cur_d) in devices:
                     dname[(cur_v, cur_d)] = line[5:].strip()
             elif cur_v is not None and cur_d is not None and (cur_v, cur_d) in devices:
                 sv, sd = int(line[2:6], 16), int(line[7:11], 16)

@@ -105,7 +105,8 @@ def boot_binding(ctx, dev: PciDevice) -> BootBinding:
         driverctl = None
     if driverctl is not None and module_name(driverctl.strip()) in VFIO_DRIVERS:
         sources.append(f"driverctl override /etc/driverctl.d/pci-{dev.address}")
-    unordered, ordered = [], []
+    unordered: list[str] = []
+    ordered: list[str] = []
     for mod in native_modules(dev):
         how = cfg.blocked(mod) or cfg.loads_before(mod, "vfio_pci")
         if how is None and builtin and sources:

@@ -84,6 +84,6 @@ def diff(reports: list[HostReport]) -> HostDiff:
             states = [_failing(s.get(key)) for s in series]
             flips = sum(1 for x, y in zip(states, states[1:]) if x != y)
             if flips >= 2:
-                flapping.append((key, tuple((s.get(key).status if s.get(key) else "absent") for s in series)))
+                flapping.append((key, tuple((f.status if (f := s.get(key)) else "absent") for s in series)))
     return HostDiff(new.host, old, new, tuple(new_failures), tuple(fixed), tuple(gone), tuple(changed),
                     tuple(flapping), tuple(notes))

@@ -201,8 +201,8 @@ def _change_dict(c: Change) -> dict[str, Any]:
     target, check_id, resource = c.key
     return {"target": target, "check_id": check_id, "resource": resource,
             "before": c.before.status if c.before else None, "after": c.after.status if c.after else None,
-            "severity": (c.after or c.before).severity if (c.after or c.before) else None,
-            "message": (c.after or c.before).message if (c.after or c.before) else ""}
+            "severity": f.severity if (f := c.after or c.before) else None,
+            "message": f.message if f else ""}
 
 
 def diff_json(d: HostDiff, **_: Any) -> str:
@@ -231,7 +231,7 @@ def diff_console(d: HostDiff, **_: Any) -> str:
             for c in changes:
                 b = c.before.status if c.before else "absent"
                 a = c.after.status if c.after else "absent"
-                msg = (c.after or c.before).message if (c.after or c.before) else ""
+                msg = f.message if (f := c.after or c.before) else ""
                 lines.append(f"  {c.label}: {b} -> {a}  {msg}")
 
     section("new failures", d.new_failures)

@@ -2,9 +2,9 @@
 
 The Target protocol reads whole files (``read_bytes``), which is right for snapshots and small files
 but not for multi-GB logs. When the target declares that its files are on this machine
-(``Target.host_path``: a local or sysroot target), the parallel scanner's workers open them by path: ``mmap`` for substring search, chunk windows
-split at newlines (read with ``pread``) for the parallel summary. Any other target falls back to
-``read_bytes``.
+(``Target.host_path``: a local or sysroot target), the parallel scanner's workers open them by path:
+``mmap`` for substring search, chunk windows split at newlines (read with ``pread``) for the parallel
+summary. Any other target falls back to ``read_bytes``.
 
 Safety: a file truncated while mapped (copytruncate rotation) raises SIGBUS on access, so the
 mapped substring search runs in worker processes (a dead worker is detected and the file re-read

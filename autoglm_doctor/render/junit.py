@@ -82,7 +82,7 @@ def render_junit(report: Report, fail_on: Severity = Severity.HIGH, junit_warn_a
         for key in totals:
             totals[key] += counts[key]
         suite.set("time", f"{sum(f.duration_ms for f in findings) / 1000:.3f}")
-    for key, value in totals.items():
-        suites.set(key, str(value))
+    for key, total in totals.items():
+        suites.set(key, str(total))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

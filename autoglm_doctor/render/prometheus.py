@@ -64,7 +64,7 @@ def _finished_at(report: Report) -> float:
     return started.timestamp() + report.duration_ms / 1000
 
 
-def _metric(lines: list[str], name: str, help_text: str, samples: list[tuple[str, float | int]]) -> None:
+def _metric(lines: list[str], name: str, help_text: str, samples: list[tuple[str, float | int | str]]) -> None:
     lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
     for labels, value in samples:
         lines.append(f"{name}{{{labels}}} {value}" if labels else f"{name} {value}")

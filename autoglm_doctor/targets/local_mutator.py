@@ -39,7 +39,7 @@ class LocalMutator:
         self.recorded: list[dict[str, Any]] = []
 
     def _p(self, path: str) -> str:
-        return self.target._p(path)
+        return str(self.target._p(path))
 
     # -- files --------------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes, *, mode: int | None = None,

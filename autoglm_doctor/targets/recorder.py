@@ -16,7 +16,7 @@ import socket
 import tarfile
 import tempfile
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from autoglm_doctor import __version__
 from autoglm_doctor.targets.base import (
@@ -25,6 +25,7 @@ from autoglm_doctor.targets.base import (
     DeadlineExceeded,
     DiskUsage,
     StatResult,
+    Target,
     TargetError,
     call_key,
 )
@@ -33,6 +34,8 @@ from autoglm_doctor.targets.paths import LinkLoop, resolve
 from autoglm_doctor.targets.scrub import scrub_bytes, scrub_command, scrub_value, trim_docker_log, trim_journal
 from autoglm_doctor.targets.snapshot import FORMAT_NAME, FORMAT_VERSION, SIDE_DIR
 
+T = TypeVar("T")
+
 
 class RecordingTarget:
     """Wraps a target (normally LocalTarget) and records reads into a snapshot tree."""
@@ -40,7 +43,7 @@ class RecordingTarget:
     writable = False  # collecting never changes the machine
     kind = "recorder"
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Target) -> None:
         self.inner = inner
         self.name = inner.name
         self.role = getattr(inner, "role", "host")
@@ -55,7 +58,7 @@ class RecordingTarget:
         self._disk: dict[str, Any] = {}
         self._commands: dict[tuple[str, ...], CommandResult] = {}
         self._api: dict[str, Any] = {}
-        self._adapters: dict[str, Any] = {}
+        self._adapters: dict[str, RecordingAdapter] = {}
         self._now: float | None = None
         self._frozen = False
 
@@ -93,7 +96,7 @@ class RecordingTarget:
                 os.symlink(text, host)
         return physical
 
-    def _guard(self, path: str, fn: Any) -> Any:
+    def _guard(self, path: str, fn: Callable[[], T]) -> T:
         try:
             value = fn()
         except TargetError as exc:

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from autoglm_doctor.targets.base import (
     AdapterUnavailable,
@@ -47,7 +47,7 @@ def _extract(archive: str) -> str:
     try:
         with open(archive, "rb") as fh:
             magic = fh.read(2)
-        mode = "r:gz" if magic == b"\x1f\x8b" else "r:*"
+        mode: Literal["r:gz", "r:*"] = "r:gz" if magic == b"\x1f\x8b" else "r:*"
         with tarfile.open(archive, mode) as tar:
             if hasattr(tarfile, "tar_filter"):
                 tar.extractall(tmp, filter="tar")

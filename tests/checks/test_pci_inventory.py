@@ -83,8 +83,8 @@ class FakeUdev:
             base = f"/sys/bus/pci/devices/{addr}"
             if self.target.listdir(base) is None:
                 continue
-            read = lambda n: (self.target.read_text(f"{base}/{n}") or "").strip()  # noqa: E731
-            hexs = lambda n: read(n)[2:].upper()  # noqa: E731
+            read = lambda n, base=base: (self.target.read_text(f"{base}/{n}") or "").strip()  # noqa: E731
+            hexs = lambda n, read=read: read(n)[2:].upper()  # noqa: E731
             link = self.target.readlink(base)
             driver = self.target.readlink(f"{base}/driver")
             props = {"PCI_ID": f"{hexs('vendor')}:{hexs('device')}", "PCI_CLASS": format(int(read("class"), 16), "X")
