@@ -37,8 +37,8 @@ def cmdline_changes(target: Any, add: tuple[str, ...], remove: tuple[str, ...] =
                      "next: reinstall the running kernel's entry (kernel-install add) if it is older")
     elif bl.kind in ("update-grub", "grub-mkconfig"):
         changes.append(EnsureKernelArgs(bl.config, add, remove))
-        argv = ("update-grub",) if bl.kind == "update-grub" else (bl.tool, "-o", bl.output)
-        changes.append(RunCommand(argv, outputs=(bl.output,), takes_effect_at_boot=True, risk="needs reboot"))
+        command: tuple[str, ...] = ("update-grub",) if bl.kind == "update-grub" else (bl.tool, "-o", bl.output)
+        changes.append(RunCommand(command, outputs=(bl.output,), takes_effect_at_boot=True, risk="needs reboot"))
         notes.append(f"boot loader: {bl.why}")
     else:
         notes.append(f"boot loader not recognised ({bl.why}): add {' '.join(add) or '-'}"
