@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from autoglm_doctor import __version__
 from autoglm_doctor.check import Context
@@ -17,6 +17,9 @@ from autoglm_doctor.model import Finding, Report, Scope, Status
 from autoglm_doctor.registry import Registry, load_registry
 from autoglm_doctor.targets.base import TargetError
 from autoglm_doctor.runner import DEFAULT_DEADLINE, DEFAULT_JOBS, DEFAULT_TIMEOUT, plugin_problem_findings, run_checks
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 
 @dataclass
@@ -42,7 +45,7 @@ def select(registry: Registry, opts: RunOptions) -> list[type[Any]]:
 
 
 def build_report(
-    target: Any,
+    target: Target,
     config: Config,
     opts: RunOptions,
     *,
@@ -110,7 +113,7 @@ def catalogue(registry: Registry) -> list[dict[str, Any]]:
     return out
 
 
-def plan_fixes(registry: Registry, target: Any, config: Config, report: Report, only: Sequence[str] = ()) -> list[Any]:
+def plan_fixes(registry: Registry, target: Target, config: Config, report: Report, only: Sequence[str] = ()) -> list[Any]:
     """A Plan per fix that has failing/warning findings to address (dry run: nothing is applied)."""
     import fnmatch
 

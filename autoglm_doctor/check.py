@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, TypeVar
 
 from autoglm_doctor.model import CheckMeta, Finding, Severity, Status
-from autoglm_doctor.targets.base import DeadlineExceeded
+from autoglm_doctor.targets.base import DeadlineExceeded, Target
+
+if TYPE_CHECKING:
+    from autoglm_doctor.config import Profile
 
 T = TypeVar("T")
 
@@ -17,9 +20,9 @@ class Context:
     """What a check receives: the target, the deployment profile and a shared, lazily computed,
     thread-safe cache of facts (parsed views of the target)."""
 
-    def __init__(self, target: Any, profile: Any, peers: Mapping[str, Any] | None = None) -> None:
-        self.target = target
-        self.profile = profile
+    def __init__(self, target: Target, profile: Profile, peers: Mapping[str, Target] | None = None) -> None:
+        self.target: Target = target
+        self.profile: Profile = profile
         # the other systems of this run (the guests of a host run, by target name): cross checks (xcheck.*)
         # read them through their own contexts, each with its own fact cache
         self.peers: dict[str, Context] = {name: Context(t, profile) for name, t in (peers or {}).items()}
@@ -33,7 +36,7 @@ class Context:
         self._locks: dict[Callable[..., Any], threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def view(self, target: Any) -> "Context":
+    def view(self, target: Target) -> "Context":
         """The same run (profile, now, fact cache) seen through another target: the runner gives each
         check the run's target wrapped in that check's deadline."""
         other = object.__new__(Context)

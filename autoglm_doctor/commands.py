@@ -8,9 +8,12 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 
 def _open_target(spec: str) -> Any:
@@ -91,7 +94,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _run(args: Any, target: Any) -> tuple[Any, Any, Any]:
+def _run(args: Any, target: Target) -> tuple[Any, Any, Any]:
     from autoglm_doctor.app import build_report, new_run_id
     from autoglm_doctor.logs import configure
     from autoglm_doctor.registry import load_registry

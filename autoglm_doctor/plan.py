@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from autoglm_doctor.changes import (
     RISKS,
@@ -32,6 +32,10 @@ from autoglm_doctor.changes import (
     sysctl,
 )
 from autoglm_doctor.model import Finding, FixMeta
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Plan:
     def needs_reboot(self) -> bool:
         return self.reboot_required or any(c.reboot for c in self.changes)
 
-    def render(self, target: Any) -> str:
+    def render(self, target: Target) -> str:
         lines = [f"# fix {self.fix_id}: {self.title}"]
         for f in self.addresses:
             lines.append(f"#   addresses {f.check_id}{' [' + f.resource + ']' if f.resource else ''}: {f.message}")
@@ -83,7 +87,7 @@ class Plan:
                 lines.extend("    " + ln for ln in body.rstrip("\n").splitlines())
         return "\n".join(lines)
 
-    def to_dict(self, target: Any = None) -> dict[str, Any]:
+    def to_dict(self, target: Target | None = None) -> dict[str, Any]:
         return {
             "fix_id": self.fix_id,
             "title": self.title,
@@ -102,7 +106,7 @@ class Fix(ABC):
     meta: ClassVar[FixMeta]
 
     @abstractmethod
-    def plan(self, ctx: Any, findings: Sequence[Finding]) -> Plan: ...
+    def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan: ...
 
 
 __all__ = [

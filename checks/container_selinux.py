@@ -131,7 +131,7 @@ class MountLabels(Check):
         if not any_mount:
             yield self.skip("the expected containers have no bind mounts or volumes", resource="mounts")
 
-    def _label(self, ctx, s, name, inspect, m, resource, needs_write) -> Finding:
+    def _label(self, ctx: Context, s, name, inspect, m, resource, needs_write) -> Finding:
         label = file_label(ctx.target, m.source)
         observed = {"source": m.source, "label": str(label) if label else None, "mount_mode": m.mode or "(none)"}
         kw = dict(resource=resource, observed=observed, expected="container_file_t")

@@ -218,7 +218,7 @@ class VolumeAccess(Check):
                 f", {observed['not_walked']}" if observed["not_walked"] else "")
         return self.passed(f"{m.source} ({node}, mounted {mounted}) is {rights} {as_user}{walked}", **kw)
 
-    def _host_path(self, ctx, t, acc, vol: dict) -> Finding:
+    def _host_path(self, ctx: Context, t, acc, vol: dict) -> Finding:
         path = vol["path"]
         who = host_account(ctx, vol["user"])
         if who is None:

@@ -7,10 +7,13 @@ Heavy client libraries are imported here, lazily, never by checks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 
-def open_local_adapter(kind: str, target: Any) -> Any:
+def open_local_adapter(kind: str, target: Target) -> Any:
     from autoglm_doctor.targets.base import AdapterUnavailable
 
     if kind == "docker":

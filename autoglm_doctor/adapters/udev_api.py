@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.targets.base import AdapterUnavailable
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 
 class UdevAdapter:
@@ -14,7 +17,7 @@ class UdevAdapter:
         self._context = context
 
     @classmethod
-    def connect(cls, target: Any) -> "UdevAdapter":
+    def connect(cls, target: Target) -> "UdevAdapter":
         if getattr(target, "root", "/") != "/":
             raise AdapterUnavailable("udev is only available on the live root filesystem")
         try:

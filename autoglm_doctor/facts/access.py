@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.targets.base import StatResult
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 R, W, X = 4, 2, 1
 VM_USER_CANDIDATES = ("libvirt-qemu", "qemu", "root")
@@ -61,7 +65,7 @@ def parse_group(text: str) -> dict[str, tuple[int, frozenset[str]]]:
     return out
 
 
-def accounts(ctx) -> Accounts:
+def accounts(ctx: Context) -> Accounts:
     passwd = ctx.target.read_text("/etc/passwd") or ""
     group = ctx.target.read_text("/etc/group") or ""
     return Accounts(parse_passwd(passwd), parse_group(group))
@@ -115,7 +119,7 @@ def permitted(st: StatResult, who: Account, want: int, acl: list[AclEntry] | Non
     return (mode & want) == want
 
 
-def vm_user(ctx) -> str:
+def vm_user(ctx: Context) -> str:
     """The account that runs the VMs: the profile's, else the distribution's QEMU user, else root."""
     if ctx.profile.is_set("vm_user"):
         return ctx.profile.get("vm_user")
@@ -137,7 +141,7 @@ def parent_dirs(path: str) -> list[str]:
     return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def traverse(target, path: str, who: Account, *, privileged: bool | None = None) -> Traversal:
+def traverse(target: Target, path: str, who: Account, *, privileged: bool | None = None) -> Traversal:
     """Can ``who`` search every parent directory of ``path`` (x on each, mode bits and ACLs)?"""
     for d in parent_dirs(path):
         st = target.stat(d)

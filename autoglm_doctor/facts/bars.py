@@ -15,9 +15,12 @@ conservative one the firmware most hosts ship guarantees.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 GIB = 1 << 30
 IORESOURCE_IO = 0x100
@@ -68,7 +71,7 @@ def parse_resource(text: str, path: str) -> list[Bar]:
     return bars
 
 
-def read_bars(target: Any, address: str) -> list[Bar] | None:
+def read_bars(target: Target, address: str) -> list[Bar] | None:
     """The device's memory BARs; None when sysfs has no resource file for it."""
     path = f"/sys/bus/pci/devices/{address}/resource"
     text = target.read_text(path)

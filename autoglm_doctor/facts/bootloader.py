@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 BLS_DIR = "/boot/loader/entries"
 
 
-def _stat(target: Any, path: str) -> Any:
+def _stat(target: Target, path: str) -> Any:
     """A stat that takes "could not tell" (a snapshot that never recorded the path) as absent: the
     plan then names the generic route, it does not fail."""
     try:
@@ -33,14 +36,14 @@ def _stat(target: Any, path: str) -> Any:
         return None
 
 
-def _listdir(target: Any, path: str) -> list[str]:
+def _listdir(target: Target, path: str) -> list[str]:
     try:
         return target.listdir(path) or []
     except TargetError:
         return []
 
 
-def find_tool(target: Any, name: str) -> str | None:
+def find_tool(target: Target, name: str) -> str | None:
     for d in BIN_DIRS:
         path = f"{d}/{name}"
         st = _stat(target, path)
@@ -62,7 +65,7 @@ class BootLoader:
         return self.why
 
 
-def _grub_cfg(target: Any) -> str | None:
+def _grub_cfg(target: Target) -> str | None:
     efi = "/boot/efi/EFI"
     stubs = []
     for vendor in _listdir(target, efi):
@@ -83,7 +86,7 @@ def _grub_cfg(target: Any) -> str | None:
     return None
 
 
-def detect(target: Any) -> BootLoader:
+def detect(target: Target) -> BootLoader:
     entries = tuple(posixpath.join(BLS_DIR, n) for n in _listdir(target, BLS_DIR) if n.endswith(".conf"))
     grubby = find_tool(target, "grubby")
     if entries and grubby:

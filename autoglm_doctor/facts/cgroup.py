@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.targets.base import GarbageValue, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ def parse_proc_cgroups(text: str) -> dict[str, bool]:
     return out
 
 
-def cgroup_info(ctx) -> CgroupInfo:
+def cgroup_info(ctx: Context) -> CgroupInfo:
     t = ctx.target
     proc_cgroups = t.read_text("/proc/cgroups")
     enabled = parse_proc_cgroups(proc_cgroups) if proc_cgroups else {}

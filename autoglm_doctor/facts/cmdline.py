@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def parse_cmdline(text: str) -> KernelCmdline:
     return KernelCmdline(text.strip(), tuple(params))
 
 
-def kernel_cmdline(ctx) -> KernelCmdline:
+def kernel_cmdline(ctx: Context) -> KernelCmdline:
     text = ctx.target.read_text("/proc/cmdline")
     if text is None:
         raise TargetError("/proc/cmdline is absent: is /proc mounted?")

@@ -4,13 +4,16 @@ engine records it as pending until the running kernel's /proc/cmdline shows it."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.changes import Change, EnsureKernelArgs, RunCommand
 from autoglm_doctor.facts.bootloader import BootLoader, detect
 
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
-def cmdline_changes(target: Any, add: tuple[str, ...], remove: tuple[str, ...] = ()) -> tuple[list[Change], list[str], BootLoader]:
+
+def cmdline_changes(target: Target, add: tuple[str, ...], remove: tuple[str, ...] = ()) -> tuple[list[Change], list[str], BootLoader]:
     """(changes, notes, boot loader) setting ``add`` and dropping the keys in ``remove``."""
     bl = detect(target)
     notes: list[str] = []

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def parse_cpu_list(text: str) -> int:
     return count
 
 
-def cpu_info(ctx) -> CpuInfo:
+def cpu_info(ctx: Context) -> CpuInfo:
     text = ctx.target.read_text("/proc/cpuinfo")
     if text is None:
         raise TargetError("/proc/cpuinfo is absent: is /proc mounted?")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from autoglm_doctor.facts.kernel import GarbageValue
 
 if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
     from autoglm_doctor.check import Check
     from autoglm_doctor.model import Finding
 
@@ -125,12 +126,12 @@ def _validate_url(value: Any) -> str:
     return value.rstrip("/")
 
 
-def expected_specs(ctx) -> list[dict[str, Any]]:
+def expected_specs(ctx: Context) -> list[dict[str, Any]]:
     """The profile's containers, normalised (idempotent: a config file's value is already)."""
     return validate_containers(ctx.profile.get("containers"))
 
 
-def host_volumes(ctx) -> list[dict[str, Any]]:
+def host_volumes(ctx: Context) -> list[dict[str, Any]]:
     return validate_host_volumes(ctx.profile.get("volumes"))
 
 
@@ -143,18 +144,18 @@ def describe_spec(spec: dict[str, Any]) -> str:
 
 
 # -- the daemon -----------------------------------------------------------------------------------
-def docker(ctx) -> Any:
+def docker(ctx: Context) -> Any:
     return ctx.target.adapter("docker")
 
 
-def docker_info(ctx) -> dict[str, Any]:
+def docker_info(ctx: Context) -> dict[str, Any]:
     info = docker(ctx).info()
     if not isinstance(info, dict):
         raise GarbageValue(f"docker info returned {type(info).__name__}, not an object")
     return info
 
 
-def docker_version(ctx) -> dict[str, Any]:
+def docker_version(ctx: Context) -> dict[str, Any]:
     version = docker(ctx).version()
     if not isinstance(version, dict):
         raise GarbageValue(f"docker version returned {type(version).__name__}, not an object")
@@ -169,7 +170,7 @@ class DaemonConfig:
     text: str = ""
 
 
-def daemon_config(ctx) -> DaemonConfig:
+def daemon_config(ctx: Context) -> DaemonConfig:
     """/etc/docker/daemon.json, parsed. Invalid JSON is GarbageValue: dockerd refuses to start with it."""
     text = ctx.target.read_text(DAEMON_JSON)
     if text is None:
@@ -226,7 +227,7 @@ def parse_subid(text: str, names: tuple[str, ...]) -> tuple[int, int] | None:
     return None
 
 
-def userns_remap(ctx) -> Remap | None:
+def userns_remap(ctx: Context) -> Remap | None:
     """The daemon's userns-remap, when active (``name=userns`` in docker info). The base ids come from
     /etc/subuid and /etc/subgid for the configured user, else from DockerRootDir (``.../UID.GID``)."""
     info = ctx.fact(docker_info)
@@ -278,7 +279,7 @@ def _label_matches(labels: dict[str, str] | None, selector: str) -> bool:
     return key in labels and (not eq or labels[key] == value)
 
 
-def resolve_containers(ctx) -> list[Resolved]:
+def resolve_containers(ctx: Context) -> list[Resolved]:
     """Every expected container, found by name, label or image substring (a selector may match several)."""
     api = docker(ctx)
     listing: list[dict[str, Any]] | None = None

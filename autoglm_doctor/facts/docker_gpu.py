@@ -10,9 +10,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.docker import daemon_config, docker_info
 from autoglm_doctor.facts.kernel import GarbageValue
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 BIN_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/bin")
 HOOK = "nvidia-container-runtime-hook"
@@ -65,7 +70,7 @@ class GpuRoutes:
         }
 
 
-def find_binary(target, name: str) -> str | None:
+def find_binary(target: Target, name: str) -> str | None:
     for d in BIN_DIRS:
         st = target.stat(f"{d}/{name}")
         if st is not None and st.kind == "file" and st.perms & 0o111:
@@ -73,7 +78,7 @@ def find_binary(target, name: str) -> str | None:
     return None
 
 
-def _nvidia_specs(target, dirs: tuple[str, ...]) -> tuple[str, ...]:
+def _nvidia_specs(target: Target, dirs: tuple[str, ...]) -> tuple[str, ...]:
     found = []
     for d in dirs:
         for entry in target.listdir(d) or []:
@@ -85,7 +90,7 @@ def _nvidia_specs(target, dirs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def gpu_routes(ctx) -> GpuRoutes:
+def gpu_routes(ctx: Context) -> GpuRoutes:
     t = ctx.target
     info = ctx.fact(docker_info)
     runtimes = info.get("Runtimes") or {}

@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 GUEST_AGENT = "org.qemu.guest_agent.0"
@@ -333,7 +336,7 @@ class DomainSet:
     explicit: bool = False  # profile.vm_domains was set
 
 
-def libvirt_adapter(ctx: Any) -> tuple[Any, str]:
+def libvirt_adapter(ctx: Context) -> tuple[Any, str]:
     """(the adapter, the URI it speaks for): the profile's libvirt_uri, else libvirt's default."""
     uri = ctx.profile.get("libvirt_uri") if ctx.profile.is_set("libvirt_uri") else ""
     return ctx.target.adapter(f"libvirt@{uri}" if uri else "libvirt"), uri or "libvirt's default URI"
@@ -352,7 +355,7 @@ def record_from(entry: dict[str, Any]) -> DomainRecord:
                         bool(entry.get("active")), flag("persistent"), flag("autostart"), problem, str(xml))
 
 
-def domain_set(ctx: Any) -> DomainSet:
+def domain_set(ctx: Context) -> DomainSet:
     from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
     explicit = ctx.profile.is_set("vm_domains")

@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.fwrules import Chain, parse_iptables_save, parse_nft_json, walk, Verdict
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 BR_NF_DIR = "/proc/sys/net/bridge"
 BR_NF_KEYS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables")
@@ -29,7 +32,7 @@ class BrNetfilter:
     values: dict[str, int]  # bridge-nf-call-* -> 0/1
 
 
-def br_netfilter(ctx: Any) -> BrNetfilter:
+def br_netfilter(ctx: Context) -> BrNetfilter:
     t = ctx.target
     if t.listdir(BR_NF_DIR) is None:
         return BrNetfilter(False, {})
@@ -61,7 +64,7 @@ def _normalise_key(key: str) -> str:
     return key
 
 
-def sysctl_files(ctx: Any) -> list[str]:
+def sysctl_files(ctx: Context) -> list[str]:
     """Files systemd-sysctl applies, in order: names sorted, /etc shadows /run shadows /usr/lib."""
     t = ctx.target
     chosen: dict[str, str] = {}
@@ -76,7 +79,7 @@ def sysctl_files(ctx: Any) -> list[str]:
     return files
 
 
-def sysctl_config(ctx: Any) -> dict[str, SysctlSetting]:
+def sysctl_config(ctx: Context) -> dict[str, SysctlSetting]:
     """The effective configured value of every key (last assignment wins)."""
     out: dict[str, SysctlSetting] = {}
     for path in ctx.fact(sysctl_files):
@@ -110,7 +113,7 @@ class Rulesets:
     notes: list[str] = field(default_factory=list)
 
 
-def _save(ctx: Any, argv: tuple[str, ...]) -> tuple[str | None, str]:
+def _save(ctx: Context, argv: tuple[str, ...]) -> tuple[str | None, str]:
     result = ctx.target.run(argv)
     if result.not_found:
         return None, ""
@@ -120,7 +123,7 @@ def _save(ctx: Any, argv: tuple[str, ...]) -> tuple[str | None, str]:
     return result.stdout, result.stderr
 
 
-def _xtables_views(ctx: Any, tool: str, rs: Rulesets) -> list[FilterView]:
+def _xtables_views(ctx: Context, tool: str, rs: Rulesets) -> list[FilterView]:
     views: list[Any] = []
     out, err = _save(ctx, (f"{tool}-save", "-t", "filter"))
     if out is None:
@@ -137,7 +140,7 @@ def _xtables_views(ctx: Any, tool: str, rs: Rulesets) -> list[FilterView]:
     return views
 
 
-def rulesets(ctx: Any, family: str) -> Rulesets:
+def rulesets(ctx: Context, family: str) -> Rulesets:
     """Filter views that see bridged ``family`` (ipv4 or ipv6) traffic at the forward hook."""
     rs = Rulesets()
     views = _xtables_views(ctx, "iptables" if family == "ipv4" else "ip6tables", rs)
@@ -155,15 +158,15 @@ def rulesets(ctx: Any, family: str) -> Rulesets:
     return rs
 
 
-def ipv4_rulesets(ctx: Any) -> Rulesets:
+def ipv4_rulesets(ctx: Context) -> Rulesets:
     return rulesets(ctx, "ipv4")
 
 
-def ipv6_rulesets(ctx: Any) -> Rulesets:
+def ipv6_rulesets(ctx: Context) -> Rulesets:
     return rulesets(ctx, "ipv6")
 
 
-def ip_forward(ctx: Any) -> int | None:
+def ip_forward(ctx: Context) -> int | None:
     text = ctx.target.read_text(IP_FORWARD)
     if text is None:
         return None

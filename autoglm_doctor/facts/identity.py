@@ -6,9 +6,12 @@ Target like every other read: the kernel's UTS name (/proc/sys/kernel/hostname, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 MAX_NAME = 255  # HOST_NAME_MAX is 64; anything longer than a DNS name is not a host name
 
@@ -22,7 +25,7 @@ def _clean(text: Any) -> str:
     return name
 
 
-def target_hostname(target: Any) -> str:
+def target_hostname(target: Target) -> str:
     """The target's host name, or "" when it cannot tell."""
     manifest = getattr(target, "manifest", None)
     if isinstance(manifest, dict) and _clean(manifest.get("hostname")):

@@ -7,10 +7,14 @@ the command line and kernel config only explain why and what to change (see expl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 ACPI_TABLES = "/sys/firmware/acpi/tables"
 IOMMU_CLASS = "/sys/class/iommu"
@@ -48,7 +52,7 @@ def _group_sort(name: str) -> tuple[int, str]:
     return (int(name), name) if name.isdigit() else (1 << 30, name)
 
 
-def iommu_state(ctx) -> IommuState:
+def iommu_state(ctx: Context) -> IommuState:
     t = ctx.target
     try:
         tables = t.listdir(ACPI_TABLES)
@@ -93,7 +97,7 @@ ACS_BITS = ("SV", "TB", "RR", "CR", "UF", "EC", "DT")
 ACS_NEEDED = ("SV", "RR", "CR", "UF")  # what the kernel's pci_acs_enabled() wants for isolation
 
 
-def acs_state(target: Any, address: str) -> str:
+def acs_state(target: Target, address: str) -> str:
     """A one-line description of a port's ACS capability and control, from its config space."""
     try:
         data = target.read_bytes(f"/sys/bus/pci/devices/{address}/config")

@@ -6,8 +6,12 @@ import gzip
 import re
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.targets.base import GarbageValue, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 _RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -31,7 +35,7 @@ def parse_release(text: str) -> KernelRelease:
     return KernelRelease(text, (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)))
 
 
-def kernel_release(ctx) -> KernelRelease:
+def kernel_release(ctx: Context) -> KernelRelease:
     text = ctx.target.read_text("/proc/sys/kernel/osrelease")
     if text is None:
         raise TargetError("/proc/sys/kernel/osrelease is absent: is /proc mounted?")
@@ -60,7 +64,7 @@ def parse_config(text: str) -> dict[str, str]:
     return items
 
 
-def kernel_config(ctx) -> KernelConfig:
+def kernel_config(ctx: Context) -> KernelConfig:
     target = ctx.target
     release = kernel_release(ctx)
     tried = ("/proc/config.gz", f"/boot/config-{release.text}")
@@ -74,9 +78,9 @@ def kernel_config(ctx) -> KernelConfig:
         if not items:
             raise GarbageValue("/proc/config.gz holds no CONFIG_ lines")
         return KernelConfig("/proc/config.gz", items, tried)
-    text = target.read_text(tried[1])
-    if text is not None:
-        items = parse_config(text)
+    boot = target.read_text(tried[1])
+    if boot is not None:
+        items = parse_config(boot)
         if not items:
             raise GarbageValue(f"{tried[1]} holds no CONFIG_ lines")
         return KernelConfig(tried[1], items, tried)

@@ -9,9 +9,14 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 LISTEN = "0A"
 
@@ -53,7 +58,7 @@ def parse_proc_net_tcp(text: str, where: str) -> list[Listener]:
     return out
 
 
-def _from_adapter(ctx) -> list[Listener] | None:
+def _from_adapter(ctx: Context) -> list[Listener] | None:
     try:
         rows = ctx.target.adapter("proc").listeners()
     except (AdapterUnavailable, NotCaptured):
@@ -71,7 +76,7 @@ def _from_adapter(ctx) -> list[Listener] | None:
     return out
 
 
-def listeners(ctx) -> list[Listener]:
+def listeners(ctx: Context) -> list[Listener]:
     from_adapter = _from_adapter(ctx)
     if from_adapter is not None:
         return from_adapter
@@ -87,16 +92,16 @@ def listeners(ctx) -> list[Listener]:
     return out
 
 
-def listening_on(ctx, port: int) -> list[Listener]:
+def listening_on(ctx: Context, port: int) -> list[Listener]:
     return [lst for lst in ctx.fact(listeners) if lst.port == port]
 
 
-def listener_owner(ctx, listener: Listener) -> str | None:
+def listener_owner(ctx: Context, listener: Listener) -> str | None:
     """'PID N (comm)' of the process holding ``listener``, or None when not visible."""
     return listener.owner or (socket_owner(ctx.target, listener.inode) if listener.inode else None)
 
 
-def socket_owner(target, inode: int) -> str | None:
+def socket_owner(target: Target, inode: int) -> str | None:
     """'PID (comm)' of the process holding socket ``inode``; None when not found (other user's /proc
     unreadable, or the socket is held by the kernel)."""
     wanted = f"socket:[{inode}]"

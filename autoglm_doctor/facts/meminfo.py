@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 
 def parse_meminfo(text: str) -> dict[str, int]:
@@ -25,7 +29,7 @@ def parse_meminfo(text: str) -> dict[str, int]:
     return out
 
 
-def meminfo(ctx) -> dict[str, int]:
+def meminfo(ctx: Context) -> dict[str, int]:
     text = ctx.target.read_text("/proc/meminfo")
     if text is None:
         raise TargetError("/proc/meminfo is absent: is /proc mounted?")
@@ -47,7 +51,7 @@ class HugepagePool:
         return f"{self.size_kb // 1024}M" if self.size_kb < 1024 * 1024 else f"{self.size_kb // (1024 * 1024)}G"
 
 
-def read_count(ctx, path: str) -> int:
+def read_count(ctx: Context, path: str) -> int:
     """A sysfs counter file: 0 when absent, GarbageValue when not a number."""
     text = ctx.target.read_text(path)
     if text is None:
@@ -58,7 +62,7 @@ def read_count(ctx, path: str) -> int:
     return int(text)
 
 
-def hugepage_pools(ctx) -> list[HugepagePool]:
+def hugepage_pools(ctx: Context) -> list[HugepagePool]:
     base = "/sys/kernel/mm/hugepages"
     names = ctx.target.listdir(base) or []
     pools = []
@@ -80,7 +84,7 @@ def hugepage_pools(ctx) -> list[HugepagePool]:
     return sorted(pools, key=lambda p: p.size_kb)
 
 
-def thp_mode(ctx) -> str | None:
+def thp_mode(ctx: Context) -> str | None:
     text = ctx.target.read_text("/sys/kernel/mm/transparent_hugepage/enabled")
     if text is None:
         return None

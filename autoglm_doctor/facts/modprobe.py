@@ -14,9 +14,13 @@ command line; a built-in module reads only the command line, never modprobe.d.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.cmdline import KernelCmdline, kernel_cmdline
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
                  "/lib/modprobe.d")
@@ -125,7 +129,7 @@ def parse_into(config: ModprobeConfig, path: str, text: str) -> None:
             config.softdeps.setdefault(mod, []).append((tuple(pre), tuple(post), where))
 
 
-def effective_files(ctx) -> list[str]:
+def effective_files(ctx: Context) -> list[str]:
     chosen: dict[str, str] = {}
     for directory in MODPROBE_DIRS:
         try:
@@ -146,7 +150,7 @@ def _apply_cmdline(config: ModprobeConfig, cmdline: KernelCmdline) -> None:
             config.cmdline_options.setdefault(module_name(module), []).append(f"{param}={value}")
 
 
-def _from_files(ctx) -> ModprobeConfig:
+def _from_files(ctx: Context) -> ModprobeConfig:
     config = ModprobeConfig()
     for path in effective_files(ctx):
         text = ctx.target.read_text(path)
@@ -160,7 +164,7 @@ def _from_files(ctx) -> ModprobeConfig:
 SHOWCONFIG = ("modprobe", "--showconfig")
 
 
-def _from_kmod(ctx, files: ModprobeConfig) -> ModprobeConfig | None:
+def _from_kmod(ctx: Context, files: ModprobeConfig) -> ModprobeConfig | None:
     """kmod's own merge (``modprobe --showconfig``) where the target can run it; each entry keeps the
     file:line the file merge found it at (kmod does not say), else names the command. None when the
     command cannot answer (a sysroot, a hand-made snapshot, kmod missing)."""
@@ -186,7 +190,7 @@ def _from_kmod(ctx, files: ModprobeConfig) -> ModprobeConfig | None:
     return shown
 
 
-def modprobe_config(ctx) -> ModprobeConfig:
+def modprobe_config(ctx: Context) -> ModprobeConfig:
     files = _from_files(ctx)
     config = _from_kmod(ctx, files) or files
     _apply_cmdline(config, ctx.fact(kernel_cmdline))

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 SYS_NET = "/sys/class/net"
 USER_HZ = 100
@@ -81,7 +85,7 @@ def _int(text: str, path: str, base: int = 10) -> int:
         raise GarbageValue(f"{path}: {text.strip()[:40]!r} is not a number") from None
 
 
-def _read_optional(target: Any, path: str) -> str | None:
+def _read_optional(target: Target, path: str) -> str | None:
     """sysfs files that return EINVAL in some states (carrier on a down link) read as unknown."""
     try:
         return target.read_text(path)
@@ -91,7 +95,7 @@ def _read_optional(target: Any, path: str) -> str | None:
         raise
 
 
-def _kind(target: Any, name: str, base: str, device_path: str, devtype: str) -> str:
+def _kind(target: Target, name: str, base: str, device_path: str, devtype: str) -> str:
     if devtype in ("bridge", "bond", "team", "vlan", "wlan"):
         return devtype
     if target.stat(f"{base}/bridge") is not None:
@@ -105,7 +109,7 @@ def _kind(target: Any, name: str, base: str, device_path: str, devtype: str) -> 
     return "virtual"
 
 
-def read_interface(target: Any, name: str) -> Interface | None:
+def read_interface(target: Target, name: str) -> Interface | None:
     """One interface from sysfs, or None when it does not exist."""
     base = f"{SYS_NET}/{name}"
     device_path = target.readlink(base)
@@ -137,14 +141,14 @@ def read_interface(target: Any, name: str) -> Interface | None:
     return Interface(name, device_path, kind, operstate, admin_up, carrier, mtu, master, bridge, ports)
 
 
-def interface_names(ctx: Any) -> list[str]:
+def interface_names(ctx: Context) -> list[str]:
     names = ctx.target.listdir(SYS_NET)
     if names is None:
         raise TargetError(f"{SYS_NET} is absent: is sysfs mounted?")
     return names
 
 
-def vlan_id(ctx: Any, name: str) -> int | None:
+def vlan_id(ctx: Context, name: str) -> int | None:
     """The VLAN id of a VLAN sub-interface (/proc/net/vlan/NAME: 'eth0.100  VID: 100  REORDER_HDR: 1 ...')."""
     text = ctx.target.read_text(f"/proc/net/vlan/{name}")
     if not text:
@@ -191,7 +195,7 @@ def parse_ip_addr_json(text: str, where: str = "ip -j addr show") -> dict[str, l
 ADDR_ARGV = ("ip", "-j", "addr", "show")
 
 
-def addresses(ctx: Any) -> dict[str, list[Address]]:
+def addresses(ctx: Context) -> dict[str, list[Address]]:
     """Addresses per interface, from iproute2 through the Target (recorded into snapshots)."""
     result = ctx.target.run(ADDR_ARGV)
     if result.not_found:

@@ -12,10 +12,13 @@ import configparser
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts import yamldoc
 from autoglm_doctor.targets.base import NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 NETPLAN_DIRS = ("/run/netplan", "/etc/netplan", "/lib/netplan", "/usr/lib/netplan")  # earlier shadows later
 NM_DIRS = ("/etc/NetworkManager/system-connections",)
@@ -66,7 +69,7 @@ def _seconds(value: Any) -> float | None:
     return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
 
 
-def _read(ctx: Any, path: str, cfg: NetConfig) -> str | None:
+def _read(ctx: Context, path: str, cfg: NetConfig) -> str | None:
     try:
         return ctx.target.read_text(path)
     except NotCaptured:
@@ -76,7 +79,7 @@ def _read(ctx: Any, path: str, cfg: NetConfig) -> str | None:
         return None
 
 
-def _shadowed_files(ctx: Any, dirs: tuple[str, ...], suffixes: tuple[str, ...]) -> list[str]:
+def _shadowed_files(ctx: Context, dirs: tuple[str, ...], suffixes: tuple[str, ...]) -> list[str]:
     """Files by name across dirs (first dir wins for a name), in name order."""
     chosen: dict[str, str] = {}
     for d in dirs:
@@ -95,7 +98,7 @@ def _merge(into: dict, new: dict) -> None:
             into[key] = value
 
 
-def parse_netplan(ctx: Any, cfg: NetConfig) -> None:
+def parse_netplan(ctx: Context, cfg: NetConfig) -> None:
     merged: dict = {}
     sources: dict[str, list[str]] = {}
     for path in _shadowed_files(ctx, NETPLAN_DIRS, (".yaml", ".yml")):
@@ -141,7 +144,7 @@ def _ini(text: str) -> configparser.ConfigParser:
     return parser
 
 
-def parse_networkmanager(ctx: Any, cfg: NetConfig) -> None:
+def parse_networkmanager(ctx: Context, cfg: NetConfig) -> None:
     conns = []
     for path in _shadowed_files(ctx, NM_DIRS, (".nmconnection",)):
         cfg.looked_in.append(path)
@@ -179,7 +182,7 @@ def parse_networkmanager(ctx: Any, cfg: NetConfig) -> None:
 
 
 # -- ifupdown -----------------------------------------------------------------------------------------
-def _ifupdown_files(ctx: Any, path: str, cfg: NetConfig, seen: set[str]) -> list[tuple[str, str]]:
+def _ifupdown_files(ctx: Context, path: str, cfg: NetConfig, seen: set[str]) -> list[tuple[str, str]]:
     if path in seen or len(seen) > 200:
         return []
     seen.add(path)
@@ -208,7 +211,7 @@ def _ifupdown_files(ctx: Any, path: str, cfg: NetConfig, seen: set[str]) -> list
 STANZAS = {"iface", "auto", "mapping", "source", "source-directory", "rename"}
 
 
-def parse_ifupdown(ctx: Any, cfg: NetConfig) -> None:
+def parse_ifupdown(ctx: Context, cfg: NetConfig) -> None:
     auto: set[str] = set()
     stanzas: list[tuple[str, str, dict[str, str]]] = []
     for path, text in _ifupdown_files(ctx, IFUPDOWN_MAIN, cfg, set()):
@@ -238,7 +241,7 @@ def parse_ifupdown(ctx: Any, cfg: NetConfig) -> None:
 
 
 # -- systemd-networkd ---------------------------------------------------------------------------------
-def parse_networkd(ctx: Any, cfg: NetConfig) -> None:
+def parse_networkd(ctx: Context, cfg: NetConfig) -> None:
     netdevs: list[Any] = []
     networks: list[Any] = []
     for path in _shadowed_files(ctx, NETWORKD_DIRS, (".netdev", ".network")):
@@ -267,7 +270,7 @@ def parse_networkd(ctx: Any, cfg: NetConfig) -> None:
                           _seconds(delay) if delay is not None else None, tuple(sorted(ports.get(name, [])))))
 
 
-def net_config(ctx: Any) -> NetConfig:
+def net_config(ctx: Context) -> NetConfig:
     cfg = NetConfig()
     for parse in (parse_netplan, parse_networkmanager, parse_ifupdown, parse_networkd):
         parse(ctx, cfg)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from autoglm_doctor.facts.meminfo import HugepagePool, read_count
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 NODE_ROOT = "/sys/devices/system/node"
 
@@ -13,13 +18,13 @@ def _validate_node(value: int) -> int:
     return value
 
 
-def numa_nodes(ctx) -> list[int]:
+def numa_nodes(ctx: Context) -> list[int]:
     """Node numbers; [] when the kernel has no NUMA sysfs (CONFIG_NUMA off)."""
     names = ctx.target.listdir(NODE_ROOT) or []
     return sorted(int(n[4:]) for n in names if n.startswith("node") and n[4:].isdigit())
 
 
-def node_hugepage_pool(ctx, node: int, size_kb: int) -> HugepagePool | None:
+def node_hugepage_pool(ctx: Context, node: int, size_kb: int) -> HugepagePool | None:
     """The pool of ``size_kb`` pages on one node, or None when the node or size does not exist."""
     d = f"{NODE_ROOT}/node{node}/hugepages/hugepages-{size_kb}kB"
     if ctx.target.listdir(d) is None:

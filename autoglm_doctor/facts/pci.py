@@ -15,10 +15,14 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 PCI_IDS_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
@@ -141,7 +145,7 @@ def _hex(path: str, text: str | None, pattern: re.Pattern[str], *, required: boo
     return int(value, 16)
 
 
-def _sysfs_extras(target: Any, address: str) -> dict[str, Any]:
+def _sysfs_extras(target: Target, address: str) -> dict[str, Any]:
     base = f"{PCI_DEVICES}/{address}"
     entries = set(target.listdir(base) or ())
     override = target.read_text(f"{base}/driver_override") if "driver_override" in entries else None
@@ -173,7 +177,7 @@ def _sysfs_extras(target: Any, address: str) -> dict[str, Any]:
     }
 
 
-def _from_sysfs(target: Any, address: str) -> PciDevice:
+def _from_sysfs(target: Target, address: str) -> PciDevice:
     base = f"{PCI_DEVICES}/{address}"
     link = target.readlink(base)
     devpath = posixpath.normpath(posixpath.join(PCI_DEVICES, link)) if link else base
@@ -197,7 +201,7 @@ def _udev_hex(address: str, key: str, value: Any, width: int) -> int:
     return int(text, 16)
 
 
-def _from_udev(target: Any, entry: dict[str, Any], names: dict[str, str]) -> PciDevice:
+def _from_udev(target: Target, entry: dict[str, Any], names: dict[str, str]) -> PciDevice:
     props = entry.get("properties") or {}
     address = entry["sys_name"]
     vendor, _, device = str(props.get("PCI_ID", "")).partition(":")
@@ -254,7 +258,7 @@ def parse_pci_ids(text: str, wanted: set[tuple[int, int, int, int]]) -> dict[tup
     return out
 
 
-def _name_with_pci_ids(target: Any, devices: list[PciDevice]) -> tuple[list[PciDevice], str | None]:
+def _name_with_pci_ids(target: Target, devices: list[PciDevice]) -> tuple[list[PciDevice], str | None]:
     for path in PCI_IDS_PATHS:
         try:
             text = target.read_text(path)
@@ -279,7 +283,7 @@ def _with_names(d: PciDevice, vendor: str | None, model: str | None) -> PciDevic
 
 
 # -- the two enumerations -----------------------------------------------------------------------
-def inventory_from_sysfs(target: Any) -> PciInventory:
+def inventory_from_sysfs(target: Target) -> PciInventory:
     names = target.listdir(PCI_DEVICES)
     if names is None:
         raise NotCaptured(f"{PCI_DEVICES} does not exist: sysfs is not mounted or has no PCI bus")
@@ -298,7 +302,7 @@ def inventory_from_sysfs(target: Any) -> PciInventory:
     return PciInventory({d.address: d for d in devices}, broken, "sysfs", f"pci.ids {where}" if where else None)
 
 
-def inventory_from_udev(target: Any, udev: Any) -> PciInventory:
+def inventory_from_udev(target: Target, udev: Any) -> PciInventory:
     devices, broken, hwdb_used = [], {}, False
     for entry in udev.devices("pci"):
         address = entry.get("sys_name", "")
@@ -321,7 +325,7 @@ def inventory_from_udev(target: Any, udev: Any) -> PciInventory:
     return PciInventory({d.address: d for d in devices}, broken, "udev", where)
 
 
-def pci_inventory(ctx) -> PciInventory:
+def pci_inventory(ctx: Context) -> PciInventory:
     """udev on the live host, sysfs everywhere else (a snapshot without udev data, a guest)."""
     target = ctx.target
     try:
@@ -340,7 +344,7 @@ class GpuSelection:
     boot_vga_skipped: tuple[PciDevice, ...] = ()  # candidates left out because they drive the host console
 
 
-def passthrough_gpus(ctx) -> GpuSelection:
+def passthrough_gpus(ctx: Context) -> GpuSelection:
     inv = ctx.fact(pci_inventory)
     if ctx.profile.is_set("gpus"):
         wanted = []

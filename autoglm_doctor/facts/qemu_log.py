@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.targets.base import TargetError, TooLarge
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 LOG_DIR = "/var/log/libvirt/qemu"
 READ_LIMIT = 1 << 20  # a whole log up to 1 MiB; larger ones are tailed
@@ -83,7 +86,7 @@ def last_section(text: str) -> str:
     return text[starts[-1]:] if starts else text
 
 
-def read_qemu_log(target: Any, name: str) -> QemuLog:
+def read_qemu_log(target: Target, name: str) -> QemuLog:
     path = f"{LOG_DIR}/{name}.log"
     try:
         try:

@@ -4,8 +4,13 @@ file labels (the ``security.selinux`` extended attribute)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.kernel import GarbageValue
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 SELINUX_CONFIG = "/etc/selinux/config"
 LABEL_XATTR = "security.selinux"
@@ -51,7 +56,7 @@ def parse_selinux_config(text: str, where: str = SELINUX_CONFIG) -> tuple[str | 
     return mode, policy
 
 
-def selinux_state(ctx) -> SelinuxState:
+def selinux_state(ctx: Context) -> SelinuxState:
     t = ctx.target
     fs = ctx.profile.get("selinuxfs")
     enforce = t.read_text(f"{fs}/enforce")
@@ -90,7 +95,7 @@ def parse_label(raw: bytes | str, where: str) -> Label:
     return Label(parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else "")
 
 
-def file_label(target, path: str) -> Label | None:
+def file_label(target: Target, path: str) -> Label | None:
     raw = target.getxattr(path, LABEL_XATTR)
     return None if raw is None else parse_label(raw, path)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 from autoglm_doctor.facts.iommu import iommu_state
 from autoglm_doctor.facts.kernel import kernel_config
 from autoglm_doctor.facts.modprobe import ids_cover, modprobe_config, module_name, parse_vfio_ids
 from autoglm_doctor.facts.pci import AMD_ATI, NVIDIA, PciDevice, passthrough_gpus, pci_inventory
 from autoglm_doctor.targets.base import NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 VFIO_DRIVERS = ("vfio_pci", "nvgrace_gpu_vfio_pci")
 DRIVER_MODULE = {"xhci_hcd": "xhci_pci", "snd_hda_intel": "snd_hda_intel"}  # driver name -> module name
@@ -18,7 +22,7 @@ def is_vfio_driver(driver: str | None) -> bool:
     return driver is not None and module_name(driver) in VFIO_DRIVERS
 
 
-def devices_to_bind(ctx) -> list[tuple[PciDevice, str]]:
+def devices_to_bind(ctx: Context) -> list[tuple[PciDevice, str]]:
     """(device, why) for every passthrough GPU, then every non-bridge device of its IOMMU group
     (or, without an IOMMU group, the other functions of the same card), without duplicates."""
     inv = ctx.fact(pci_inventory)
@@ -31,7 +35,7 @@ def devices_to_bind(ctx) -> list[tuple[PciDevice, str]]:
         out.setdefault(gpu.address, (gpu, "passthrough GPU"))
         members = state.groups.get(gpu.iommu_group) if state and gpu.iommu_group else None
         if members:
-            peers = [inv.get(a) for a in members if a != gpu.address]
+            peers: Sequence[PciDevice | None] = [inv.get(a) for a in members if a != gpu.address]
             why = f"in the IOMMU group {gpu.iommu_group} of {gpu.address}"
         else:
             peers = inv.same_card(gpu)
@@ -63,7 +67,7 @@ def native_modules(dev: PciDevice) -> list[str]:
     return list(dict.fromkeys(mods))
 
 
-def vfio_pci_builtin(ctx) -> bool | None:
+def vfio_pci_builtin(ctx: Context) -> bool | None:
     """True when vfio-pci is built into the kernel (modprobe.d options are then ignored)."""
     t = ctx.target
     if t.stat("/sys/module/vfio_pci") is not None:
@@ -85,7 +89,7 @@ class BootBinding:
     ordered: tuple[str, ...]  # native modules kept off it, and how
 
 
-def boot_binding(ctx, dev: PciDevice) -> BootBinding:
+def boot_binding(ctx: Context, dev: PciDevice) -> BootBinding:
     cfg = ctx.fact(modprobe_config)
     builtin = vfio_pci_builtin(ctx)
     sources, ignored = [], []
@@ -137,11 +141,11 @@ class Recommendation:
                 "initramfs (update-initramfs -u, or dracut -f) and reboot")
 
 
-def recommendation(ctx) -> Recommendation:
+def recommendation(ctx: Context) -> Recommendation:
     return recommendation_for(ctx, [dev for dev, _why in devices_to_bind(ctx)])
 
 
-def recommendation_for(ctx, devices: list[PciDevice]) -> Recommendation:
+def recommendation_for(ctx: Context, devices: list[PciDevice]) -> Recommendation:
     ids = tuple(dict.fromkeys(dev.ids for dev in devices))
     mods = tuple(dict.fromkeys(m for dev in devices for m in native_modules(dev)))
     return Recommendation(ids, mods, bool(vfio_pci_builtin(ctx)))

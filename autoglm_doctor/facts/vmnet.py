@@ -5,11 +5,14 @@ comes from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.domain import parse_domain, parse_xml
 from autoglm_doctor.facts.net import Interface, read_interface
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def parse_network(xml: str, active: bool) -> LibvirtNetwork:
     return LibvirtNetwork(name, active, mode, br.get("name", "") if br is not None else "")
 
 
-def vm_networking(ctx: Any) -> VmNetworking:
+def vm_networking(ctx: Context) -> VmNetworking:
     try:
         lv = ctx.target.adapter("libvirt")
         domains = lv.domains()
@@ -108,7 +111,7 @@ class BridgeSet:
     note: str = ""  # e.g. libvirt unavailable: only the profile's bridge
 
 
-def bridges_to_check(ctx: Any) -> BridgeSet:
+def bridges_to_check(ctx: Context) -> BridgeSet:
     """The profile's bridge (unless network_mode is 'nat' and no bridge was named) and every host bridge
     a libvirt guest attaches to, directly or through a libvirt network with <forward mode='bridge'/>."""
     profile_bridge = ctx.profile.get("bridge")
@@ -139,7 +142,7 @@ class BridgeView:
         return self.iface is not None and self.iface.is_bridge and not self.error
 
 
-def bridge_views(ctx: Any) -> dict[str, BridgeView]:
+def bridge_views(ctx: Context) -> dict[str, BridgeView]:
     out = {}
     for name, why in ctx.fact(bridges_to_check).why.items():
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import stat as stat_mod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.access import (
     ACL_XATTR,
@@ -28,6 +29,10 @@ from autoglm_doctor.facts.access import (
 )
 from autoglm_doctor.facts.docker import Remap, docker, userns_remap
 from autoglm_doctor.targets.base import StatResult, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 
 class UnresolvableUser(Exception):
@@ -108,12 +113,12 @@ class ContainerUser:
         return text
 
 
-def _file(ctx, name: str, path: str) -> str | None:
+def _file(ctx: Context, name: str, path: str) -> str | None:
     data = docker(ctx).container_file(name, path)
     return None if not data else data.get("content")
 
 
-def container_user(ctx, name: str, inspect: dict) -> ContainerUser:
+def container_user(ctx: Context, name: str, inspect: dict) -> ContainerUser:
     """The user the container's processes run as, resolved like Docker does (numeric uid without a
     passwd entry gets gid 0; a name must exist in the container's /etc/passwd)."""
     spec = str((inspect.get("Config") or {}).get("User") or "")
@@ -167,7 +172,7 @@ class Access:
     parents: Traversal | None = None  # None: parents not relevant (plain daemon mounts as root)
 
 
-def _acl(target, path: str):
+def _acl(target: Target, path: str):
     blob = target.getxattr(path, ACL_XATTR)
     if not blob:
         return None
@@ -177,7 +182,7 @@ def _acl(target, path: str):
         raise TargetError(f"{path}: {exc}") from exc
 
 
-def evaluate(target, path: str, who: Account, privileged, *, check_parents: bool) -> Access:
+def evaluate(target: Target, path: str, who: Account, privileged, *, check_parents: bool) -> Access:
     """``privileged(st) -> bool`` says whether DAC override applies to a given file."""
     st = target.stat(path)
     if st is None:
@@ -237,7 +242,7 @@ def search_repair(path: str, st: StatResult) -> Repair:
     return Repair(path, None, None, st.perms | 0o001)
 
 
-def host_account(ctx, user: str) -> Account | None:
+def host_account(ctx: Context, user: str) -> Account | None:
     acc = ctx.fact(accounts)
     if user.isdigit():
         uid = int(user)

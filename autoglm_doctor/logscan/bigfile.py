@@ -17,7 +17,10 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 CHUNK = 4 << 20  # bytes per parallel task (a few passes over it stay in the core's 2 MB L2 / L3)
 PARALLEL_MIN = 8 << 20  # smaller files are scanned in-process
@@ -31,7 +34,7 @@ class FileIdentity:
     mtime_ns: int
 
 
-def local_path(target: Any, path: str) -> str | None:
+def local_path(target: Target, path: str) -> str | None:
     """The host path of ``path`` when ``target`` declares its files are on this machine, else None."""
     from autoglm_doctor.targets.base import host_path
 

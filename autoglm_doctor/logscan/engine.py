@@ -11,13 +11,16 @@ from __future__ import annotations
 import gc
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from autoglm_doctor.logscan import bigfile
 from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.sources import Stream
 from autoglm_doctor.logscan.summary import Summary
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 Progress = Callable[[int, int], Any]
 _worker_scanner: ChunkScanner | None = None
@@ -75,7 +78,7 @@ def pool(jobs: int, settings: ScanSettings, fast: bool = True) -> Any:
                                initializer=_init_worker, initargs=(settings, fast))
 
 
-def reference_time(target: Any, stream: Stream, settings: ScanSettings) -> float | None:
+def reference_time(target: Target, stream: Stream, settings: ScanSettings) -> float | None:
     """A time no line of the stream was written after, for its yearless times: the file's mtime, else
     the end of the window, else the target's now (a snapshot's capture time)."""
     if stream.host_path is not None:
@@ -88,7 +91,7 @@ def reference_time(target: Any, stream: Stream, settings: ScanSettings) -> float
     return float(now) if isinstance(now, (int, float)) else None
 
 
-def summarize(target: Any, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
+def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
               progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True) -> Summary:
     """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU; ``fast`` False uses the
     exact reference parser throughout."""

@@ -9,10 +9,13 @@ import posixpath
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from autoglm_doctor.logscan import bigfile
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 LIBVIRT_QEMU_LOGS = "/var/log/libvirt/qemu"
 ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d+)|-(?P<date>\d{8}))?(?P<gz>\.gz)?$")
@@ -71,7 +74,7 @@ class Stream:
     def parallel(self) -> bool:
         return self.host_path is not None and not self.gz and self.size >= bigfile.PARALLEL_MIN
 
-    def blocks(self, target: Any, since: float | None, notes: list[str]) -> Iterator[bytes]:
+    def blocks(self, target: Target, since: float | None, notes: list[str]) -> Iterator[bytes]:
         """The stream's bytes in blocks that end at line boundaries."""
         if self.kind == "docker":
             yield from _split(_docker_text(target, self.spec.value if self.spec else self.name, since, notes, self.name))
@@ -98,7 +101,7 @@ def _split(data: bytes, block: int = BLOCK) -> Iterator[bytes]:
         start = end
 
 
-def _gunzip(target: Any, stream: Stream, notes: list[str]) -> Iterator[bytes]:
+def _gunzip(target: Target, stream: Stream, notes: list[str]) -> Iterator[bytes]:
     """Decompress a .gz log; a truncated or corrupt archive yields what could be read and a note."""
     decomp = zlib.decompressobj(wbits=31)
     carry = b""
@@ -142,7 +145,7 @@ def _file_pieces(host_path: str, size: int = 1 << 20) -> Iterator[bytes]:
             yield piece
 
 
-def _docker_text(target: Any, name: str, since: float | None, notes: list[str], label: str) -> bytes:
+def _docker_text(target: Target, name: str, since: float | None, notes: list[str], label: str) -> bytes:
     try:
         docker = target.adapter("docker")
         if since is not None and bigfile.local_path(target, "/") is not None:
@@ -158,7 +161,7 @@ def _docker_text(target: Any, name: str, since: float | None, notes: list[str], 
     return text.encode("utf-8", "replace")
 
 
-def _journal_text(target: Any, unit: str, since: float | None, notes: list[str], label: str) -> bytes:
+def _journal_text(target: Target, unit: str, since: float | None, notes: list[str], label: str) -> bytes:
     argv = ["journalctl", "-o", "json", "--no-pager", "-u", unit]
     if since is not None and bigfile.local_path(target, "/") is not None:
         argv += ["--since", f"@{int(since)}"]
@@ -194,7 +197,7 @@ def _rotation_key(filename: str) -> tuple[str, int, str]:
     return m.group("base"), -num, m.group("date") or "~"
 
 
-def _file_stream(target: Any, path: str, service: str, kind: str, spec: SourceSpec) -> Stream | None:
+def _file_stream(target: Target, path: str, service: str, kind: str, spec: SourceSpec) -> Stream | None:
     st = target.stat(path)
     if st is None or st.kind != "file":
         return None
@@ -203,7 +206,7 @@ def _file_stream(target: Any, path: str, service: str, kind: str, spec: SourceSp
                   gz=path.endswith(".gz"), spec=spec)
 
 
-def _with_rotated(target: Any, path: str) -> list[str]:
+def _with_rotated(target: Target, path: str) -> list[str]:
     parent, name = posixpath.split(path)
     try:
         entries = target.listdir(parent) or []
@@ -214,7 +217,7 @@ def _with_rotated(target: Any, path: str) -> list[str]:
     return [posixpath.join(parent, e) for e in sorted(siblings, key=_rotation_key)] + [path]
 
 
-def resolve(target: Any, specs: list[SourceSpec], notes: list[str]) -> list[Stream]:
+def resolve(target: Target, specs: list[SourceSpec], notes: list[str]) -> list[Stream]:
     """Turn specs into streams; what cannot be read becomes a note, never an exception."""
     streams: list[Stream] = []
     for spec in specs:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.logscan import bigfile
 from autoglm_doctor.logscan.engine import Progress, _skip_old, pool, reference_time
@@ -19,6 +19,9 @@ from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.skew import estimate_offsets
 from autoglm_doctor.logscan.sources import Stream
 from autoglm_doctor.logscan.timeparse import iso, parse_timestamp
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
 WINDOW = 64 << 20
 MAX_ALIASES = 8
@@ -55,7 +58,7 @@ def _window_hits(task: tuple[str, list[bytes], int, int]) -> list[tuple[int, byt
 
 
 class TraceFinder:
-    def __init__(self, target: Any, streams: list[Stream], settings: ScanSettings, jobs: int = 0,
+    def __init__(self, target: Target, streams: list[Stream], settings: ScanSettings, jobs: int = 0,
                  progress: Progress | None = None) -> None:
         self.target = target
         self.streams = [s for s in streams if not _skip_old(s, settings)]
@@ -263,7 +266,7 @@ class TraceFinder:
         return offsets
 
 
-def find_trace(target: Any, streams: list[Stream], settings: ScanSettings, trace_id: str, *, jobs: int = 0,
+def find_trace(target: Target, streams: list[Stream], settings: ScanSettings, trace_id: str, *, jobs: int = 0,
                progress: Progress | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     finder = TraceFinder(target, streams, settings, jobs, progress)
     if notes:
