@@ -11,7 +11,7 @@ cut remote access": the engine refuses it over an SSH session routed through the
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from autoglm_doctor.check import Context
 from autoglm_doctor.changes.net import route_argv
@@ -21,8 +21,11 @@ from autoglm_doctor.model import Finding, FixMeta, Severity
 from autoglm_doctor.plan import Change, Fix, IpAddress, IpRoute, Plan
 from autoglm_doctor.targets.base import TargetError
 
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.base import Target
 
-def port_routes(target: Any, port: str) -> list[dict[str, Any]]:
+
+def port_routes(target: Target, port: str) -> list[dict[str, Any]]:
     """The routes through ``port`` that are not the kernel's own subnet route (that one follows the
     address to the bridge by itself)."""
     res = target.run(("ip", "-j", "route", "show", "dev", port))

@@ -100,7 +100,7 @@ class BindToVfio(Fix):
                          "command line")
             notes += cl_notes
         else:
-            content = (f"# Written by autoglm-doctor (fix.vfio.bind): vfio-pci claims the passthrough devices at boot,\n"
+            content = ("# Written by autoglm-doctor (fix.vfio.bind): vfio-pci claims the passthrough devices at boot,\n"
                        "# before the host drivers that would otherwise take them.\n" + "\n".join(rec.conf_lines) + "\n")
             changes.append(WriteFile(VFIO_CONF, content))
             tool = initramfs_rebuild(ctx)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.targets.base import CommandResult, GarbageValue, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 ADBKEYBOARD_PACKAGE = "com.android.adbkeyboard"
 ADBKEYBOARD_IME = "com.android.adbkeyboard/.AdbIME"
@@ -40,10 +43,10 @@ def _domain_name(value: str) -> str:
 def is_endpoint(serial: str) -> bool:
     """host:port (adb over TCP), as opposed to a USB serial or an mDNS service name."""
     m = _ENDPOINT.match(serial)
-    return bool(m) and 0 < int(m.group(1)) < 65536
+    return m is not None and 0 < int(m.group(1)) < 65536
 
 
-def adb_timeout(ctx: Any) -> float:
+def adb_timeout(ctx: Context) -> float:
     return float(ctx.profile.get("adb_timeout") or 10)
 
 
@@ -158,7 +161,7 @@ ENV_PROBE = ('for v in ADB_SERVER_SOCKET ANDROID_ADB_SERVER_ADDRESS ANDROID_ADB_
              'eval "x=\\${$v-}"; [ -n "$x" ] && echo "$v=$x"; done; true')
 
 
-def server_env(ctx: Any) -> dict[str, str]:
+def server_env(ctx: Context) -> dict[str, str]:
     """The adb server variables set in the agent's environment (only those three are read)."""
     res = ctx.target.run(["sh", "-c", ENV_PROBE], timeout=adb_timeout(ctx))
     out = {}
@@ -169,11 +172,11 @@ def server_env(ctx: Any) -> dict[str, str]:
     return out
 
 
-def server_answer(ctx: Any) -> ServerAnswer:
+def server_answer(ctx: Context) -> ServerAnswer:
     return classify_server(ctx.target.run(["adb", "devices", "-l"], timeout=adb_timeout(ctx)))
 
 
-def adb_version(ctx: Any) -> AdbVersion | None:
+def adb_version(ctx: Context) -> AdbVersion | None:
     res = ctx.target.run(["adb", "version"], timeout=adb_timeout(ctx))
     if res.not_found:
         return None

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.adb import DeviceEntry, adb_timeout, server_answer
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 PROPS = "getprop ro.build.version.release; getprop ro.build.version.sdk; getprop ro.product.model"
 KEYBOARD_PACKAGE = "pm list packages com.android.adbkeyboard"
@@ -58,7 +61,7 @@ def wrapped(command: str) -> str:
     return f"{command}; echo {END}$?"
 
 
-def shell(ctx: Any, serial: str, command: str) -> Shell:
+def shell(ctx: Context, serial: str, command: str) -> Shell:
     res = ctx.target.run(["adb", "-s", serial, "shell", wrapped(command)], timeout=adb_timeout(ctx))
     err = (res.stderr or "").strip()
     if res.timed_out:
@@ -75,7 +78,7 @@ def shell(ctx: Any, serial: str, command: str) -> Shell:
     return Shell(command, body)
 
 
-def expected_devices(ctx: Any) -> list[tuple[str, DeviceEntry | None]]:
+def expected_devices(ctx: Context) -> list[tuple[str, DeviceEntry | None]]:
     """The profile's devices with their list entry (None: missing), else every listed device."""
     answer = ctx.fact(server_answer)
     if answer.devices is None:
@@ -139,7 +142,7 @@ def parse_screen(text: str) -> ScreenState:
     return ScreenState(wake[0] if wake else "", ("true" in guard) if guard else None)
 
 
-def screenshot_bytes(ctx: Any, serial: str) -> tuple[int | None, str]:
+def screenshot_bytes(ctx: Context, serial: str) -> tuple[int | None, str]:
     """Bytes of one screenshot taken through the ADB link, measured where the agent runs; (None, why)."""
     inner = max(1, int(adb_timeout(ctx)))
     res = ctx.target.run(["sh", "-c", SCREENCAP, "sh", serial, str(inner)], timeout=inner + 5)

@@ -5,25 +5,28 @@ installed, the driver not answering, garbage."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.bars import IORESOURCE_MEM
 from autoglm_doctor.facts.kernel import GarbageValue
 from autoglm_doctor.facts.nvidia import Smi, parse_smi_xml
 from autoglm_doctor.facts.pci import PciDevice, pci_inventory
 
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+
 IORESOURCE_UNSET = 0x20000000
 
 
-def guest_gpus(ctx: Any) -> list[PciDevice]:
+def guest_gpus(ctx: Context) -> list[PciDevice]:
     return sorted((d for d in ctx.fact(pci_inventory).devices.values() if d.is_gpu), key=lambda d: d.address)
 
 
-def nvidia_gpus(ctx: Any) -> list[PciDevice]:
+def nvidia_gpus(ctx: Context) -> list[PciDevice]:
     return [d for d in guest_gpus(ctx) if d.vendor == 0x10DE]
 
 
-def unassigned_bars(ctx: Any, dev: PciDevice) -> list[int]:
+def unassigned_bars(ctx: Context, dev: PciDevice) -> list[int]:
     """Indexes of memory BARs the kernel could not place (start 0, or flagged IORESOURCE_UNSET)."""
     text = ctx.target.read_text(f"/sys/bus/pci/devices/{dev.address}/resource") or ""
     out = []
@@ -44,7 +47,7 @@ class SmiState:
     error: str | None = None
 
 
-def nvidia_smi(ctx: Any) -> SmiState:
+def nvidia_smi(ctx: Context) -> SmiState:
     result = ctx.target.run(["nvidia-smi", "-q", "-x"], timeout=30)
     if result.not_found:
         return SmiState(None, "nvidia-smi is not installed (the NVIDIA driver's utilities)")

@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.facts.kernel import GarbageValue
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 MAX_XML = 4 * 1024 * 1024
 NVSWITCH_DEVICE_IDS = {0x1AF1, 0x22A3, 0x22A4}  # 2nd gen (A100 HGX), 3rd gen (H100/H200 HGX)
@@ -164,7 +167,7 @@ def secure_boot(data: bytes | None) -> bool | None:
     return data[4] == 1
 
 
-def kernel_log(ctx: Any) -> str | None:
+def kernel_log(ctx: Context) -> str | None:
     """The kernel ring buffer through the target (``dmesg``); None when it cannot be read there."""
     result = ctx.target.run(["dmesg"], timeout=10)
     if not result.ok:

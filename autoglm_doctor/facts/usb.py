@@ -17,9 +17,13 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
+    from autoglm_doctor.targets.base import Target
 
 USB_ROOT = "/sys/bus/usb/devices"
 ADB_INTERFACE = ("ff", "42", "01")
@@ -44,7 +48,7 @@ class UsbDevice:
         return f"{self.vendor}:{self.product}"
 
 
-def _attr(target: Any, path: str) -> str:
+def _attr(target: Target, path: str) -> str:
     text = target.read_text(path)
     return "" if text is None else text.strip()
 
@@ -54,7 +58,7 @@ def _hex4(text: str) -> str:
     return value.zfill(4) if re.fullmatch(r"[0-9a-f]{1,4}", value) else ""
 
 
-def read_usb_devices(target: Any) -> list[UsbDevice]:
+def read_usb_devices(target: Target) -> list[UsbDevice]:
     names = target.listdir(USB_ROOT)
     if names is None:
         return []
@@ -79,7 +83,7 @@ def read_usb_devices(target: Any) -> list[UsbDevice]:
     return out
 
 
-def usb_devices(ctx: Any) -> list[UsbDevice]:
+def usb_devices(ctx: Context) -> list[UsbDevice]:
     return read_usb_devices(ctx.target)
 
 
@@ -162,7 +166,7 @@ class DomainsUsb:
         return next((d for d in self.domains if d.name == name), None)
 
 
-def domains_usb(ctx: Any) -> DomainsUsb:
+def domains_usb(ctx: Context) -> DomainsUsb:
     try:
         found = ctx.target.adapter("libvirt").domains()
     except (AdapterUnavailable, NotCaptured) as exc:

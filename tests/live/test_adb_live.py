@@ -40,7 +40,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + bytes(range(256)) * 200  # 51 KB:
 def phone(**over: Answer | str) -> dict[str, Answer | str]:
     answers: dict[str, Answer | str] = {
         PROPS: Answer("14\n34\nPixel 7\n"),
-        KEYBOARD_PACKAGE: Answer(f"package:com.android.adbkeyboard\n"),
+        KEYBOARD_PACKAGE: Answer("package:com.android.adbkeyboard\n"),
         IME_ENABLED: Answer(f"{GBOARD}\n{ADBKEYBOARD_IME}\n"),
         IME_SELECTED: Answer(f"{ADBKEYBOARD_IME}\n"),
         WM_SIZE: Answer("Physical size: 1080x2400\n"),
