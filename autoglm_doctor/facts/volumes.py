@@ -267,7 +267,7 @@ class TreeAccess:
     not_walked: str  # "" when the whole tree was walked, else what was left out and why
 
 
-def walk_access(target, top: str, who: Account, privileged, *, write: bool, max_entries: int = WALK_MAX_ENTRIES,
+def walk_access(target: Target, top: str, who: Account, privileged, *, write: bool, max_entries: int = WALK_MAX_ENTRIES,
                 max_depth: int = WALK_MAX_DEPTH) -> TreeAccess:
     """Every entry below ``top`` (symlinks are not followed: the kernel checks their targets where they
     point, outside this walk) read (and, with ``write``, written) as ``who``."""
