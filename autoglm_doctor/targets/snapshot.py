@@ -6,8 +6,6 @@ import base64
 import datetime as dt
 import json
 import os
-import shutil
-import tempfile
 import time
 from typing import Any, Literal, Sequence
 
@@ -20,53 +18,26 @@ from autoglm_doctor.targets.base import (
     SnapshotError,
     StatResult,
     TargetError,
-    TooLarge,
     call_key,
 )
+from autoglm_doctor.targets import snapside
 from autoglm_doctor.targets.paths import LinkLoop, resolve
+from autoglm_doctor.targets.snapside import FORMAT_NAME, FORMAT_VERSION
+from autoglm_doctor.targets.snaptree import MAX_FILE_BYTES, ArchiveTree, cap, open_tree, sub_path
 
 SIDE_DIR = ".autoglm-doctor"
-FORMAT_NAME = "autoglm-doctor-snapshot"
-FORMAT_VERSION = 1
+SIDE_FILE_LIMIT = 64 * 1024 * 1024  # a side-folder JSON file (api.json and commands.json are the big ones)
 
 
-def _load_json(path: str, default: Any) -> Any:
-    if not os.path.exists(path):
-        return default
+def parse_json(data: bytes) -> Any:
+    """JSON from untrusted bytes: a syntax error, bad UTF-8 or nesting too deep for the parser are all
+    one ValueError (never RecursionError)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise SnapshotError(f"{path}: unreadable snapshot metadata: {exc}") from exc
-
-
-def _extract(archive: str) -> str:
-    import tarfile  # only archives need it
-
-    tmp = tempfile.mkdtemp(prefix="autoglm-doctor-snap-")
-    try:
-        with open(archive, "rb") as fh:
-            magic = fh.read(2)
-        mode: Literal["r:gz", "r:*"] = "r:gz" if magic == b"\x1f\x8b" else "r:*"
-        with tarfile.open(archive, mode) as tar:
-            if hasattr(tarfile, "tar_filter"):
-                tar.extractall(tmp, filter="tar")
-            else:  # Python without extraction filters: refuse anything that escapes
-                for member in tar.getmembers():
-                    name = os.path.normpath(member.name.lstrip("/"))
-                    if name.startswith(".."):
-                        raise SnapshotError(f"{archive}: member {member.name!r} escapes the snapshot")
-                tar.extractall(tmp)  # noqa: S202 - members checked above
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        detail = " ".join(str(exc).split())  # one line, whatever the library said
-        raise SnapshotError(f"{archive}: not a readable snapshot archive ({detail})") from exc
-    entries = os.listdir(tmp)
-    if len(entries) == 1 and os.path.isdir(os.path.join(tmp, entries[0])) and entries[0] != SIDE_DIR:
-        inner = os.path.join(tmp, entries[0])
-        if os.path.isdir(os.path.join(inner, SIDE_DIR)):
-            return inner  # archive of a folder: SNAP/.autoglm-doctor inside one top directory
-    return tmp
+        return json.loads(data.decode("utf-8"))
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
 class SnapshotTarget:
@@ -74,8 +45,8 @@ class SnapshotTarget:
 
     A read the snapshot has no answer for raises ``NotCaptured``. In a snapshot declared
     ``kind: handmade`` a directory that exists is taken as complete: a missing entry inside it is
-    absent. In a recorded snapshot, or a plain tree without a manifest, only recorded absences
-    (absent.json) are absent; anything else missing is "not captured".
+    absent. In a recorded snapshot only recorded absences (absent.json) are absent; anything else
+    missing is "not captured". Every read stays inside the snapshot (snaptree.py says how).
     """
 
     writable = False
@@ -83,38 +54,81 @@ class SnapshotTarget:
     can_run = True  # recorded commands replay
 
     def __init__(self, path: str) -> None:
-        if not os.path.exists(path):
-            raise SnapshotError(f"{path}: no such snapshot")
         self.source = path
-        self._tmp: str | None = None
-        if os.path.isdir(path):
-            self.root = os.path.abspath(path)
-        else:
-            self.root = self._tmp = _extract(path)
-        side = os.path.join(self.root, SIDE_DIR)
-        self.manifest = _load_json(os.path.join(side, "manifest.json"), {})
-        if not isinstance(self.manifest, dict):
-            raise SnapshotError(f"{path}: manifest.json is not an object")
-        if self.manifest and self.manifest.get("format") != FORMAT_NAME:
-            raise SnapshotError(f"{path}: not an autoglm-doctor snapshot (format {self.manifest.get('format')!r})")
-        if int(self.manifest.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
-            raise SnapshotError(f"{path}: snapshot format version {self.manifest['version']} is newer than this tool")
+        self.name = f"snapshot:{path}"
+        self._tree = open_tree(path)
+        try:
+            self._prefix = self._find_side_folder()
+            self._open_side_folder()
+        except BaseException:
+            self._tree.close()
+            raise
+
+    def _find_side_folder(self) -> str:
+        """The tree's root inside the snapshot: the top, or the one top directory of an archive."""
+        tree = self._tree
+        kind = tree.kind(SIDE_DIR)
+        if kind is None and isinstance(tree, ArchiveTree):
+            top = tree.top_level()
+            if len(top) == 1 and tree.kind(top[0]) == "dir" and tree.kind(f"{top[0]}/{SIDE_DIR}") is not None:
+                return top[0]
+            if len(top) > 1:
+                raise SnapshotError(f"{self.source}: no {SIDE_DIR}/ at the top of the archive, and "
+                                    f"{len(top)} top-level entries instead of one directory: not a snapshot")
+        if kind is None:
+            raise SnapshotError(f"{self.source}: no {SIDE_DIR}/manifest.json: not an autoglm-doctor snapshot "
+                                "(a hand-made tree needs a manifest: docs/snapshot-format.md)")
+        return ""
+
+    def _side_bytes(self, name: str) -> bytes | None:
+        rel = sub_path(self._prefix, f"{SIDE_DIR}/{name}")
+        shown = f"{self.source}: {SIDE_DIR}/{name}"
+        side_kind = self._tree.kind(sub_path(self._prefix, SIDE_DIR))
+        if side_kind != "dir":
+            raise SnapshotError(f"{self.source}: {SIDE_DIR} is a {side_kind}, not a directory: refused")
+        kind = self._tree.kind(rel)
+        if kind is None:
+            return None
+        if kind != "file":
+            raise SnapshotError(f"{shown} is a {kind}, not a regular file in the snapshot: refused")
+        try:
+            return self._tree.read(rel, cap("SIDE_FILE_MAX_BYTES", SIDE_FILE_LIMIT))
+        except TargetError as exc:
+            raise SnapshotError(f"{shown}: {exc}") from exc
+
+    def _side(self, name: str, validate: Any, default: Any) -> Any:
+        data = self._side_bytes(name)
+        if data is None:
+            return default
+        try:
+            parsed = parse_json(data)
+        except ValueError as exc:
+            raise SnapshotError(f"{self.source}: {SIDE_DIR}/{name}: unreadable snapshot metadata: {exc}") from exc
+        try:
+            return validate(parsed)
+        except snapside.SchemaError as exc:
+            raise SnapshotError(f"{self.source}: {SIDE_DIR}/{name}: {exc}") from exc
+
+    def _open_side_folder(self) -> None:
+        if self._side_bytes("manifest.json") is None:
+            raise SnapshotError(f"{self.source}: no {SIDE_DIR}/manifest.json: not an autoglm-doctor snapshot "
+                                "(a hand-made tree needs a manifest: docs/snapshot-format.md)")
+        self.manifest = self._side("manifest.json", snapside.manifest, {})
         self.role = str(self.manifest.get("role", "host"))
         # a tree that records no capture time has no clock of its own (time windows do not apply)
         self.has_clock = bool(self.manifest.get("now") or self.manifest.get("captured_at"))
-        self.recorded = self.manifest.get("kind") == "recorded"
-        self.handmade = self.manifest.get("kind") == "handmade"
-        self.name = f"snapshot:{path}"
-        self._absent = set(_load_json(os.path.join(side, "absent.json"), []))
-        self._unreadable: dict[str, str] = _load_json(os.path.join(side, "unreadable.json"), {})
-        self._dirs: dict[str, list[str]] = _load_json(os.path.join(side, "dirs.json"), {})
-        self._stats: dict[str, Any] = _load_json(os.path.join(side, "stat.json"), {})
-        self._xattrs: dict[str, dict[str, str | None]] = _load_json(os.path.join(side, "xattr.json"), {})
-        self._disk: dict[str, Any] = _load_json(os.path.join(side, "disk.json"), {})
-        self._api: dict[str, Any] = _load_json(os.path.join(side, "api.json"), {})
+        self.recorded = self.manifest["kind"] == "recorded"
+        self.handmade = self.manifest["kind"] == "handmade"
+        side = {name: self._side(name, validate, default) for name, (validate, default) in snapside.SIDE_FILES.items()}
+        self._absent = set(side["absent.json"])
+        self._unreadable: dict[str, str] = side["unreadable.json"]
+        self._dirs: dict[str, list[str]] = side["dirs.json"]
+        self._stats: dict[str, Any] = side["stat.json"]
+        self._xattrs: dict[str, dict[str, str | None]] = side["xattr.json"]
+        self._disk: dict[str, Any] = side["disk.json"]
+        self._api: dict[str, Any] = side["api.json"]
         self._side_dirs = self._implied_dirs()
-        commands = _load_json(os.path.join(side, "commands.json"), [])
-        self._commands = {tuple(c["argv"]): CommandResult.from_dict(c) for c in commands}
+        self._commands = {tuple(c["argv"]): CommandResult.from_dict(c) for c in side["commands.json"]}
 
     def _implied_dirs(self) -> set[str]:
         """Directories the side folder vouches for: listed in dirs.json, or holding a path that stat.json,
@@ -132,25 +146,27 @@ class SnapshotTarget:
         return out
 
     # -- path machinery ---------------------------------------------------------------------
-    def _host(self, path: str) -> str:
-        return os.path.join(self.root, path.lstrip("/"))
+    def _rel(self, path: str) -> str:
+        return sub_path(self._prefix, path.strip("/"))
 
     def _link_text(self, path: str) -> str | None:
-        host = self._host(path)
-        return os.readlink(host) if os.path.islink(host) else None
+        rel = self._rel(path)
+        return self._tree.readlink(rel) if self._tree.kind(rel) == "link" else None
 
     def _locate(self, path: str, *, follow: bool = True) -> str | None:
-        """The host path holding ``path`` inside the snapshot, or None when not in the tree."""
+        """The tree path holding ``path`` inside the snapshot, or None when not in the tree."""
         if not path.startswith("/"):
             raise ValueError(f"target paths are absolute, got {path!r}")
+        if "\x00" in path:
+            raise TargetError(f"{path!r}: a NUL byte in a path")
         try:
             physical, _links = resolve(path, self._link_text, follow_last=follow)
         except LinkLoop as exc:
             raise TargetError(str(exc)) from exc
         if physical.split("/")[1:2] == [SIDE_DIR]:
             return None
-        host = self._host(physical)
-        return host if os.path.lexists(host) else None
+        rel = self._rel(physical)
+        return rel if self._tree.kind(rel) is not None else None
 
     def _dir_exists(self, path: str) -> bool:
         """In the tree, or vouched for by the side folder (through links too: bin -> usr/bin)."""
@@ -182,18 +198,15 @@ class SnapshotTarget:
     def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None:
         if path in self._unreadable:
             raise TargetError(self._unreadable[path])
-        host = self._locate(path)
-        if host is None:
+        rel = self._locate(path)
+        if rel is None:
             return self._missing(path)
-        if os.path.isdir(host):
+        kind = self._tree.kind(rel)
+        if kind == "dir":
             raise TargetError(f"{path}: is a directory")
-        with open(host, "rb") as fh:
-            if limit is None:
-                return fh.read()
-            data = fh.read(limit + 1)
-        if len(data) > limit:
-            raise TooLarge(f"{path}: larger than the {limit}-byte cap")
-        return data
+        if kind != "file":
+            raise TargetError(f"{path}: is a {kind} in {self.source}, not a regular file: refused")
+        return self._tree.read(rel, limit if limit is not None else cap("FILE_MAX_BYTES", MAX_FILE_BYTES))
 
     def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
         """Several files in one call (each value: the bytes, None when absent, or the error)."""
@@ -213,20 +226,20 @@ class SnapshotTarget:
         key = path.rstrip("/") or "/"
         if key in self._dirs:
             return list(self._dirs[key])
-        host = self._locate(key)
-        if host is None:
+        rel = self._locate(key)
+        if rel is None:
             return self._missing(key)
         if self.recorded:
             raise NotCaptured(f"{path}: directory listing not captured in {self.source}")
-        if not os.path.isdir(host):
+        if self._tree.kind(rel) != "dir":
             return None
-        return sorted(e for e in os.listdir(host) if not (key == "/" and e == SIDE_DIR))
+        return [e for e in self._tree.listdir(rel) if not (key == "/" and e == SIDE_DIR)]
 
     def readlink(self, path: str) -> str | None:
-        host = self._locate(path, follow=False)
-        if host is None:
+        rel = self._locate(path, follow=False)
+        if rel is None:
             return self._missing(path)
-        return os.readlink(host) if os.path.islink(host) else None
+        return self._tree.readlink(rel) if self._tree.kind(rel) == "link" else None
 
     def stat(self, path: str, *, follow: bool = True) -> StatResult | None:
         key = f"{path}|{'follow' if follow else 'nofollow'}"
@@ -235,28 +248,24 @@ class SnapshotTarget:
             return None if data is None else StatResult.from_dict(data)
         if path in self._unreadable:
             raise TargetError(self._unreadable[path])
-        host = self._locate(path, follow=follow)
-        if host is None:
+        rel = self._locate(path, follow=follow)
+        if rel is None:
             return self._missing(path)
         if self.recorded:
             raise NotCaptured(f"{path}: metadata not captured in {self.source}")
-        st = os.lstat(host)
-        return StatResult(mode=st.st_mode, uid=st.st_uid, gid=st.st_gid, size=st.st_size)
+        return self._tree.lstat(rel)
 
     def getxattr(self, path: str, name: str) -> bytes | None:
         attrs = self._xattrs.get(path)
         if attrs is not None and name in attrs:
             value = attrs[name]
             return None if value is None else base64.b64decode(value)
-        host = self._locate(path)
-        if host is None:
+        rel = self._locate(path)
+        if rel is None:
             return self._missing(path)
         if self.recorded:
             raise NotCaptured(f"{path}: extended attribute {name} not captured in {self.source}")
-        try:
-            return os.getxattr(host, name)
-        except OSError:
-            return None
+        return self._tree.getxattr(rel, name)
 
     def disk_usage(self, path: str) -> DiskUsage | None:
         if path in self._disk:
@@ -297,9 +306,7 @@ class SnapshotTarget:
         raise ReadOnlyTarget(f"{self.name} is a snapshot and cannot be changed")
 
     def close(self) -> None:
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        self._tree.close()
 
 
 class ReplayAdapter:

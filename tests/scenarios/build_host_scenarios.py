@@ -143,11 +143,11 @@ class Tree:
     def disk(self, path: str, total_gib: float, free_gib: float) -> None:
         self.side["disk.json"][path] = {"total": int(total_gib * 1024**3), "free": int(free_gib * 1024**3)}
 
-    def finish(self) -> None:
+    def finish(self, kind: str = "handmade") -> None:
         side = self.root / ".autoglm-doctor"
         side.mkdir(exist_ok=True)
         (side / "manifest.json").write_text(json.dumps(
-            {"format": "autoglm-doctor-snapshot", "version": 1, "kind": "handmade", "source": self.root.name},
+            {"format": "autoglm-doctor-snapshot", "version": 1, "kind": kind, "source": self.root.name},
             indent=1) + "\n")
         for name, data in self.side.items():
             if data:
@@ -243,10 +243,11 @@ def build() -> None:
     t.mkdir("/dev")
     t.finish()
 
-    # 6. A partial snapshot: someone copied /proc/cpuinfo and nothing else.
-    #    No side folder at all: everything else is "not captured".
+    # 6. A partial snapshot: someone copied /proc/cpuinfo and nothing else, with a manifest saying the
+    #    tree holds only what was recorded: everything else is "not captured".
     t = Tree("host-partial")
     t.write("/proc/cpuinfo", cpuinfo("GenuineIntel", "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", INTEL_FLAGS, 4))
+    t.finish(kind="recorded")
 
 
 if __name__ == "__main__":

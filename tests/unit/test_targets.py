@@ -109,6 +109,11 @@ def test_handmade_vs_plain_tree_missing_semantics(tmp_path):
         t.read_text("/proc/cpuinfo")  # no /proc at all: not captured
     plain = tmp_path / "plain"
     (plain / "dev").mkdir(parents=True)
+    with pytest.raises(SnapshotError, match="no .autoglm-doctor/manifest.json"):
+        SnapshotTarget(str(plain))  # a tree without a manifest is not a snapshot
+    (plain / ".autoglm-doctor").mkdir()
+    (plain / ".autoglm-doctor" / "manifest.json").write_text(
+        json.dumps({"format": "autoglm-doctor-snapshot", "version": 1, "kind": "recorded"}))
     with pytest.raises(NotCaptured):
         SnapshotTarget(str(plain)).read_text("/dev/vhost-net")
 
