@@ -117,17 +117,9 @@ def _run(args: Any, target: Target) -> tuple[Any, Any, Any]:
 
 
 def _write(text: str, output: str | None) -> None:
-    if not output:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    tmp = f"{output}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    from autoglm_doctor.output import write_report
+
+    write_report(text, output)
 
 
 def cmd_check(args: Any) -> int:
