@@ -138,6 +138,9 @@ def cmd_check(args: Any) -> int:
     text = renderer(args.format)(report, fail_on=fail_on, color=color, width=width, verbosity=args.verbosity,
                                  junit_warn_as=args.junit_warn_as)
     _write(text, args.output)
+    if not report.evaluated:
+        print("autoglm-doctor: gate failed: nothing evaluated (every selected check was skipped or errored)",
+              file=sys.stderr)
     return EXIT_OK if report.passed_gate(fail_on) else EXIT_GATE
 
 

@@ -184,5 +184,11 @@ class Report:
     def gate_failures(self, fail_on: Severity) -> list[Finding]:
         return [f for f in self.findings if f.gates(fail_on)]
 
+    @property
+    def evaluated(self) -> bool:
+        """True when some check said pass, warn or fail. A run where every selected check was skipped or
+        errored (nothing captured, nothing readable) evaluated nothing and must not pass a gate."""
+        return any(f.status in (Status.PASS, Status.WARN, Status.FAIL) for f in self.findings)
+
     def passed_gate(self, fail_on: Severity) -> bool:
-        return not self.gate_failures(fail_on)
+        return self.evaluated and not self.gate_failures(fail_on)

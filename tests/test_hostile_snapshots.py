@@ -261,3 +261,22 @@ def test_private_mode_not_needed_nothing_extracted(tmp_path):
     out = check(tmp_path / "s.tar", env={"TMPDIR": str(tmpdir)})
     assert out.returncode in (0, 1), out.stderr
     assert not any(stat.S_ISDIR(os.lstat(tmpdir / e).st_mode) for e in os.listdir(tmpdir))
+
+
+# -- nothing evaluated is not a pass -----------------------------------------------------------------
+def test_a_run_where_every_check_skipped_fails_the_gate_with_the_reason(tmp_path):
+    snap = tree(tmp_path / "snap", {}, manifest={**MANIFEST, "kind": "recorded"})
+    out = doctor("check", "--target", f"snapshot:{snap}", "--only", "host.kvm.*", "--format", "json")
+    assert out.returncode == 1, out.stderr
+    assert {f["status"] for f in json.loads(out.stdout)["findings"]} == {"skip"}
+    assert "nothing evaluated" in out.stderr
+    console = doctor("check", "--target", f"snapshot:{snap}", "--only", "host.kvm.*", "--color", "never")
+    assert console.returncode == 1 and "GATE FAILED (nothing evaluated" in console.stdout
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("local:/nonexistent-sysroot", "no such directory"),
+    ("local:/etc/hostname", "not a directory"),
+])
+def test_missing_sysroot_is_a_usage_error(spec, needle):
+    one_line_error(doctor("check", "--target", spec, "--only", "host.kvm.*"), needle)

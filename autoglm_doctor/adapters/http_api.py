@@ -1,6 +1,11 @@
 """A tiny HTTP GET adapter (standard library only) so that endpoint probes go through the Target:
 a recorder captures the answer and a snapshot replays it. Failures are *results*, not exceptions:
-``{"status": None, "error": {"kind": "refused"|"timeout"|"reset"|"dns"|"unreachable"|"other", ...}}``."""
+``{"status": None, "error": {"kind": "refused"|"timeout"|"reset"|"dns"|"unreachable"|"other", ...}}``.
+
+``timeout`` is the budget of the whole request, not of one socket read: urllib's timeout applies to each
+``recv``, so a server trickling a byte every 2 s would hold a 5 s probe for ever. The request runs in a
+thread that can be abandoned (adapters/abandon.py), the body is read in chunks against the same deadline,
+and past it the answer is a "timeout" error."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
+
+from autoglm_doctor.adapters.abandon import CallTimedOut, call_abandonable
 
 MAX_BODY = 64 * 1024
 
@@ -33,6 +40,29 @@ def _classify(reason: Any) -> str:
     return "other"
 
 
+def _read_until(resp: Any, deadline: float) -> bytes:
+    """Up to MAX_BODY + 1 bytes, in chunks, giving up at the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        if time.monotonic() > deadline:
+            raise socket.timeout("the answer did not complete in time (overall)")
+        chunk = resp.read1(min(16384, MAX_BODY + 1 - size)) if hasattr(resp, "read1") else resp.read(1024)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _fetch(request: Any, timeout: float, deadline: float) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+            return resp.status, _read_until(resp, deadline)
+    except urllib.error.HTTPError as exc:
+        return exc.code, (_read_until(exc, deadline) if exc.fp else b"")
+
+
 class HttpAdapter:
     API = ("get",)
 
@@ -46,13 +76,12 @@ class HttpAdapter:
         request = urllib.request.Request(url, headers={"Accept": "application/json",
                                                         "User-Agent": "autoglm-doctor"})
         start = time.monotonic()
+        deadline = start + timeout
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - http(s) only
-                body = resp.read(MAX_BODY + 1)
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            body = exc.read(MAX_BODY + 1) if exc.fp else b""
-            status = exc.code
+            status, body = call_abandonable(_fetch, request, timeout, deadline, timeout=timeout + 0.2,
+                                            what=f"GET {url}")
+        except CallTimedOut:
+            return _error("timeout", f"no complete answer within {timeout:g}s (overall)", time.monotonic() - start)
         except urllib.error.URLError as exc:
             return _error(_classify(exc.reason), str(exc.reason), time.monotonic() - start)
         except (OSError, ValueError) as exc:

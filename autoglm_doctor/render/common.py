@@ -40,7 +40,8 @@ def finding_target(f: Finding) -> str:
 def gate_result(report: Report, fail_on: Severity) -> dict[str, Any]:
     failures = report.gate_failures(fail_on)
     return {
-        "passed": not failures,
+        "passed": not failures and report.evaluated,  # a run that evaluated nothing cannot pass
+        "evaluated": report.evaluated,
         "fail_on": fail_on.value,
         "reasons": [
             {"check_id": f.check_id, "resource": f.resource, "status": f.status.value, "severity": f.severity.value}

@@ -166,6 +166,9 @@ def _summary(report: Report, fail_on: Severity) -> Any:
     if gate["passed"]:
         summary.append("GATE PASSED", style="bold green")
         return summary
+    if not gate["reasons"]:
+        summary.append("GATE FAILED (nothing evaluated: every selected check was skipped or errored)", style="bold red")
+        return summary
     fails = sum(1 for r in gate["reasons"] if r["status"] == Status.FAIL.value)
     errors = len(gate["reasons"]) - fails
     why = [plural(fails, "failure") + f" at or above {fail_on.value}"] if fails else []

@@ -27,8 +27,13 @@ def open_target(spec: str | None) -> Any:
     spec = spec or "local"
     scheme, _, rest = spec.partition(":")
     if scheme == "local":
+        import os
+
         from autoglm_doctor.targets.local import LocalTarget
 
+        if rest and not os.path.isdir(rest):
+            what = "no such directory" if not os.path.lexists(rest) else "not a directory"
+            raise TargetSpecError(f"{rest}: {what} (local:SYSROOT reads a mounted system's root directory)")
         return LocalTarget(rest or "/", name="local" if not rest else f"local:{rest}")
     if scheme == "snapshot":
         if not rest:
