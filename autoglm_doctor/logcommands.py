@@ -71,6 +71,9 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:
     settings = settings_mod.settings_from_profile(config.profile, since, until)
     notes: list[str] = []
     streams = resolve(target, specs, notes)
+    if not streams:
+        target.close()
+        raise UsageError("no log source could be read: " + ("; ".join(notes) or "none given"))
     log.info("logscan_start", command=args.command, target=target.name, sources=[str(s) for s in specs],
              streams=len(streams), bytes=sum(s.size for s in streams))
     return target, settings, streams, notes, log

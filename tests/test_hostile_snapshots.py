@@ -280,3 +280,27 @@ def test_a_run_where_every_check_skipped_fails_the_gate_with_the_reason(tmp_path
 ])
 def test_missing_sysroot_is_a_usage_error(spec, needle):
     one_line_error(doctor("check", "--target", spec, "--only", "host.kvm.*"), needle)
+
+
+# -- nonsense answers from Docker are unexpected answers, not passes ---------------------------------
+@pytest.mark.parametrize("call, field, value, check_id, needle", [
+    ("docker.version([])", "Version", None, "container.docker.daemon",
+     "unexpected answer from docker version: Version is null"),
+    ("docker.info([])", "CgroupDriver", 5, "container.docker.cgroup_driver",
+     "unexpected answer from docker info: CgroupDriver is 5"),
+    ("docker.info([])", "DockerRootDir", ["/x"], "container.docker.root_space",
+     "unexpected answer from docker info: DockerRootDir is [\"/x\"]"),
+])
+def test_docker_nonsense_answers_are_errors_naming_the_field(tmp_path, call, field, value, check_id, needle):
+    import shutil
+
+    snap = tmp_path / "ctr"
+    shutil.copytree(ROOT / "tests" / "scenarios" / "ctr-healthy", snap, symlinks=True)
+    api_file = snap / ".autoglm-doctor" / "api.json"
+    api = json.loads(api_file.read_text())
+    api[call]["result"][field] = value
+    api_file.write_text(json.dumps(api))
+    out = doctor("check", "--target", f"snapshot:{snap}", "--only", check_id, "--format", "json")
+    finding = next(f for f in json.loads(out.stdout)["findings"] if f["check_id"] == check_id)
+    assert finding["status"] == "error" and needle in finding["message"], finding
+    assert out.returncode == 1

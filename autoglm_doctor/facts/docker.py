@@ -148,18 +148,57 @@ def docker(ctx: Context) -> Any:
     return ctx.target.adapter("docker")
 
 
-def docker_info(ctx: Context) -> dict[str, Any]:
-    info = docker(ctx).info()
+# What the Engine API answers, field by field, for the fields the checks use: a daemon (or a snapshot)
+# answering ``"CgroupDriver": 5`` or ``"Version": null`` gave no answer the checks can judge, and saying
+# "driver 5" passed. Such an answer is GarbageValue ("unexpected answer"), naming the call and the field.
+_INFO_TEXT = ("Driver", "DockerRootDir", "DefaultRuntime", "OperatingSystem", "ServerVersion")
+_INFO_CHOICES = {"CgroupDriver": ("cgroupfs", "systemd", "none"), "CgroupVersion": ("1", "2")}
+_INFO_LISTS = ("DriverStatus", "SecurityOptions")
+
+
+def _unexpected(call: str, key: str, value: Any, want: str) -> GarbageValue:
+    shown = json.dumps(value)[:80] if not isinstance(value, str) else repr(value[:80])
+    return GarbageValue(f"unexpected answer from {call}: {key} is {shown} ({want})")
+
+
+def validate_info(info: Any) -> dict[str, Any]:
     if not isinstance(info, dict):
-        raise GarbageValue(f"docker info returned {type(info).__name__}, not an object")
+        raise GarbageValue(f"unexpected answer from docker info: {type(info).__name__}, not an object")
+    for key in _INFO_TEXT:
+        if info.get(key) is not None and not isinstance(info[key], str):
+            raise _unexpected("docker info", key, info[key], "expected text")
+    for key, choices in _INFO_CHOICES.items():
+        if info.get(key) is not None and info[key] not in choices:
+            raise _unexpected("docker info", key, info[key], f"expected one of {', '.join(choices)}")
+    for key in _INFO_LISTS:
+        if info.get(key) is not None and not isinstance(info[key], list):
+            raise _unexpected("docker info", key, info[key], "expected a list")
+    if any(not isinstance(p, list) or len(p) != 2 for p in info.get("DriverStatus") or []):
+        raise _unexpected("docker info", "DriverStatus", info["DriverStatus"], "expected [name, value] pairs")
+    if info.get("Runtimes") is not None and not isinstance(info["Runtimes"], dict):
+        raise _unexpected("docker info", "Runtimes", info["Runtimes"], "expected an object")
     return info
 
 
-def docker_version(ctx: Context) -> dict[str, Any]:
-    version = docker(ctx).version()
+def validate_version(version: Any) -> dict[str, Any]:
     if not isinstance(version, dict):
-        raise GarbageValue(f"docker version returned {type(version).__name__}, not an object")
+        raise GarbageValue(f"unexpected answer from docker version: {type(version).__name__}, not an object")
+    for key in ("Version", "ApiVersion"):
+        value = version.get(key)
+        if not isinstance(value, str) or not re.match(r"^v?\d+\.\d+", value):
+            raise _unexpected("docker version", key, value, "expected a version such as 24.0.7")
+    for key in ("Os", "Arch", "GoVersion"):
+        if version.get(key) is not None and not isinstance(version[key], str):
+            raise _unexpected("docker version", key, version[key], "expected text")
     return version
+
+
+def docker_info(ctx: Context) -> dict[str, Any]:
+    return validate_info(docker(ctx).info())
+
+
+def docker_version(ctx: Context) -> dict[str, Any]:
+    return validate_version(docker(ctx).version())
 
 
 @dataclass(frozen=True)

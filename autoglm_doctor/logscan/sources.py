@@ -217,6 +217,10 @@ def _with_rotated(target: Target, path: str) -> list[str]:
     return [posixpath.join(parent, e) for e in sorted(siblings, key=_rotation_key)] + [path]
 
 
+_KIND_NAMES = {"fifo": "FIFO", "char": "character device", "block": "block device", "socket": "socket",
+               "link": "symbolic link"}
+
+
 def resolve(target: Target, specs: list[SourceSpec], notes: list[str]) -> list[Stream]:
     """Turn specs into streams; what cannot be read becomes a note, never an exception."""
     streams: list[Stream] = []
@@ -238,6 +242,12 @@ def resolve(target: Target, specs: list[SourceSpec], notes: list[str]) -> list[S
             continue
         if st is None:
             notes.append(f"{label}: {path} does not exist")
+            continue
+        if st.kind not in ("dir", "file"):
+            notes.append(f"{label}: {path} is a {_KIND_NAMES.get(st.kind, st.kind)}, not a log file: refused")
+            continue
+        if path.split("/")[1:2] in (["proc"], ["sys"], ["dev"]):
+            notes.append(f"{label}: {path} is in /{path.split('/')[1]} (kernel state, not a log): refused")
             continue
         if st.kind == "dir":
             try:
