@@ -82,7 +82,7 @@ def test_cli_skip_of_a_required_check(tmp_path):
     assert "container.docker.daemon" not in ids and ids
     assert all(f["status"] == "skip" and f["message"].startswith("requirement skipped by --skip: container.docker.daemon")
                for f in findings)
-    assert out.returncode == 0
+    assert out.returncode == 1  # every selected check skipped: nothing evaluated, the gate cannot pass
 
 
 def test_guest_snapshot_skips_host_only_checks(tmp_path):
