@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    restore = _stop_on_signals()
     try:
         import importlib
 
@@ -137,9 +138,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("autoglm-doctor: interrupted", file=sys.stderr)
         return EXIT_USAGE
+    except Stopped as exc:
+        print(f"autoglm-doctor: stopped by {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the tool itself broke: one line, exit 2, no traceback
         print(f"autoglm-doctor: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        restore()
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so every ``finally`` (temporary trees of collect,
+    open targets) runs before the process ends."""
+
+
+def _stop_on_signals() -> Any:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals are delivered to the main thread only (an embedding caller)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
 

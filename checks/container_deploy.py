@@ -323,7 +323,7 @@ class ModelEndpoint(Check):
             return
         try:
             names = [str(m.get("id")) for m in json.loads(body).get("data", [])]
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             yield self.fail(f"GET {url}: HTTP 200 but not an OpenAI model list: {short_error(body, 120)!r}",
                             observed="not JSON {data: [...]}", **kw)
             return

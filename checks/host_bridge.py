@@ -211,7 +211,7 @@ def _bridge_vlans(ctx: Context) -> dict[str, set[int]]:
         raise TargetError(f"'bridge -j vlan show' failed: {result.stderr.strip()[:200] or result.returncode}")
     try:
         data = json.loads(result.stdout or "[]")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         from autoglm_doctor.facts.kernel import GarbageValue
 
         raise GarbageValue(f"'bridge -j vlan show': not JSON ({exc})") from exc

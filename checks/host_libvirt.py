@@ -14,8 +14,27 @@ def _version(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
 
-def kvm_archs(capabilities_xml: str) -> tuple[list[str], list[str]]:
+def checked_version(version: object) -> dict:
+    """libvirt's version answer, or GarbageValue naming the field a daemon (or snapshot) got wrong."""
+    if not isinstance(version, dict):
+        raise GarbageValue(f"unexpected answer from libvirt version: {type(version).__name__}, not an object")
+    for key in ("library", "hypervisor"):
+        value = version.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**10):
+            raise GarbageValue(f"unexpected answer from libvirt version: {key} is {value!r:.80} (expected a "
+                               "version number such as 9000000)")
+    if version.get("library") is None:
+        raise GarbageValue("unexpected answer from libvirt version: library is missing")
+    if version.get("uri") is not None and not isinstance(version["uri"], str):
+        raise GarbageValue(f"unexpected answer from libvirt version: uri is {version['uri']!r:.80} (expected text)")
+    return version
+
+
+def kvm_archs(capabilities_xml: object) -> tuple[list[str], list[str]]:
     """(architectures with KVM guests, architectures with TCG-only guests) from the capabilities XML."""
+    if not isinstance(capabilities_xml, str):
+        raise GarbageValue(f"unexpected answer from libvirt capabilities: {type(capabilities_xml).__name__}, "
+                           "not XML text")
     try:
         root = ET.fromstring(capabilities_xml)
     except ET.ParseError as exc:
@@ -47,7 +66,7 @@ class LibvirtDaemon(Check):
     def run(self, ctx: Context) -> Iterable[Finding]:
         try:
             libvirt = ctx.target.adapter("libvirt")
-            version = libvirt.version()
+            version = checked_version(libvirt.version())
         except AdapterUnavailable as exc:
             if exc.reason == "missing":
                 yield self.skip(str(exc), resource="connection", remediation=exc.hint)

@@ -3,6 +3,7 @@ budget: an HTTP probe's timeout is for the whole request, and libvirt calls (whi
 abandoned at their deadline."""
 
 import json
+import os
 import socket
 import threading
 import time
@@ -124,3 +125,30 @@ def test_libvirt_checks_do_not_each_wait_out_their_budget(silent_libvirt_socket)
     findings = json.loads(out.stdout)["findings"]
     assert findings[0]["status"] == "fail" and "no answer within 2s" in findings[0]["message"], findings
     assert out.returncode == 1
+
+
+def test_collect_stopped_by_sigterm_leaves_no_temporary_tree(silent_libvirt_socket, tmp_path):
+    """collect works in a temporary tree; SIGTERM (or SIGHUP) unwinds like Ctrl-C and removes it."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    exe = Path(sys.executable).with_name("autoglm-doctor")
+    env = {**os.environ, "TMPDIR": str(tmpdir), "AUTOGLM_DOCTOR_LIBVIRT_TIMEOUT": "60",
+           "LIBVIRT_DEFAULT_URI": f"qemu+unix:///system?socket={silent_libvirt_socket}"}
+    proc = subprocess.Popen([str(exe), "collect", "--only", "host.libvirt.daemon", "--only", "host.kvm.*",
+                             "-o", str(tmp_path / "out.tar.gz")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not os.listdir(tmpdir) and time.monotonic() < deadline:  # collect has started its tree
+        time.sleep(0.05)
+    assert os.listdir(tmpdir), "collect never created its working tree"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and err.strip().endswith("autoglm-doctor: stopped by SIGTERM"), err
+    assert os.listdir(tmpdir) == []
+    assert not (tmp_path / "out.tar.gz").exists()

@@ -304,3 +304,26 @@ def test_docker_nonsense_answers_are_errors_naming_the_field(tmp_path, call, fie
     finding = next(f for f in json.loads(out.stdout)["findings"] if f["check_id"] == check_id)
     assert finding["status"] == "error" and needle in finding["message"], finding
     assert out.returncode == 1
+
+
+@pytest.mark.parametrize("scenario, call, mutate, check_id, needle", [
+    ("libvirt-kvm", "libvirt.version([])", lambda r: {**r, "library": "nan"}, "host.libvirt.daemon",
+     'api.json libvirt.version([]): library is "nan" (expected an integer)'),
+    ("libvirt-kvm", "libvirt.capabilities([])", lambda r: 5, "host.libvirt.daemon",
+     "api.json libvirt.capabilities([]): the answer is 5 (expected text)"),
+    ("ctr-healthy", "docker.containers([true])", lambda r: [{**r[0], "Names": "agent"}], "container.deploy.present",
+     'api.json docker.containers([true]): [0].Names is "agent" (expected a list)'),
+])
+def test_nonsense_replayed_answers_name_the_file_call_and_field(tmp_path, scenario, call, mutate, check_id, needle):
+    import shutil
+
+    snap = tmp_path / "snap"
+    shutil.copytree(ROOT / "tests" / "scenarios" / scenario, snap, symlinks=True)
+    api_file = snap / ".autoglm-doctor" / "api.json"
+    api = json.loads(api_file.read_text())
+    api[call]["result"] = mutate(api[call]["result"])
+    api_file.write_text(json.dumps(api))
+    out = doctor("check", "--target", f"snapshot:{snap}", "--only", check_id, "--format", "json")
+    findings = [f for f in json.loads(out.stdout)["findings"] if f["check_id"] == check_id]
+    assert any(f["status"] == "error" and needle in f["message"] for f in findings), findings
+    assert "check crashed" not in out.stdout

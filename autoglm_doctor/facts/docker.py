@@ -218,7 +218,7 @@ def daemon_config(ctx: Context) -> DaemonConfig:
         return DaemonConfig(DAEMON_JSON, True, {}, text)
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise GarbageValue(f"{DAEMON_JSON} is not valid JSON ({exc}): dockerd will refuse to start") from exc
     if not isinstance(data, dict):
         raise GarbageValue(f"{DAEMON_JSON} must hold a JSON object, not {type(data).__name__}")

@@ -241,7 +241,7 @@ def _nft_rule(chain: str, exprs: list, family: str) -> Rule:
 def parse_nft_json(text: str, where: str = "nft -j list ruleset") -> list[NftTable]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise GarbageValue(f"{where}: not JSON ({exc})") from exc
     items = data.get("nftables") if isinstance(data, dict) else None
     if not isinstance(items, list):

@@ -174,7 +174,7 @@ class Address:
 def parse_ip_addr_json(text: str, where: str = "ip -j addr show") -> dict[str, list[Address]]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise GarbageValue(f"{where}: not JSON ({exc})") from exc
     if not isinstance(data, list):
         raise GarbageValue(f"{where}: expected a JSON list of interfaces")

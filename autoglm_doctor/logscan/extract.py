@@ -201,7 +201,7 @@ class LineParser:
         if text[0] == "{":
             try:
                 obj = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return None, PROBLEM_JSON
             return self._object(obj, service, ts_default, text), problem
         if not text.isprintable() and ("\x00" in text or _mostly_control(text)):
@@ -224,7 +224,7 @@ class LineParser:
             if inner[0] == "{":
                 try:
                     return self._object(json.loads(inner), service, ts, inner)
-                except ValueError:
+                except (ValueError, RecursionError):
                     pass
             return self._text(inner, service, "docker-json", ts)
         self.in_traceback = False

@@ -9,8 +9,10 @@ import os
 import time
 from typing import Any, Literal, Sequence
 
+from autoglm_doctor.adapters.answers import AnswerError, check_answer
 from autoglm_doctor.targets.base import (
     AdapterUnavailable,
+    GarbageValue,
     CommandResult,
     DiskUsage,
     NotCaptured,
@@ -331,7 +333,13 @@ class ReplayAdapter:
                     raise AdapterUnavailable(err["message"], hint=err.get("hint", ""),
                                              reason=err.get("reason", "unreachable"))
                 raise TargetError(err["message"])
-            return entry.get("result")
+            result = entry.get("result")
+            try:
+                check_answer(self._kind, method, result)
+            except AnswerError as exc:
+                raise GarbageValue(f"unexpected answer in {self._source}: {SIDE_DIR}/api.json "
+                                   f"{call_key(self._kind, method, args)}: {exc}") from exc
+            return result
 
         return replay
 
