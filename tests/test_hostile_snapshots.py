@@ -5,6 +5,7 @@ stderr and exit 2 (or a finding naming the path), and the host files around it a
 import io
 import json
 import os
+import re
 import stat
 import tarfile
 import time
@@ -287,9 +288,9 @@ def test_missing_sysroot_is_a_usage_error(spec, needle):
     ("docker.version([])", "Version", None, "container.docker.daemon",
      "unexpected answer from docker version: Version is null"),
     ("docker.info([])", "CgroupDriver", 5, "container.docker.cgroup_driver",
-     "unexpected answer from docker info: CgroupDriver is 5"),
+     "api.json docker.info([]): CgroupDriver is 5 (expected text)"),
     ("docker.info([])", "DockerRootDir", ["/x"], "container.docker.root_space",
-     "unexpected answer from docker info: DockerRootDir is [\"/x\"]"),
+     'api.json docker.info([]): DockerRootDir is ["/x"] (expected text)'),
 ])
 def test_docker_nonsense_answers_are_errors_naming_the_field(tmp_path, call, field, value, check_id, needle):
     import shutil
@@ -327,3 +328,31 @@ def test_nonsense_replayed_answers_name_the_file_call_and_field(tmp_path, scenar
     findings = [f for f in json.loads(out.stdout)["findings"] if f["check_id"] == check_id]
     assert any(f["status"] == "error" and needle in f["message"] for f in findings), findings
     assert "check crashed" not in out.stdout
+
+
+@pytest.mark.parametrize("info, needle", [
+    ({"CgroupDriver": 5}, "unexpected answer from docker info: CgroupDriver is 5 (expected one of cgroupfs, systemd, none)"),
+    ({"CgroupDriver": "banana"}, "CgroupDriver is 'banana'"),
+    ({"CgroupVersion": "3"}, "CgroupVersion is '3'"),
+    ({"DriverStatus": [["a"]]}, "DriverStatus"),
+    ([], "not an object"),
+])
+def test_live_docker_info_nonsense_is_garbage(info, needle):
+    from autoglm_doctor.facts.docker import validate_info
+    from autoglm_doctor.targets.base import GarbageValue
+
+    with pytest.raises(GarbageValue, match=re.escape(needle)):
+        validate_info(info)
+
+
+@pytest.mark.parametrize("version, needle", [
+    ({"Version": None, "ApiVersion": "1.43"}, "unexpected answer from docker version: Version is null"),
+    ({"Version": "24.0.7", "ApiVersion": 5}, "ApiVersion is 5"),
+    ({"Version": "latest", "ApiVersion": "1.43"}, "Version is 'latest'"),
+])
+def test_live_docker_version_nonsense_is_garbage(version, needle):
+    from autoglm_doctor.facts.docker import validate_version
+    from autoglm_doctor.targets.base import GarbageValue
+
+    with pytest.raises(GarbageValue, match=re.escape(needle)):
+        validate_version(version)
