@@ -186,9 +186,9 @@ class Report:
 
     @property
     def evaluated(self) -> bool:
-        """True when some check said pass, warn or fail. A run where every selected check was skipped or
-        errored (nothing captured, nothing readable) evaluated nothing and must not pass a gate."""
-        return any(f.status in (Status.PASS, Status.WARN, Status.FAIL) for f in self.findings)
+        """True when some check said pass, warn, fail or pending_reboot. A run where every selected check
+        was skipped or errored (nothing captured, nothing readable) evaluated nothing: it cannot pass a gate."""
+        return any(f.status not in (Status.SKIP, Status.ERROR) for f in self.findings)
 
     def passed_gate(self, fail_on: Severity) -> bool:
         return self.evaluated and not self.gate_failures(fail_on)
