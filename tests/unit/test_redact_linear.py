@@ -25,7 +25,6 @@ MB10 = 10 * 1024 * 1024
     ('{"Password": "x", "TOKEN": \'y\'}', f'{{"Password": "{MASK}", "TOKEN": \'{MASK}\'}}'),
     ("<graphics type='vnc' passwd='s3cret'/>", f"<graphics type='vnc' passwd='{MASK}'/>"),
     ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijklmnop end", f"jwt {MASK} end"),
-    ("compass=north", "compass=north"),
     ("no secrets here, tokens are fine", "no secrets here, tokens are fine"),
     ("db_password = s3cr3t; next", f"db_password = {MASK}; next"),
     ("x" * 5000 + "token=abc", "x" * 5000 + f"token={MASK}"),
