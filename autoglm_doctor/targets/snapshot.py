@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import os
 import time
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 from autoglm_doctor.adapters.answers import AnswerError, check_answer
 from autoglm_doctor.targets.base import (
@@ -24,7 +24,7 @@ from autoglm_doctor.targets.base import (
 )
 from autoglm_doctor.targets import snapside
 from autoglm_doctor.targets.paths import LinkLoop, resolve
-from autoglm_doctor.targets.snapside import FORMAT_NAME, FORMAT_VERSION
+from autoglm_doctor.targets.snapside import FORMAT_NAME as FORMAT_NAME, FORMAT_VERSION as FORMAT_VERSION  # re-exported
 from autoglm_doctor.targets.snaptree import MAX_FILE_BYTES, ArchiveTree, cap, open_tree, sub_path
 
 SIDE_DIR = ".autoglm-doctor"

@@ -98,7 +98,7 @@ def manifest(data: Any) -> dict[str, Any]:
             raise SchemaError("captured_at", f"{data['captured_at'][:80]!r} is not an ISO 8601 time") from exc
         if not 2000 <= when.year < 2100:
             raise SchemaError("captured_at", f"{data['captured_at']!r} is not a capture time between 2000 and 2100")
-    return data
+    return dict(data)
 
 
 def absent(data: Any) -> list[str]:
@@ -142,7 +142,7 @@ def stat_entry(value: Any, field: str) -> dict[str, Any] | None:
         raise SchemaError(f"{field}.rdev", "expected [major, minor]")
     for i, part in enumerate(rdev):
         _int(part, f"{field}.rdev[{i}]", 0, MAX_UINT32)
-    return value
+    return dict(value)
 
 
 def stats(data: Any) -> dict[str, Any]:

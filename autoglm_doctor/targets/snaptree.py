@@ -56,7 +56,7 @@ def _read_capped(fh: Any, shown: str, limit: int) -> bytes:
     data = fh.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"{shown}: larger than the {limit}-byte cap")
-    return data
+    return bytes(data)
 
 
 class DirTree:
