@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import math
 import posixpath
 from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.cpu import cpu_info
 from autoglm_doctor.facts.meminfo import hugepage_pools, meminfo, thp_mode
+from autoglm_doctor.facts.vm_memory import (  # noqa: F401 - vm.* checks import the rule from here too
+    GIB as _GIB,
+    MEMTOTAL_SLACK,
+    host_memory_need,
+    hugepages_needed,
+    largest_vm_gib,
+    pool_verdict,
+    vm_memory_gib,
+)
 from autoglm_doctor.facts.numa import node_hugepage_pool, numa_nodes
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 
-GIB = 1024**3
+GIB = _GIB
 SWAP_PRESSURE_BYTES = 1 * GIB
 
 
@@ -68,15 +76,31 @@ class MemorySize(Check):
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        total = ctx.fact(meminfo)["MemTotal"]
-        need_gib = float(requirement(ctx, "memory_gb"))
-        # MemTotal excludes memory the kernel reserved at boot: allow 5 % below the nominal size.
-        need = need_gib * GIB * 0.95
-        msg = f"{_gib(total)} of memory, {need_gib:g} GiB needed for {_sizing(ctx)}"
-        if total >= need:
-            yield self.passed(msg, resource="memory", observed=_gib(total), expected=f">= {need_gib:g} GiB")
-        else:
-            yield self.fail(msg, resource="memory", observed=_gib(total), expected=f">= {need_gib:g} GiB")
+        mem = ctx.fact(meminfo)
+        total = mem["MemTotal"]
+        hugetlb = mem.get("Hugetlb", mem.get("HugePages_Total", 0) * mem.get("Hugepagesize", 0))
+        preset = float(requirement(ctx, "memory_gb"))
+        rule = host_memory_need(ctx)
+        need_gib = max(preset, rule.total_gib) if rule.vm_gib is not None else preset
+        why = rule.explain() if rule.vm_gib is not None and rule.total_gib >= preset else _sizing(ctx)
+        msg = f"{_gib(total)} of memory, {need_gib:g} GiB needed for {why}"
+        kw = dict(resource="memory", observed=_gib(total), expected=f">= {need_gib:g} GiB")
+        if total < need_gib * GIB * MEMTOTAL_SLACK:
+            fits = largest_vm_gib(total, hugetlb, rule)
+            smaller = (f", or give the VM at most profile.vm_memory_gb = {fits} on this host" if rule.vm_gib and fits
+                       else ", or choose a smaller profile.size")
+            yield self.fail(msg, remediation=f"add at least {need_gib - total / GIB:.1f} GiB of memory{smaller}", **kw)
+            return
+        outside = total - hugetlb
+        if hugetlb and rule.vm_gib is not None and outside < rule.outside_pools_gib * GIB * MEMTOTAL_SLACK:
+            what = "the host's own needs" if rule.from_pool else "the VM and the host"
+            yield self.fail(f"{_gib(total)} of memory, but {_gib(hugetlb)} of it is reserved as hugepages: "
+                            f"{_gib(outside)} is left for {what}, {rule.outside_pools_gib:g} GiB needed for {why}",
+                            remediation=f"reserve fewer hugepages (at most {_gib(total - rule.outside_pools_gib * GIB)}"
+                                        " in pools) or add memory", **{**kw, "observed": f"{_gib(outside)} outside "
+                                                                                     "the hugepage pools"})
+            return
+        yield self.passed(msg, **kw)
 
 
 class DiskSpace(Check):
@@ -142,23 +166,6 @@ def _size_kb(label: str) -> int | None:
     return None
 
 
-def vm_memory_gib(ctx: Context) -> float:
-    """The AutoGLM VM's memory: profile.vm_memory_gb, else 64 GiB on a gpu-host, else the size preset's."""
-    return float(ctx.profile.get("vm_memory_gb") or (64 if ctx.profile.size.name == "gpu-host" else ctx.profile.size.memory_gb))
-
-
-def hugepages_needed(memory_gib: float, size_kb: int) -> int:
-    """Pages of ``size_kb`` that hold ``memory_gib`` of guest memory."""
-    return math.ceil(memory_gib * 1024 * 1024 / size_kb)
-
-
-def pool_verdict(total: int, free: int, need: int) -> str:
-    """The hugepage rule: 'short' (fewer reserved than needed), 'busy' (reserved but not free), or 'ok'."""
-    if total < need:
-        return "short"
-    return "busy" if free < need else "ok"
-
-
 class Hugepages(Check):
     meta = CheckMeta(
         id="host.resources.hugepages",
@@ -192,7 +199,9 @@ class Hugepages(Check):
         if pool is None:
             hint = " (1G pages need the pdpe1gb CPU flag)" if size_kb == 1024 * 1024 else ""
             yield self.fail(f"the kernel offers no {wanted} hugepage pool{hint}; pools: {summary}", resource=resource,
-                            observed="no pool", expected=f"{need} x {wanted}")
+                            observed="no pool", expected=f"{need} x {wanted}",
+                            remediation=f"reserve them at boot: hugepagesz={wanted} hugepages={need} on the kernel "
+                                        "command line (or choose a page size this CPU offers in profile.hugepage_size)")
             return
         arithmetic = f"{vm_gib:g} GiB / {wanted} = {need} pages needed"
         verdict = pool_verdict(pool.total, pool.free, need)
@@ -206,7 +215,10 @@ class Hugepages(Check):
         elif verdict == "busy":
             yield self.warn(f"{pool.total} {wanted} pages reserved, only {pool.free} free; {arithmetic}: "
                             "the VM cannot start unless it is the one already holding them",
-                            resource=resource, observed=pool.free, expected=f">= {need} free")
+                            resource=resource, observed=pool.free, expected=f">= {need} free",
+                            remediation=f"stop what holds {pool.total - pool.free} of the {wanted} pages (another VM; "
+                                        f"grep -l huge /proc/*/numa_maps), or reserve {need} more: "
+                                        f"hugepagesz={wanted} hugepages={pool.total + need - pool.free}")
         else:
             yield self.passed(f"{pool.free} of {pool.total} {wanted} pages free; {arithmetic}; {thp_text}",
                               resource=resource, observed=pool.free, expected=f">= {need} free")
