@@ -71,9 +71,27 @@ class BridgeLinkUp(PerBridge):
                               observed=br.operstate, expected="up")
         else:
             ports = ", ".join(p.describe() for p in view.ports.values()) or "none"
+            waiting = [p for p in view.ports.values() if p.stp_state in ("listening", "learning")]
+            if waiting:
+                # the bridge has carrier only once a port forwards; STP holds new ports back for
+                # 2 x forward_delay: the cause is STP, not the cable
+                delay = seconds(br.bridge.get("forward_delay", 1500))
+                names = ", ".join(f"{p.name} {p.stp_state}" for p in waiting)
+                yield self.fail(f"{br.name} is up but has no carrier (operstate {br.operstate}): its ports are still "
+                                f"in STP listening/learning ({names}) and forward only after 2 x forward_delay = "
+                                f"{2 * delay:g} s; see host.bridge.stp (ports: {ports})", resource=br.name,
+                                observed={"operstate": br.operstate, "stp": {p.name: p.stp_state for p in waiting}},
+                                expected="up",
+                                remediation=f"wait {2 * delay:g} s, or turn STP off on {br.name} "
+                                            f"(ip link set {br.name} type bridge stp_state 0; see host.bridge.stp)")
+                return
+            down = [p.name for p in view.ports.values() if not (p.admin_up and p.carrier)] or list(view.ports)
+            fix = (f"bring the uplink port up (ip link set {down[0]} up) and check its cable and switch port "
+                   f"(ethtool {down[0]})" if down else f"enslave the LAN network card to {br.name} (see "
+                   "host.bridge.uplink)")
             yield self.fail(f"{br.name} is up but has no carrier (operstate {br.operstate}): no port is up and "
                             f"forwarding (ports: {ports})", resource=br.name, observed=br.operstate, expected="up",
-                            remediation="bring the uplink port up and check its cable / switch port")
+                            remediation=fix)
 
 
 class BridgeUplink(PerBridge):
@@ -112,9 +130,10 @@ class BridgeUplink(PerBridge):
         if good:
             yield self.passed(f"{name} uplink: {desc}", resource=name, observed=desc, expected="uplink with carrier")
         else:
+            first = uplinks[0].name
             yield self.fail(f"{name}'s uplink has no link: {desc}", resource=name, observed=desc,
                             expected="uplink up with carrier",
-                            remediation="ip link set PORT up; check the cable and the switch port (ethtool PORT)")
+                            remediation=f"ip link set {first} up; check the cable and the switch port (ethtool {first})")
 
 
 class BridgeStp(PerBridge):
@@ -139,7 +158,9 @@ class BridgeStp(PerBridge):
         yield self.warn(f"STP is {STP_NAMES.get(stp, stp)} on {br.name} with forward_delay {delay:g} s: each port "
                         f"that comes up (every guest start, every link flap) waits {2 * delay:g} s in listening and "
                         "learning before it forwards, so guests miss DHCP and look unreachable", resource=br.name,
-                        observed=observed, expected={"stp_state": 0})
+                        observed=observed, expected={"stp_state": 0},
+                        remediation=f"turn STP off: ip link set {br.name} type bridge stp_state 0, and in the "
+                                    "persistent configuration")
 
 
 class BridgeAddress(PerBridge):
@@ -161,8 +182,11 @@ class BridgeAddress(PerBridge):
         on_ports = {p: a for p, a in on_ports.items() if a}
         if on_ports:
             where = "; ".join(f"{', '.join(a)} on {p}" for p, a in on_ports.items())
+            moves = "; ".join(f"ip addr del {a} dev {p}; ip addr add {a} dev {br.name}"
+                              for p, addrs_ in on_ports.items() for a in addrs_)
             yield self.fail(f"{where}: an address on a port of {br.name} does not answer, the bridge consumes the "
                             f"port's frames (bridge addresses: {', '.join(mine) or 'none'})", resource=br.name,
+                            remediation=f"move it to the bridge ({moves}) and in the persistent configuration",
                             observed={"bridge": mine, "ports": on_ports}, expected={"bridge": "the host address",
                                                                                    "ports": "none"})
         elif mine:
@@ -225,6 +249,16 @@ def _bridge_vlans(ctx: Context) -> dict[str, set[int]]:
     return out
 
 
+def _vlan_fix(bridge: str, view: BridgeView, ctx: Context, vids: list[int], *, filtering: bool) -> str:
+    """The exact commands: VLAN filtering on the bridge and each VID on its uplink port(s)."""
+    uplinks = [p for p, i in view.ports.items() if i.is_uplink_kind or p == ctx.profile.get("bridge_uplink")]
+    steps = [f"ip link set {bridge} type bridge vlan_filtering 1"] if filtering else []
+    if uplinks:
+        steps += [f"bridge vlan add dev {u} vid {v}" for u in uplinks for v in vids]
+        return "; ".join(steps) + ", and in the persistent configuration"
+    return "; ".join(steps + [f"enslave the LAN uplink to {bridge} and add VLAN ids {vids} on it"])
+
+
 class BridgeVlans(PerBridge):
     meta = _meta(
         "host.bridge.vlans", "The bridge carries the profile's VLANs", Severity.MEDIUM,
@@ -257,15 +291,20 @@ class BridgeVlans(PerBridge):
                 yield self.passed(f"{br.name} is a per-VLAN bridge on {text}", resource=br.name,
                                   observed=sorted(sub_vids), expected=sorted(wanted))
             else:
+                parent = next(iter(sub)).rsplit(".", 1)[0]
+                adds = "; ".join(f"ip link add link {parent} name {parent}.{v} type vlan id {v}" for v in missing)
                 yield self.fail(f"{br.name} bridges {text}; VLAN(s) {missing} are not carried", resource=br.name,
-                                observed=sorted(sub_vids), expected=sorted(wanted))
+                                observed=sorted(sub_vids), expected=sorted(wanted),
+                                remediation=f"{adds}; give each its own bridge (or enable VLAN filtering on "
+                                            f"{br.name}), and in the persistent configuration")
             return
         if not filtering:
             state = "vlan_filtering=0" if filtering == 0 else "no vlan_filtering support in this kernel"
             yield self.warn(f"{br.name} has {state}: it forwards tagged frames without VLAN membership, so VLANs "
                             f"{sorted(wanted)} work only if each guest tags its own traffic, and nothing keeps the "
                             "VLANs apart on this host", resource=br.name, observed={"vlan_filtering": filtering},
-                            expected={"vlan_filtering": 1, "vids": sorted(wanted)})
+                            expected={"vlan_filtering": 1, "vids": sorted(wanted)},
+                            remediation=_vlan_fix(br.name, view, ctx, sorted(wanted), filtering=True))
             return
         table = _bridge_vlans(ctx)
         uplinks = [p for p, i in view.ports.items() if i.is_uplink_kind or p == ctx.profile.get("bridge_uplink")]
@@ -275,7 +314,7 @@ class BridgeVlans(PerBridge):
         if missing:
             yield self.fail(f"{br.name} filters VLANs but its uplink(s) {', '.join(uplinks) or '(none)'} lack VID(s) "
                             f"{missing}: frames of those VLANs are dropped", resource=br.name, observed=observed,
-                            expected=sorted(wanted))
+                            expected=sorted(wanted), remediation=_vlan_fix(br.name, view, ctx, missing, filtering=False))
         else:
             yield self.passed(f"{br.name} filters VLANs and {', '.join(uplinks)} carries {sorted(wanted)}",
                               resource=br.name, observed=observed, expected=sorted(wanted))

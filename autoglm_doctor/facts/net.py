@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import NotCaptured, TargetError
 
 if TYPE_CHECKING:
     from autoglm_doctor.check import Context
@@ -60,6 +60,7 @@ class Interface:
     master: str | None = None  # the bridge (or bond) this interface is enslaved to
     bridge: dict[str, int] = field(default_factory=dict)  # bridge/ attributes (bridges only)
     ports: tuple[str, ...] = ()  # brif/ entries (bridges only)
+    stp_state: str | None = None  # a bridge port's STP state (brport/state): listening, learning, forwarding, ...
 
     @property
     def is_bridge(self) -> bool:
@@ -75,7 +76,8 @@ class Interface:
 
     def describe(self) -> str:
         carrier = {True: "carrier", False: "no carrier", None: "carrier unknown"}[self.carrier]
-        return f"{self.name} ({self.kind}, {self.operstate}, {carrier}, mtu {self.mtu})"
+        stp = f", STP {self.stp_state}" if self.stp_state not in (None, "forwarding", "disabled") else ""
+        return f"{self.name} ({self.kind}, {self.operstate}, {carrier}{stp}, mtu {self.mtu})"
 
 
 def _int(text: str, path: str, base: int = 10) -> int:
@@ -138,7 +140,23 @@ def read_interface(target: Target, name: str) -> Interface | None:
             if text is not None:
                 bridge[attr] = _int(text, f"{base}/bridge/{attr}")
         ports = tuple(sorted(target.listdir(f"{base}/brif") or []))
-    return Interface(name, device_path, kind, operstate, admin_up, carrier, mtu, master, bridge, ports)
+    return Interface(name, device_path, kind, operstate, admin_up, carrier, mtu, master, bridge, ports,
+                     _port_state(target, base) if master else None)
+
+
+# include/uapi/linux/if_bridge.h BR_STATE_*: a port forwards only in state 3
+PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
+
+
+def _port_state(target: Any, base: str) -> str | None:
+    """The STP state of a bridge port (brport/state), or None when it is not a bridge port or not recorded."""
+    try:
+        text = target.read_text(f"{base}/brport/state")
+    except NotCaptured:  # a snapshot recorded before this was read
+        return None
+    if text is None or not text.strip().isdigit():
+        return None
+    return PORT_STATES.get(int(text.strip()), text.strip())
 
 
 def interface_names(ctx: Context) -> list[str]:
