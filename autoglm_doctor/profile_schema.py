@@ -131,6 +131,19 @@ def _model_name(value: str) -> str:
     return value
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _env_name(value: str) -> str:
+    from autoglm_doctor.redact import redact
+
+    if redact(value) != value:  # an hf_/sk-/ghp_ token shape
+        raise ValueError("looks like the API key itself: give the name of the environment variable that holds it")
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_')")
+    return value
+
+
 def _duration(value: str) -> str:
     from autoglm_doctor.logscan.timeparse import TimeSpecError, parse_duration
 
@@ -171,6 +184,7 @@ FORMATS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "abs-path": (_abs_path, "an absolute path"),
     "user": (_user, "a user name"),
     "model-name": (_model_name, "non-empty, no spaces"),
+    "env-name": (_env_name, "the name of an environment variable (never the key itself)"),
     "duration": (_duration, "a positive duration: 15m, 1h, 2d"),
     "names": (_names, "non-empty strings"),
     "safe-patterns": (_safe_patterns, f"regular expressions without nested repeats, at most {MAX_PATTERN} characters"),
@@ -253,6 +267,9 @@ def _keys() -> tuple[ProfileKey, ...]:
           "(GET /v1/models is probed)", fmt="url"),
         K("served_model_name", (str,), "autoglm-phone-9b", "the model name the server must list (vLLM/SGLang "
           "--served-model-name)", fmt="model-name"),
+        K("model_api_key_env", (str,), None, "name of the environment variable holding the model server's API key "
+          "(vLLM/SGLang --api-key), never the key itself: the endpoint probe sends its value as a Bearer token",
+          fmt="env-name"),
         K("volumes", (list,), [], "extra host paths a host process or container must use: [{path, user, write}] or "
           "plain paths", validate=f"{docker}:validate_host_volumes"),
         # phones (device.adb, device.usb)

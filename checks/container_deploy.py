@@ -7,8 +7,9 @@ import json
 from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.container_state import container_state, explain_state_error, restart_summary
+from autoglm_doctor.facts.container_state import container_state, explain_state_error, restart_summary, run_hint
 from autoglm_doctor.facts.docker import Resolved, docker_info, resolve_containers, short_error
+from autoglm_doctor.facts.endpoint import open_to_all, port_of, probe_timeout
 from autoglm_doctor.facts.listeners import listener_owner, listening_on
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.per_resource import PerModelContainer
@@ -17,14 +18,8 @@ SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker da
 REQUIRES = ("container.docker.daemon",)
 GIB = 1024**3
 SHM_MIN = 1 * GIB
-PROBE_TIMEOUT = 5.0
 RESTART_WARN = 3
-RUN_HINT = {
-    "agent": "docker run -d --name auto-glm -p 8080:8080 -v /ABSOLUTE/PATH/config:/app/config IMAGE "
-             "(the deployment guide's command, with an absolute config path)",
-    "model": "docker run -d --gpus all --ipc=host -p 8000:8000 vllm/vllm-openai --model PATH "
-             "--served-model-name autoglm-phone-9b",
-}
+
 
 
 class ContainerPresent(Check):
@@ -45,7 +40,7 @@ class ContainerPresent(Check):
             if res.inspect is None:
                 what = f"no container named {res.name}" if res.spec.get("name") else f"no {res.name} found"
                 yield self.fail(f"{what} (docker ps -a shows none)", resource=res.name,
-                                observed="absent", expected="running", remediation=RUN_HINT[res.spec["role"]])
+                                observed="absent", expected="running", remediation=run_hint(res.spec, res.name, ctx.profile.get("served_model_name")))
                 continue
             state = container_state(res.inspect)
             status = str(state.get("Status") or "?")
@@ -56,15 +51,24 @@ class ContainerPresent(Check):
                 continue
             error = str(state.get("Error") or "")
             if state.get("Restarting") or status == "restarting":
-                detail = f"is restarting in a loop ({restart_summary(res.inspect)})"
-            elif error:
+                # it exists and Docker keeps starting it: the crash loop is one cause, judged by
+                # container.deploy.health; "docker start" would be wrong advice for it
+                yield self.passed(f"{res.name} ({image}) exists and its restart policy keeps restarting it "
+                                  f"({restart_summary(res.inspect)}): the crash loop is reported by "
+                                  "container.deploy.health", resource=res.name, observed=status, expected="running")
+                continue
+            if error:
                 detail = f"is {status} and could not start: {short_error(error)}"
             elif status == "exited":
-                detail = (f"exited with code {state.get('ExitCode')} at {state.get('FinishedAt', '?')}"
+                detail = (f"exited with code {state.get('ExitCode')} at {state.get('FinishedAt', '?')} "
+                          f"({restart_summary(res.inspect)})"
                           + (" (killed by the OOM killer)" if state.get("OOMKilled") else ""))
             else:
                 detail = f"is {status}"
-            remediation = explain_state_error(error) or f"docker start {res.name}; docker logs {res.name}"
+            remediation = explain_state_error(error) or (
+                f"raise {res.name}'s --memory limit or the machine's memory, then docker start {res.name}"
+                if state.get("OOMKilled") else f"docker logs --tail 50 {res.name} shows why it stopped; then "
+                f"docker start {res.name}")
             yield self.fail(f"{res.name} ({image}) {detail}", resource=res.name, observed=status,
                             expected="running", remediation=remediation)
 
@@ -93,9 +97,14 @@ class ContainerHealth(Check):
             hstatus = health.get("Status")
             summary = restart_summary(res.inspect)
             kw = dict(resource=res.name, observed=summary, expected="running, 0 restarts, healthy or no healthcheck")
-            if state.get("OOMKilled"):
+            if state.get("Status") not in ("running", "restarting") and not state.get("Restarting"):
+                # a stopped container is one failure, container.deploy.present's (its message carries the
+                # exit code, the restarts and an OOM kill)
+                yield self.skip(f"{res.name} is {state.get('Status')}: not running (see container.deploy.present)",
+                                resource=res.name)
+            elif state.get("OOMKilled"):
                 yield self.fail(f"{res.name} was killed by the OOM killer ({summary})",
-                                remediation="raise the container's --memory limit or the machine's memory; for a "
+                                remediation=f"raise {res.name}'s --memory limit or the machine's memory; for a "
                                 "model server lower --gpu-memory-utilization / --max-model-len", **kw)
             elif state.get("Restarting"):
                 yield self.fail(f"{res.name} is crash-looping: {summary}",
@@ -106,16 +115,14 @@ class ContainerHealth(Check):
                 yield self.fail(f"{res.name} is unhealthy after {health.get('FailingStreak', '?')} failed probes; "
                                 f"last probe said: {last or '(nothing)'}",
                                 remediation=f"docker inspect --format '{{{{json .State.Health}}}}' {res.name}", **kw)
-            elif state.get("Status") == "exited" and int(state.get("ExitCode") or 0) != 0:
-                yield self.fail(f"{res.name} stopped with exit code {state.get('ExitCode')} ({summary})",
-                                remediation=f"docker logs --tail 50 {res.name}", **kw)
             elif restarts >= RESTART_WARN:
                 yield self.warn(f"{res.name} runs, but its restart policy restarted it {restarts} times: it has "
-                                f"crashed repeatedly ({summary})", **kw)
+                                f"crashed repeatedly ({summary})",
+                                remediation=f"docker logs --tail 100 {res.name} shows why it exited", **kw)
             elif hstatus == "starting":
-                yield self.warn(f"{res.name} healthcheck is still starting ({summary})", **kw)
-            elif state.get("Status") != "running":
-                yield self.skip(f"{res.name} is {state.get('Status')} (see container.deploy.present)", resource=res.name)
+                yield self.warn(f"{res.name} healthcheck is still starting ({summary})",
+                                remediation=f"wait for the start period; docker inspect --format "
+                                            f"'{{{{json .State.Health}}}}' {res.name} shows the probes", **kw)
             else:
                 yield self.passed(f"{res.name}: {summary}", **kw)
 
@@ -296,7 +303,10 @@ class ModelEndpoint(Check):
             base = base[:-3]
         url = f"{base}/v1/models"
         want = ctx.profile.get("served_model_name")
-        answer = ctx.target.adapter("http").get(url, PROBE_TIMEOUT) or {}
+        key_env = ctx.profile.get("model_api_key_env")
+        timeout = probe_timeout(ctx)
+        args = (url, timeout) + ((key_env,) if key_env else ())
+        answer = ctx.target.adapter("http").get(*args) or {}
         err = answer.get("error")
         kw = dict(resource=url, expected=f"200 listing {want!r}")
         if err:
@@ -304,22 +314,23 @@ class ModelEndpoint(Check):
             text = {
                 "refused": "connection refused: nothing listens there (model server not running, or on another "
                            "port / not published)",
-                "timeout": f"no answer within {PROBE_TIMEOUT:g} s: the server is still loading weights (vLLM takes "
+                "timeout": f"no answer within {timeout:g} s: the server is still loading weights (vLLM takes "
                            "minutes for a 9B model) or is hung",
                 "reset": "the connection was reset: the server crashed while answering, or a proxy dropped it",
                 "dns": "the host name does not resolve",
                 "unreachable": "no route to the host",
             }.get(kind, err.get("message", "request failed"))
-            yield self.fail(f"GET {url}: {text}", observed=f"{kind}: {err.get('message')}", **kw)
+            yield self.fail(f"GET {url}: {text}", observed=f"{kind}: {err.get('message')}",
+                            remediation=self._start_hint(base, want), **kw)
             return
         status, body = answer.get("status"), answer.get("body") or ""
         if status in (401, 403):
-            yield self.fail(f"GET {url}: HTTP {status}: the server requires an API key (--api-key); the agent "
-                            "must send the same key", observed=status, **kw)
+            yield self._unauthorized(url, status, key_env, bool(answer.get("key_sent")), kw)
             return
         if status != 200:
             hint = " (no /v1/models: not an OpenAI-compatible server, or a wrong base URL)" if status == 404 else ""
-            yield self.fail(f"GET {url}: HTTP {status}{hint}: {short_error(body, 200)}", observed=status, **kw)
+            yield self.fail(f"GET {url}: HTTP {status}{hint}: {short_error(body, 200)}", observed=status,
+                            remediation=self._start_hint(base, want), **kw)
             return
         try:
             names = [str(m.get("id")) for m in json.loads(body).get("data", [])]
@@ -328,12 +339,42 @@ class ModelEndpoint(Check):
                             observed="not JSON {data: [...]}", **kw)
             return
         if want in names:
+            exposed = "" if key_env else open_to_all(ctx, base)
+            if exposed:
+                yield self.warn(f"{url} serves {want!r} without an API key and {exposed}: anyone who reaches the "
+                                "port can use the model", observed=names, remediation=(
+                                    f"start the server with --api-key and set profile.model_api_key_env to the "
+                                    f"variable holding it, or publish it on loopback only "
+                                    f"(-p 127.0.0.1:{port_of(base)}:{port_of(base)} / --host 127.0.0.1)"), **kw)
+                return
             yield self.passed(f"{url} serves {want!r} ({answer.get('elapsed_ms', '?')} ms)", observed=names, **kw)
         else:
             yield self.fail(f"{url} serves {', '.join(map(repr, names)) or 'no model'}, not {want!r}: requests for "
                             f"{want!r} will fail with 404 'model does not exist'", observed=names,
                             remediation=f"start the server with --served-model-name {want} (or set "
                             "profile.served_model_name to the served name)", **kw)
+
+
+    def _start_hint(self, base: str, want: str) -> str:
+        return (f"start the model server with --served-model-name {want} and publish port {port_of(base)} "
+                f"(profile.model_endpoint is {base})")
+
+    def _unauthorized(self, url: str, status: int, key_env: str | None, sent: bool, kw: dict) -> Finding:
+        """HTTP 401/403: the server requires an API key (vLLM/SGLang --api-key)."""
+        if not key_env:
+            return self.fail(f"GET {url}: HTTP {status}: the server requires an API key, and the doctor was given "
+                             "none", observed=status,
+                             remediation="set profile.model_api_key_env to the name of the environment variable "
+                                         "that holds the server's --api-key (never the key itself), and export it "
+                                         "where the doctor runs", **kw)
+        if not sent:
+            return self.fail(f"GET {url}: HTTP {status}: the server requires an API key, but {key_env} "
+                             "(profile.model_api_key_env) is not set in the doctor's environment", observed=status,
+                             remediation=f"export {key_env} with the server's --api-key where the doctor runs", **kw)
+        return self.fail(f"GET {url}: HTTP {status}: the server rejected the key in {key_env}: it is not the "
+                         "server's --api-key", observed=status,
+                         remediation=f"give {key_env} the same key as the server's --api-key (and the agent too)",
+                         **kw)
 
 
 CHECKS = (ContainerPresent, ContainerHealth, PublishedPorts, ModelGpu, ModelSharedMemory, ModelEndpoint)

@@ -10,6 +10,7 @@ and past it the answer is a "timeout" error."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import time
 import urllib.error
@@ -70,11 +71,17 @@ class HttpAdapter:
     def connect(cls) -> "HttpAdapter":
         return cls()
 
-    def get(self, url: str, timeout: float = 5.0) -> dict[str, Any]:
+    def get(self, url: str, timeout: float = 5.0, auth_env: str | None = None) -> dict[str, Any]:
+        """GET ``url``; with ``auth_env`` the value of that environment variable (of the process running
+        the probe) is sent as a Bearer token — only the variable's name is an argument, so a recorded
+        call never holds the key."""
         if not url.startswith(("http://", "https://")):
             return _error("other", f"not an http(s) URL: {url!r}", 0.0)
-        request = urllib.request.Request(url, headers={"Accept": "application/json",
-                                                        "User-Agent": "autoglm-doctor"})
+        headers = {"Accept": "application/json", "User-Agent": "autoglm-doctor"}
+        key = os.environ.get(auth_env, "") if auth_env else ""
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(url, headers=headers)
         start = time.monotonic()
         deadline = start + timeout
         try:
@@ -92,6 +99,7 @@ class HttpAdapter:
             "truncated": len(body) > MAX_BODY,
             "elapsed_ms": round((time.monotonic() - start) * 1000, 1),
             "error": None,
+            "key_sent": bool(key),
         }
 
     def close(self) -> None:

@@ -45,3 +45,14 @@ def restart_summary(inspect: dict[str, Any]) -> str:
     if health:
         parts.append(f"health {health}")
     return ", ".join(parts)
+
+
+def run_hint(spec: dict[str, Any], name: str, want: str) -> str:
+    """How to create a missing container, with what the profile knows (name, ports, model name)."""
+    ports = " ".join(f"-p {p['host']}:{p['container']}" for p in spec.get("ports", []))
+    if spec.get("role") == "model":
+        return (f"docker run -d --gpus all --ipc=host {ports} vllm/vllm-openai --model <model dir or hub id> "
+                f"--served-model-name {want}")
+    named = f"--name {spec['name']} " if spec.get("name") else ""
+    return (f"docker run -d {named}{ports} -v <absolute path of the config directory>:/app/config <the agent "
+            "image> (the deployment guide's command; a relative -v path silently creates an empty directory)")
