@@ -43,7 +43,9 @@ class CgroupControllers(Check):
         for name in wanted:
             if name in cg.disabled:
                 yield self.fail(f"controller {name} is disabled (/proc/cgroups enabled=0, e.g. cgroup_disable={name})",
-                                resource=name, observed="disabled", expected="enabled")
+                                resource=name, observed="disabled", expected="enabled",
+                                remediation=f"enable the controller: remove cgroup_disable={name} from the kernel "
+                                            "command line, or mount its v1 hierarchy")
             elif name in cg.controllers:
                 where = f" at {cg.mounts[name]}" if name in cg.mounts else ""
                 yield self.passed(f"controller {name} is available{where}", resource=name,
@@ -51,7 +53,9 @@ class CgroupControllers(Check):
             else:
                 how = "not listed in cgroup.controllers" if cg.version == 2 else "no cgroup v1 hierarchy mounts it"
                 yield self.fail(f"controller {name} is missing: {how}", resource=name,
-                                observed="missing", expected="available")
+                                observed="missing", expected="available",
+                                remediation=f"enable the {name} controller: remove cgroup_disable={name} from the "
+                                            "kernel command line, or mount its v1 hierarchy")
 
 
 CHECKS = (CgroupControllers,)

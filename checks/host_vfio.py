@@ -308,7 +308,11 @@ class GpuNuma(Check):
             elif gpu.numa_node != want:
                 yield self.warn(f"{gpu.describe()} is on NUMA node {gpu.numa_node} but the VM's memory is on node "
                                 f"{want}: every DMA and every kernel launch crosses the inter-socket link",
-                                resource=gpu.address, observed=gpu.numa_node, expected=want)
+                                resource=gpu.address, observed=gpu.numa_node, expected=want,
+                                remediation=f"bind the VM to the GPU's node (libvirt <numatune><memory "
+                                            f"nodeset='{gpu.numa_node}'/> and vCPU pinning to node "
+                                            f"{gpu.numa_node}'s CPUs) and set profile.vm_numa_node = "
+                                            f"{gpu.numa_node}")
             else:
                 yield self.passed(f"{gpu.address} is on node {want}, with the VM's memory", resource=gpu.address,
                                   observed=gpu.numa_node, expected=want)

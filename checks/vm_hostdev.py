@@ -177,10 +177,17 @@ class NumaPlacement(DomainCheck):
         if problems:
             yield self.warn(f"{text}: " + "; ".join(problems), resource=rec.name,
                             observed={"numatune": dom.numatune_nodeset or None, "vcpupin": dom.vcpu_pins or None},
-                            expected=f"node {','.join(map(str, placed))}")
+                            expected=f"node {','.join(map(str, placed))}",
+                            remediation=f"bind memory with <numatune><memory mode='strict' nodeset="
+                                        f"'{','.join(map(str, placed))}'/></numatune> and pin the vCPUs "
+                                        f"(<cputune><vcpupin>) to host CPUs {fmt_cpus(host_cpus)} (the GPU's node)")
         else:
             yield self.passed(f"{text}: memory on node(s) {dom.numatune_nodeset}, vCPUs pinned to its CPUs",
                               resource=rec.name, observed=dom.numatune_nodeset, expected=",".join(map(str, placed)))
+
+
+def fmt_cpus(cpus: set[int]) -> str:
+    return ",".join(map(str, sorted(cpus))) or "of that node"
 
 
 CHECKS = (HostdevManaged, HostdevAddress, HostdevFunctions, HostdevBars, NumaPlacement)

@@ -45,7 +45,9 @@ class Vcpus(DomainCheck):
         if dom.vcpus >= need:
             yield self.passed(text, resource=rec.name, observed=dom.vcpus, expected=f">= {need}")
         else:
-            yield self.warn(text, resource=rec.name, observed=dom.vcpus, expected=f">= {need}")
+            yield self.warn(text, resource=rec.name, observed=dom.vcpus, expected=f">= {need}",
+                            remediation=f"virsh setvcpus {rec.name} {need} --config --maximum; "
+                                        f"virsh setvcpus {rec.name} {need} --config")
 
 
 class Memory(DomainCheck):
@@ -61,7 +63,9 @@ class Memory(DomainCheck):
         if have >= need:
             yield self.passed(text, resource=rec.name, observed=f"{have:g} GiB", expected=f">= {need:g} GiB")
         else:
-            yield self.warn(text, resource=rec.name, observed=f"{have:g} GiB", expected=f">= {need:g} GiB")
+            yield self.warn(text, resource=rec.name, observed=f"{have:g} GiB", expected=f">= {need:g} GiB",
+                            remediation=f"virsh setmaxmem {rec.name} {need:g}G --config; "
+                                        f"virsh setmem {rec.name} {need:g}G --config")
 
 
 class HugepageBacking(DomainCheck):
@@ -85,7 +89,9 @@ class HugepageBacking(DomainCheck):
                 yield self.fail(f"the host reserves hugepages ({summary}) but {rec.name} does not use them: its "
                                 f"{human(dom.memory_bytes)} come from 4 KiB pages and the reserved memory is idle",
                                 resource=rec.name, observed="no <memoryBacking><hugepages>",
-                                expected=f"hugepages of {biggest.label}")
+                                expected=f"hugepages of {biggest.label}",
+                                remediation=f"add <memoryBacking><hugepages><page size='{biggest.size_kb}' unit='KiB'/>"
+                                            f"</hugepages></memoryBacking> to {rec.name}")
             else:
                 yield self.passed(f"the host reserves no hugepages ({summary}) and {rec.name} asks for none",
                                   resource=rec.name, observed="none", expected="none")
@@ -107,7 +113,9 @@ class HugepageBacking(DomainCheck):
         elif verdict == "busy" and not rec.active:
             yield self.warn(f"{pool.free} of {pool.total} {label} pages free; {arithmetic}: {rec.name} cannot start "
                             "while another guest holds them", resource=rec.name, observed=pool.free,
-                            expected=f">= {need} free")
+                            expected=f">= {need} free",
+                            remediation=f"stop the guest holding the {label} pages, or reserve more: "
+                                        f"hugepagesz={param} hugepages={pool.total + need - pool.free}")
         else:
             yield self.passed(f"backed by {label} hugepages; {arithmetic}; pool {pool.total} total/{pool.free} free",
                               resource=rec.name, observed=pool.total, expected=f">= {need}")
