@@ -71,7 +71,10 @@ class WeightsComplete(Check):
     def _check_dir(self, ctx: Context, path: str, where: str) -> Finding:
         t = ctx.target
         names = t.listdir(path)
-        kw: dict[str, Any] = dict(resource=path, expected="config.json, a tokenizer, every weight shard non-empty")
+        kw: dict[str, Any] = dict(resource=path, expected="config.json, a tokenizer, every weight shard non-empty",
+                                  remediation=f"download the model again into {path} (huggingface-cli download "
+                                              f"<the model's hub id> --local-dir {path}), the directory mounted as "
+                                              f"{where}, and check that it holds config.json")
         if names is None:
             return self.fail(f"{path} ({where}) does not exist", observed="missing", **kw)
         problems = []
