@@ -40,7 +40,8 @@ class ContainerPresent(Check):
             if res.inspect is None:
                 what = f"no container named {res.name}" if res.spec.get("name") else f"no {res.name} found"
                 yield self.fail(f"{what} (docker ps -a shows none)", resource=res.name,
-                                observed="absent", expected="running", remediation=run_hint(res.spec, res.name, ctx.profile.get("served_model_name")))
+                                observed="absent", expected="running",
+                                remediation=run_hint(res.spec, res.name, ctx.profile.get("served_model_name")))
                 continue
             state = container_state(res.inspect)
             status = str(state.get("Status") or "?")

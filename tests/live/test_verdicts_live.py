@@ -81,7 +81,7 @@ def test_bridge_without_carrier_because_ports_are_in_stp_listening(tmp_path):
         nsx("ip", "link", "set", "adtv-p0", "master", br)
         for dev in ("adtv-p0", "adtv-p1", br):
             nsx("ip", "link", "set", dev, "up")
-        state = sh("ip", "netns", "exec", ns, "cat", f"/sys/class/net/adtv-p0/brport/state").stdout.strip()
+        state = sh("ip", "netns", "exec", ns, "cat", "/sys/class/net/adtv-p0/brport/state").stdout.strip()
         assert state in ("1", "2"), f"the kernel put the new port in state {state}, not listening/learning"
         cfg = tmp_path / "p.toml"
         cfg.write_text(f'[profile]\nbridge = "{br}"\n')
