@@ -9,7 +9,8 @@
 #   4. starts virtlogd + libvirtd unless qemu:///system answers
 #   5. builds the local image autoglm-doctor-test/busybox:latest (docker import
 #      of a busybox-static rootfs; never pulls)
-#   6. prints a one-line summary
+#   6. builds the CI test guest (.ci/guest.sh: kernel + initramfs with qemu-ga, cached)
+#   7. prints a one-line summary
 #
 # Daemons run in the background, detached, logging to /var/log/autoglm-ci/.
 # Overrides: AUTOGLM_CI_LOG_DIR, AUTOGLM_CI_WAIT (seconds per daemon, 30),
@@ -313,6 +314,7 @@ start_libvirt
 check_libvirt_speed
 build_image
 bash "$(dirname "${BASH_SOURCE[0]}")/libvirt-corpus.sh" >/dev/null || log "WARN: libvirt's test corpus not cached"  # vm.* corpus tests
+bash "$(dirname "${BASH_SOURCE[0]}")/guest.sh" || die "building the CI test guest failed"  # remote targets: .ci/guest.sh
 
 DINFO=$(docker info --format '{{.ServerVersion}} {{.Driver}} {{.CgroupDriver}}/v{{.CgroupVersion}}' 2>/dev/null || echo '?')
 LV=$(virsh -c "$LIBVIRT_URI" version 2>/dev/null | sed -n 's/^Running hypervisor: //p;s/^Using library: //p' | paste -sd, - || true)
