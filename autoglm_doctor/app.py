@@ -88,6 +88,30 @@ def build_report(
         checks={c.meta.id: c.meta for c in classes},
         notes=tuple(registry.warnings) + tuple(notes),
         hostname=target_hostname(target),
+        targets=(target.name,),
+    )
+
+
+def merge_reports(reports: Sequence[Report]) -> Report:
+    """One report for a run over several targets (the host and its guests): the first report's identity,
+    every finding (each labelled with its target), every check, the longest wall time (they ran at once)."""
+    first = reports[0]
+    if len(reports) == 1:
+        return first
+    checks: dict[str, Any] = {}
+    for r in reports:
+        checks.update(r.checks)
+    notes = tuple(dict.fromkeys(n for r in reports for n in r.notes))
+    return Report(
+        tool_version=first.tool_version,
+        target=first.target,
+        run_id=first.run_id,
+        started_at=first.started_at,
+        duration_ms=max(r.duration_ms for r in reports),
+        findings=tuple(f.with_(target=f.target or r.target) for r in reports for f in r.findings),
+        checks=checks,
+        notes=notes,
+        targets=tuple(r.target for r in reports),
     )
 
 

@@ -52,7 +52,10 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         logging_options(sp, argparse.SUPPRESS)  # accepted after the command too
-        sp.add_argument("--target", default="local", help="local (default), local:/SYSROOT or snapshot:PATH")
+        sp.add_argument("--target", default="local", help="local (default), local:/SYSROOT, snapshot:PATH, "
+                        "ssh://[USER@]HOST[:PORT], libvirt:DOMAIN (guest agent) or docker:CONTAINER")
+        sp.add_argument("--identity", metavar="KEY", help="ssh targets: private key file (ssh -i)")
+        sp.add_argument("--ssh-config", metavar="FILE", help="ssh targets: ssh client configuration file (ssh -F)")
         sp.add_argument("--only", action="append", default=[], metavar="ID", help="check ids or globs (repeatable)")
         sp.add_argument("--skip", action="append", default=[], metavar="ID", help="check ids or globs to leave out")
         sp.add_argument("--scope", action="append", default=[], choices=("host", "vm", "guest", "container", "device"),
@@ -86,6 +89,9 @@ def _parser(only_command: str | None = None) -> argparse.ArgumentParser:
                        help="junit: how a warning shows (default: <system-err> and a property; failure: a failed test)")
         c.add_argument("--allow-pending-reboot", action="store_true",
                        help="a fix applied that needs a reboot (status pending_reboot) does not fail the gate")
+        c.add_argument("--guest", action="append", default=[], metavar="TARGET",
+                       help="also check this guest or container in the same report, e.g. libvirt:DOMAIN "
+                            "(repeatable; default: the profile's guests)")
     if wanted("list"):
         ls = sub.add_parser("list", help="the check catalogue")
         ls.add_argument("--format", choices=("console", "json", "markdown"), default="console")

@@ -16,14 +16,61 @@ if TYPE_CHECKING:
     from autoglm_doctor.targets.base import Target
 
 
-def _open_target(spec: str) -> Any:
+def _open_target(spec: str, args: Any = None) -> Any:
     from autoglm_doctor.targets import TargetSpecError, open_target
-    from autoglm_doctor.targets.base import SnapshotError
+    from autoglm_doctor.targets.base import SnapshotError, TargetError
 
     try:
-        return open_target(spec)
-    except (TargetSpecError, SnapshotError) as exc:
-        raise UsageError(str(exc)) from exc
+        return open_target(spec, identity=getattr(args, "identity", None), ssh_config=getattr(args, "ssh_config", None))
+    except (TargetSpecError, SnapshotError, TargetError) as exc:
+        raise UsageError(" ".join(str(exc).split())) from exc
+
+
+def _open_guests(specs: list[str], args: Any) -> tuple[list[Any], list[Any]]:
+    """Open every guest target; one that cannot be reached becomes an error finding of that target."""
+    from autoglm_doctor.model import Finding, Severity, Status
+
+    guests: list[Any] = []
+    unreachable: list[Any] = []
+    for spec in specs:
+        try:
+            guests.append(_open_target(spec, args))
+        except UsageError as exc:
+            unreachable.append(Finding(
+                check_id="doctor.target.connect", status=Status.ERROR, severity=Severity.HIGH,
+                title="The target can be reached", message=str(exc), target=spec,
+                remediation="start the domain or container, or fix the address (see README: Targets)"))
+    return guests, unreachable
+
+
+def _run_with_guests(args: Any, target: Any) -> Any:
+    """The primary target and its guests (--guest, else the profile's ``guests``) in one report, every
+    finding labelled with its target. Targets named on the command line are checked at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from autoglm_doctor.app import merge_reports
+
+    specs = [s for s in dict.fromkeys(getattr(args, "guest", None) or []) if s != args.target]
+    first = None
+    if not specs:
+        first, config, _registry = _run(args, target)
+        specs = [s for s in dict.fromkeys(config.profile.get("guests") or []) if s != args.target]
+        if not specs:
+            return first
+    guests, unreachable = _open_guests(specs, args)
+    try:
+        todo = guests if first is not None else [target, *guests]
+        with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+            reports = [f.result()[0] for f in [pool.submit(_run, args, t) for t in todo]]
+    finally:
+        for guest in guests:
+            guest.close()
+    report = merge_reports(([first] if first is not None else []) + reports)
+    if unreachable:
+        report = replace(report, findings=report.findings + tuple(unreachable),
+                         targets=report.targets + tuple(f.target for f in unreachable))
+    return report
 
 
 def _config(path: str | None) -> Any:
@@ -126,9 +173,9 @@ def cmd_check(args: Any) -> int:
     from autoglm_doctor.model import Severity
     from autoglm_doctor.render import renderer
 
-    target = _open_target(args.target)
+    target = _open_target(args.target, args)
     try:
-        report, _config_, _reg = _run(args, target)
+        report = _run_with_guests(args, target)
     finally:
         target.close()
     fail_on = Severity(args.fail_on)
@@ -220,7 +267,7 @@ def cmd_collect(args: Any) -> int:
         raise UsageError(f"{args.output}: exists and is not empty")
     if args.no_logs:
         args.skip = [*args.skip, "logs.*"]
-    inner = _open_target(args.target)
+    inner = _open_target(args.target, args)
     recorder = RecordingTarget(inner)
     try:
         report, config, _reg = _run(args, recorder)
@@ -248,7 +295,7 @@ def cmd_fix(args: Any) -> int:
     from autoglm_doctor.remedy.journal import journal_root
 
     root = journal_root(args.journal_dir)
-    target = _open_target(args.target)
+    target = _open_target(args.target, args)
     try:
         if args.history:
             return remedy.history(args, target, root)

@@ -143,6 +143,7 @@ class Finding:
     ignore_reason: str = ""
     staged_by: str = ""  # the fix run that staged a pending_reboot change
     pending_allowed: bool = False  # --allow-pending-reboot: a pending_reboot finding does not gate
+    target: str = ""  # the target (Target.name) the finding is about: "local", "libvirt:vm1", ...
 
     def with_(self, **changes: Any) -> "Finding":
         return replace(self, **changes)
@@ -173,6 +174,7 @@ class Report:
     checks: Mapping[str, CheckMeta] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     hostname: str = ""  # the machine the target is (a snapshot's: where it was recorded)
+    targets: tuple[str, ...] = ()  # every target of a multi-target run (--guest), the first being ``target``
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}

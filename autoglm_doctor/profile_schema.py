@@ -178,6 +178,15 @@ def _names(value: list[Any]) -> list[str]:
     return [v.strip() for v in value]
 
 
+def _guest_targets(value: list[Any]) -> list[str]:
+    names = _names(value)
+    for name in names:
+        if not name.startswith(("libvirt:", "ssh://", "docker:")):
+            raise ValueError(f"{name!r} is not a guest target: libvirt:DOMAIN, ssh://[user@]host[:port] or "
+                             "docker:CONTAINER")
+    return names
+
+
 FORMATS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "url": (_url, "an http(s) URL, port 1-65535"),
     "ifname": (_ifname, "a network interface name (1-15 characters)"),
@@ -228,6 +237,9 @@ def _keys() -> tuple[ProfileKey, ...]:
           choices=("2M", "1G")),
         K("vm_numa_node", (int,), None, "NUMA node the AutoGLM VM's memory is bound to (libvirt <numatune>); "
           "unset: not checked", validate="autoglm_doctor.facts.numa:_validate_node", maximum=1023),
+        # targets checked with this one, in the same report (as --guest)
+        K("guests", (list,), [], "guests and containers checked with the host in one report (as --guest): "
+          "libvirt:DOMAIN, ssh://[user@]host[:port], docker:CONTAINER", validate=_guest_targets),
         # GPUs (host.pci, host.vfio, host.iommu)
         K("gpus", (list,), None, "PCI addresses of the GPUs to pass through, e.g. [\"0000:01:00.0\"]; unset: every "
           "NVIDIA/AMD GPU that is not the host's boot VGA; [] : this host passes no GPU through (the passthrough "

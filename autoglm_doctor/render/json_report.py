@@ -9,11 +9,12 @@ from autoglm_doctor.model import Finding, Report, Severity
 from autoglm_doctor.redact import redact
 from autoglm_doctor.render.common import gate_result
 
-# 1.1: hostname and gate; 1.2: status "pending_reboot", summary.pending_reboot, finding.staged_by
-SCHEMA_VERSION = "1.2"
+# 1.1: hostname and gate; 1.2: status "pending_reboot", summary.pending_reboot, finding.staged_by;
+# 1.3: targets, and each finding's target
+SCHEMA_VERSION = "1.3"
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+def finding_dict(f: Finding, target: str = "") -> dict[str, Any]:
     return {
         "check_id": f.check_id,
         "status": f.status.value,
@@ -28,6 +29,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "ignored": f.ignored,
         "ignore_reason": f.ignore_reason,
         "staged_by": f.staged_by,
+        "target": f.target or target,
     }
 
 
@@ -36,6 +38,7 @@ def report_dict(report: Report, fail_on: Severity = Severity.HIGH) -> dict[str, 
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "autoglm-doctor", "version": report.tool_version},
         "target": report.target,
+        "targets": list(report.targets or (report.target,)),
         "hostname": report.hostname,
         "run_id": report.run_id,
         "started_at": report.started_at,
@@ -43,7 +46,7 @@ def report_dict(report: Report, fail_on: Severity = Severity.HIGH) -> dict[str, 
         "summary": report.counts(),
         "gate": gate_result(report, fail_on),
         "notes": list(report.notes),
-        "findings": [finding_dict(f) for f in report.findings],
+        "findings": [finding_dict(f, report.target) for f in report.findings],
     }
 
 

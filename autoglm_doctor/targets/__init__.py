@@ -15,15 +15,18 @@ from autoglm_doctor.targets.base import (
     TargetError,
 )
 
-SCHEMES = ("local", "snapshot")
+SCHEMES = ("local", "snapshot", "libvirt")
 
 
 class TargetSpecError(ValueError):
     pass
 
 
-def open_target(spec: str | None) -> Any:
-    """``local`` (default), ``local:/sysroot``, ``snapshot:PATH`` (directory or .tar.gz)."""
+def open_target(spec: str | None, *, identity: str | None = None, ssh_config: str | None = None) -> Any:
+    """``local`` (default), ``local:/sysroot``, ``snapshot:PATH`` (directory or .tar.gz),
+    ``ssh://[user@]host[:port]`` (``identity``/``ssh_config`` become ssh's -i/-F), ``libvirt:DOMAIN``
+    (the QEMU guest agent) or ``docker:CONTAINER``. A remote that cannot be reached raises
+    ``TargetError`` with one line saying why."""
     spec = spec or "local"
     scheme, _, rest = spec.partition(":")
     if scheme == "local":
@@ -41,8 +44,14 @@ def open_target(spec: str | None) -> Any:
         from autoglm_doctor.targets.snapshot import SnapshotTarget
 
         return SnapshotTarget(rest)
+    if scheme == "libvirt":
+        if not rest:
+            raise TargetSpecError("libvirt target needs a domain name: --target libvirt:DOMAIN")
+        from autoglm_doctor.targets.guest_agent import GuestAgentTarget
+
+        return GuestAgentTarget(rest)
     raise TargetSpecError(
-        f"unknown target {spec!r}: use one of local, snapshot:PATH (ssh, guest-agent and docker targets come later)"
+        f"unknown target {spec!r}: use one of local, local:/SYSROOT, snapshot:PATH, libvirt:DOMAIN"
     )
 
 
