@@ -28,6 +28,7 @@ PKGS+=(ovmf dpkg-dev xz-utils)  # vm.* live tests: OVMF for firmware='efi' domai
 PKGS+=(tmux prometheus)  # console tests in a real terminal; promtool checks the metrics text
 PKGS+=(openssh-server openssh-client prometheus systemd util-linux)  # fleet: sshd per simulated host, promtool, systemd-analyze, setpriv
 PKGS+=(adb)  # device.adb checks: the real adb client and server
+PKGS+=(openssh-server openssh-client)  # remote targets: sshd on loopback for the ssh:// tests
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

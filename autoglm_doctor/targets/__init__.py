@@ -15,7 +15,7 @@ from autoglm_doctor.targets.base import (
     TargetError,
 )
 
-SCHEMES = ("local", "snapshot", "libvirt")
+SCHEMES = ("local", "snapshot", "ssh", "libvirt", "docker")
 
 
 class TargetSpecError(ValueError):
@@ -28,6 +28,10 @@ def open_target(spec: str | None, *, identity: str | None = None, ssh_config: st
     (the QEMU guest agent) or ``docker:CONTAINER``. A remote that cannot be reached raises
     ``TargetError`` with one line saying why."""
     spec = spec or "local"
+    if spec.startswith("ssh://"):
+        from autoglm_doctor.targets.ssh import SshTarget, parse_ssh_spec
+
+        return SshTarget(parse_ssh_spec(spec), identity=identity, ssh_config=ssh_config)
     scheme, _, rest = spec.partition(":")
     if scheme == "local":
         import os
@@ -50,8 +54,15 @@ def open_target(spec: str | None, *, identity: str | None = None, ssh_config: st
         from autoglm_doctor.targets.guest_agent import GuestAgentTarget
 
         return GuestAgentTarget(rest)
+    if scheme == "docker":
+        if not rest:
+            raise TargetSpecError("docker target needs a container: --target docker:CONTAINER")
+        from autoglm_doctor.targets.docker_exec import DockerExecTarget
+
+        return DockerExecTarget(rest)
     raise TargetSpecError(
-        f"unknown target {spec!r}: use one of local, local:/SYSROOT, snapshot:PATH, libvirt:DOMAIN"
+        f"unknown target {spec!r}: use one of local, local:/SYSROOT, snapshot:PATH, ssh://[user@]host[:port], "
+        "libvirt:DOMAIN, docker:CONTAINER"
     )
 
 
