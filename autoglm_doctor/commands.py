@@ -26,15 +26,41 @@ def _open_target(spec: str, args: Any = None) -> Any:
         raise UsageError(" ".join(str(exc).split())) from exc
 
 
+def _ready(target: Any) -> None:
+    """Wait for a remote target's session (ssh connects in the background while checks load); a session
+    that cannot be had is a one-line usage error."""
+    from autoglm_doctor.targets.base import TargetError
+
+    ready = getattr(getattr(target, "inner", target), "ready", None)
+    if callable(ready):
+        try:
+            ready()
+        except TargetError as exc:
+            raise UsageError(" ".join(str(exc).split())) from exc
+
+
 def _open_guests(specs: list[str], args: Any) -> tuple[list[Any], list[Any]]:
     """Open every guest target; one that cannot be reached becomes an error finding of that target."""
     from autoglm_doctor.model import Finding, Severity, Status
 
     guests: list[Any] = []
     unreachable: list[Any] = []
-    for spec in specs:
+    opened = []
+    for spec in specs:  # remote sessions connect in the background, all at once
         try:
-            guests.append(_open_target(spec, args))
+            opened.append((spec, _open_target(spec, args)))
+        except UsageError as exc:
+            opened.append((spec, exc))
+    for spec, guest in opened:
+        try:
+            if isinstance(guest, UsageError):
+                raise guest
+            try:
+                _ready(guest)
+            except UsageError:
+                guest.close()
+                raise
+            guests.append(guest)
         except UsageError as exc:
             unreachable.append(Finding(
                 check_id="doctor.target.connect", status=Status.ERROR, severity=Severity.HIGH,
@@ -154,6 +180,7 @@ def _run(args: Any, target: Target) -> tuple[Any, Any, Any]:
     opts = _options(args)
     run_id = new_run_id()
     log = configure(run_id, args.log_format, args.log_level)
+    _ready(target)  # a remote session was connecting while the checks loaded
     progress = _Progress()
     try:
         report = build_report(target, config, opts, registry=registry, run_id=run_id, on_progress=progress, log=log)

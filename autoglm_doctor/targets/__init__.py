@@ -31,7 +31,8 @@ def open_target(spec: str | None, *, identity: str | None = None, ssh_config: st
     if spec.startswith("ssh://"):
         from autoglm_doctor.targets.ssh import SshTarget, parse_ssh_spec
 
-        return SshTarget(parse_ssh_spec(spec), identity=identity, ssh_config=ssh_config)
+        # connects in the background; the caller's first request (or ``ready()``) waits for it
+        return SshTarget(parse_ssh_spec(spec), identity=identity, ssh_config=ssh_config, wait=False)
     scheme, _, rest = spec.partition(":")
     if scheme == "local":
         import os

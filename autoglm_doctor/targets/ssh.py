@@ -112,7 +112,7 @@ class SshTarget:
     writable = True
 
     def __init__(self, spec: SshSpec, *, identity: str | None = None, ssh_config: str | None = None,
-                 role: str = "host", connect_timeout: float = CONNECT_TIMEOUT) -> None:
+                 role: str = "host", connect_timeout: float = CONNECT_TIMEOUT, wait: bool = True) -> None:
         self.spec = spec
         self.name = spec.display
         self.role = role
@@ -124,11 +124,19 @@ class SshTarget:
         self._proc = self._spawn(identity, ssh_config, connect_timeout)
         threading.Thread(target=self._read_stderr, daemon=True, name="ssh-stderr").start()
         threading.Thread(target=self._read_replies, daemon=True, name="ssh-replies").start()
-        try:
-            self.hello = self._call("hello", timeout=connect_timeout + 10)
-        except TargetError:
-            self.close()
-            raise
+        self._connect_timeout = connect_timeout
+        self._ready = threading.Lock()
+        self.hello: dict[str, Any] | None = None
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait until the far side's helper has answered (the handshake and the helper start run in the
+        background from construction on, so the caller can load its checks meanwhile). Raises
+        ``TargetError`` with the one-line reason when the session cannot be had."""
+        with self._ready:
+            if self.hello is None:
+                self.hello = self._call("hello", timeout=self._connect_timeout + 10, _handshake=True)
 
     # -- the session ------------------------------------------------------------------------
     def argv(self, identity: str | None, ssh_config: str | None, connect_timeout: float) -> list[str]:
@@ -136,7 +144,8 @@ class SshTarget:
 
         with open(ssh_helper.__file__, "rb") as fh:
             source = base64.b64encode(fh.read()).decode()
-        remote = f"exec python3 -c 'import base64;exec(base64.b64decode(\"{source}\"))'"
+        # -I: the far side's PYTHON* variables and user site do not apply; -S: no site import (faster start)
+        remote = f"exec python3 -I -S -c 'import base64;exec(base64.b64decode(\"{source}\"))'"
         argv = ["ssh", "-T", "-x", "-a",
                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", f"ConnectTimeout={max(1, int(connect_timeout))}",
@@ -209,7 +218,9 @@ class SshTarget:
         for waiter in waiters:
             waiter.event.set()
 
-    def _call(self, op: str, *, timeout: float = REQUEST_MARGIN, **args: Any) -> Any:
+    def _call(self, op: str, *, timeout: float = REQUEST_MARGIN, _handshake: bool = False, **args: Any) -> Any:
+        if not _handshake and self.hello is None:
+            self.ready()
         with self._lock:
             if self._down is not None:
                 raise TargetError(self._down)

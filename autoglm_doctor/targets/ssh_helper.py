@@ -3,8 +3,8 @@ that answers requests on stdin/stdout until stdin closes.
 
 Framing: every message is a 4-byte big-endian length and that many bytes of UTF-8 JSON. A request is
 ``{"id": N, "op": NAME, ...}``; the answer ``{"id": N, "ok": VALUE}`` or ``{"id": N, "err": KIND, "msg": TEXT}``
-with KIND one of absent, toolarge, oserror, badrequest. Bytes travel as base64. Requests run in threads,
-so a slow command does not hold up file reads; answers may come back in any order.
+with KIND one of absent, toolarge, oserror, badrequest. Bytes travel as base64. Commands, batches and
+writes run in threads, so they do not hold up file reads; answers may come back in any order.
 
 This file must stay importable by any python3 >= 3.6 with nothing but the standard library: it is sent
 as source, never installed. Keep it small; it has no access to the rest of the package.
@@ -232,6 +232,9 @@ OPS = {
 }
 
 
+SLOW = ("run", "read_many", "write", "sleep")
+
+
 def serve(inp, out):
     lock = threading.Lock()
 
@@ -268,7 +271,10 @@ def serve(inp, out):
         except ValueError:
             answer({"id": None, "err": "badrequest", "msg": "not JSON"})
             continue
-        threading.Thread(target=handle, args=(req,), daemon=True).start()
+        if req.get("op") in SLOW:  # may take long: a thread, so reads are not held up behind it
+            threading.Thread(target=handle, args=(req,), daemon=True).start()
+        else:
+            handle(req)
 
 
 if __name__ == "__main__":
