@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ class Guest:
     uri: str
     kernel_release: str
     boot_seconds: float  # from create to the first answered guest-ping
+    console: str = ""  # the guest's serial console (ttyS0), appended to by the kernel and the init
     conn: Any = None
     domain: Any = None
 
@@ -49,6 +52,12 @@ class Guest:
         payload = {"execute": execute, **({"arguments": arguments} if arguments else {})}
         return json.loads(libvirt_qemu.qemuAgentCommand(self.domain, json.dumps(payload), timeout, 0))["return"]
 
+    def console_text(self) -> str:
+        try:
+            return Path(self.console).read_text(errors="replace")
+        except OSError:
+            return ""
+
     def close(self) -> None:
         try:
             if self.domain is not None and self.domain.isActive():
@@ -57,6 +66,8 @@ class Guest:
             pass
         if self.conn is not None:
             self.conn.close()
+        if self.console:
+            shutil.rmtree(os.path.dirname(self.console), ignore_errors=True)
 
 
 def domain_xml(name: str, *, cmdline_extra: str = "", memory_mib: int = 256, console: str | None = None) -> str:
@@ -111,10 +122,14 @@ def boot_guest(name: str, *, cmdline_extra: str = "", wait_agent: bool = True) -
         conn.lookupByName(name).destroy()
     except libvirt.libvirtError:
         pass
+    console = os.path.join(tempfile.mkdtemp(prefix=f"{name}-"), "console.log")
+    os.chmod(os.path.dirname(console), 0o755)
     start = time.monotonic()
-    dom = conn.createXML(domain_xml(name, cmdline_extra=cmdline_extra), libvirt.VIR_DOMAIN_START_AUTODESTROY)
+    dom = conn.createXML(domain_xml(name, cmdline_extra=cmdline_extra, console=console),
+                         libvirt.VIR_DOMAIN_START_AUTODESTROY)
     release = (GUEST_DIR / "kernel-release").read_text().strip() if (GUEST_DIR / "kernel-release").exists() else ""
-    guest = Guest(name=name, uri=URI, kernel_release=release, boot_seconds=0.0, conn=conn, domain=dom)
+    guest = Guest(name=name, uri=URI, kernel_release=release, boot_seconds=0.0, console=console, conn=conn,
+                  domain=dom)
     if not wait_agent:
         return guest
     deadline = start + BOOT_TIMEOUT
