@@ -140,7 +140,8 @@ def boot_guest(name: str, *, cmdline_extra: str = "", wait_agent: bool = True) -
         except libvirt.libvirtError as exc:
             if time.monotonic() > deadline:
                 guest.close()
-                raise RuntimeError(f"the CI guest {name} did not answer guest-ping within {BOOT_TIMEOUT:g}s: {exc}")
+                raise RuntimeError(f"the CI guest {name} did not answer guest-ping within {BOOT_TIMEOUT:g}s: {exc}") \
+                    from exc
             time.sleep(0.2)
     guest.boot_seconds = round(time.monotonic() - start, 2)
     return guest

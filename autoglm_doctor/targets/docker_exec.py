@@ -119,7 +119,7 @@ class DockerExecTarget(ExecMetadata):
             raise TargetError(f"{self.name}:{path}: {' '.join(text.split())[:200] or f'cat exited {rc}'}")
         if len(out) > cap:
             raise TooLarge(f"{path}: larger than the {cap}-byte cap")
-        return out
+        return bytes(out)
 
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)

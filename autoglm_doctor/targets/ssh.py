@@ -78,7 +78,8 @@ def _classify_ssh_failure(spec: SshSpec, stderr: str, rc: int | None) -> str:
     low = text.lower()
     where = spec.display
     if "remote host identification has changed" in low:
-        return f"{where}: the host key CHANGED since it was recorded in known_hosts; refused (verify the new key, then ssh-keygen -R the old one)"
+        return (f"{where}: the host key CHANGED since it was recorded in known_hosts; refused (verify the new key, "
+                "then ssh-keygen -R the old one)")
     if "host key verification failed" in low or "no matching host key" in low or "is not in the trusted hosts" in low \
             or ("host key" in low and "known" in low):
         return (f"{where}: the host key is not in known_hosts; refused (verify its fingerprint, then add it: "
@@ -289,10 +290,12 @@ class SshTarget:
         return out
 
     def listdir(self, path: str) -> list[str] | None:
-        return self._maybe("listdir", path=_absolute(path))
+        names = self._maybe("listdir", path=_absolute(path))
+        return None if names is None else [str(n) for n in names]
 
     def readlink(self, path: str) -> str | None:
-        return self._maybe("readlink", path=_absolute(path))
+        text = self._maybe("readlink", path=_absolute(path))
+        return None if text is None else str(text)
 
     def stat(self, path: str, *, follow: bool = True) -> StatResult | None:
         st = self._maybe("stat", path=_absolute(path), follow=follow)

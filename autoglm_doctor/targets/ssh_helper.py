@@ -53,9 +53,9 @@ def op_read(req):
                     break
             data = b"".join(chunks)
     except IsADirectoryError:
-        raise Fail("oserror", "%s: is a directory" % path)
+        raise Fail("oserror", "%s: is a directory" % path) from None
     except OSError as exc:
-        raise _oserror(path, exc)
+        raise _oserror(path, exc) from None
     if limit is not None and len(data) > limit:
         raise Fail("toolarge", "%s: larger than the %d-byte cap" % (path, limit))
     return base64.b64encode(data).decode()
@@ -75,7 +75,7 @@ def op_listdir(req):
     try:
         return sorted(os.listdir(req["path"]))
     except OSError as exc:
-        raise _oserror(req["path"], exc)
+        raise _oserror(req["path"], exc) from None
 
 
 def op_readlink(req):
@@ -84,14 +84,14 @@ def op_readlink(req):
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             return None
-        raise _oserror(req["path"], exc)
+        raise _oserror(req["path"], exc) from None
 
 
 def op_stat(req):
     try:
         st = os.stat(req["path"], follow_symlinks=req.get("follow", True))
     except OSError as exc:
-        raise _oserror(req["path"], exc)
+        raise _oserror(req["path"], exc) from None
     return [st.st_mode, st.st_uid, st.st_gid, st.st_size,
             os.major(st.st_rdev) if st.st_rdev else 0, os.minor(st.st_rdev) if st.st_rdev else 0]
 
@@ -102,14 +102,14 @@ def op_getxattr(req):
     except OSError as exc:
         if exc.errno in NO_XATTR:
             return None
-        raise _oserror(req["path"], exc)
+        raise _oserror(req["path"], exc) from None
 
 
 def op_disk_usage(req):
     try:
         sv = os.statvfs(req["path"])
     except OSError as exc:
-        raise _oserror(req["path"], exc)
+        raise _oserror(req["path"], exc) from None
     return [sv.f_blocks * sv.f_frsize, sv.f_bavail * sv.f_frsize]
 
 
@@ -146,7 +146,7 @@ def op_write(req):
         old = os.stat(path)
     except OSError as exc:
         if exc.errno not in ABSENT:
-            raise _oserror(path, exc)
+            raise _oserror(path, exc) from None
         old = None
     tmp = os.path.join(directory, ".%s.autoglm-doctor-%d" % (os.path.basename(path), os.getpid()))
     try:
@@ -176,7 +176,7 @@ def op_write(req):
             os.unlink(tmp)
         except OSError:
             pass
-        raise Fail("oserror", "%s: %s" % (path, exc.strerror or exc))
+        raise Fail("oserror", "%s: %s" % (path, exc.strerror or exc)) from None
     return None
 
 
@@ -185,7 +185,7 @@ def _simple(fn):
         try:
             fn(req)
         except OSError as exc:
-            raise Fail("oserror", "%s: %s" % (req.get("path"), exc.strerror or exc))
+            raise Fail("oserror", "%s: %s" % (req.get("path"), exc.strerror or exc)) from None
         return None
     return op
 
