@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from autoglm_doctor import __version__
 from autoglm_doctor.check import Context
@@ -53,6 +53,7 @@ def build_report(
     run_id: str | None = None,
     on_progress: Callable[[int, int], Any] | None = None,
     log: Any = None,
+    peers: Mapping[str, Any] | None = None,
 ) -> Report:
     registry = registry or load_registry()
     run_id = run_id or new_run_id()
@@ -63,7 +64,7 @@ def build_report(
         for warning in registry.warnings:
             log.warning("plugin_clash", detail=warning)
         log.info("run_start", target=target.name, checks=len(classes))
-    ctx = Context(target, config.profile)
+    ctx = Context(target, config.profile, peers=peers)
     findings: list[Finding] = plugin_problem_findings(registry.problems)
     findings += run_checks(classes, ctx, timeout=opts.timeout, jobs=opts.jobs, on_progress=on_progress,
                            skipped=registry.skipped(opts.skip), deadline=opts.deadline)

@@ -78,21 +78,22 @@ def _run_with_guests(args: Any, target: Any) -> Any:
     from autoglm_doctor.app import merge_reports
 
     specs = [s for s in dict.fromkeys(getattr(args, "guest", None) or []) if s != args.target]
-    first = None
     if not specs:
-        first, config, _registry = _run(args, target)
+        config = _config(args.config)
         specs = [s for s in dict.fromkeys(config.profile.get("guests") or []) if s != args.target]
         if not specs:
-            return first
+            return _run(args, target)[0]
     guests, unreachable = _open_guests(specs, args)
     try:
-        todo = guests if first is not None else [target, *guests]
-        with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-            reports = [f.result()[0] for f in [pool.submit(_run, args, t) for t in todo]]
+        # the primary run sees the guests as peers: the cross checks (xcheck.*) compare host, domain and guest
+        peers = {g.name: g for g in guests}
+        with ThreadPoolExecutor(max_workers=1 + len(guests)) as pool:
+            futures = [pool.submit(_run, args, target, peers)] + [pool.submit(_run, args, g) for g in guests]
+            reports = [f.result()[0] for f in futures]
     finally:
         for guest in guests:
             guest.close()
-    report = merge_reports(([first] if first is not None else []) + reports)
+    report = merge_reports(reports)
     if unreachable:
         report = replace(report, findings=report.findings + tuple(unreachable),
                          targets=report.targets + tuple(f.target for f in unreachable))
@@ -167,7 +168,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _run(args: Any, target: Target) -> tuple[Any, Any, Any]:
+def _run(args: Any, target: Target, peers: dict[str, Target] | None = None) -> tuple[Any, Any, Any]:
     from autoglm_doctor.app import build_report, new_run_id
     from autoglm_doctor.logs import configure
     from autoglm_doctor.registry import load_registry
@@ -183,7 +184,8 @@ def _run(args: Any, target: Target) -> tuple[Any, Any, Any]:
     _ready(target)  # a remote session was connecting while the checks loaded
     progress = _Progress()
     try:
-        report = build_report(target, config, opts, registry=registry, run_id=run_id, on_progress=progress, log=log)
+        report = build_report(target, config, opts, registry=registry, run_id=run_id, on_progress=progress, log=log,
+                              peers=peers)
     finally:
         progress.finish()
     log.info("run_end", findings=len(report.findings), duration_ms=report.duration_ms)

@@ -20,6 +20,7 @@ from autoglm_doctor.facts.meminfo import meminfo
 from autoglm_doctor.facts.net import addresses, read_interface
 from autoglm_doctor.facts.pci import pci_inventory
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.targets.base import TargetError
 
 SCOPE = (Scope.HOST, Scope.VM, Scope.GUEST)
 RUNS_ON = (Scope.HOST,)
@@ -39,6 +40,25 @@ def pairs(ctx: Context) -> list[tuple[str, Context, DomainRecord | None]]:
         record = records.get(wanted) if wanted else (next(iter(records.values())) if len(records) == 1 else None)
         out.append((name, guest, record))
     return out
+
+
+def guest_ipv4(guest: Context) -> list[str]:
+    """The guest's global IPv4 addresses: iproute2's JSON, else the kernel's own table (/proc/net/fib_trie: a
+    busybox guest's ``ip`` has no -j)."""
+    try:
+        return [a.address for iface, items in sorted(guest.fact(addresses).items()) if iface != "lo"
+                for a in items if a.family == "inet" and a.scope == "global"]
+    except TargetError:
+        pass
+    text = guest.target.read_text("/proc/net/fib_trie") or ""
+    lines = text.splitlines()
+    found = []
+    for prev, line in zip(lines, lines[1:]):
+        if line.strip() == "/32 host LOCAL" and "-- " in prev:
+            addr = prev.split("-- ", 1)[1].strip()
+            if not addr.startswith("127.") and addr not in found:
+                found.append(addr)
+    return found
 
 
 class _Cross(Check):
@@ -76,6 +96,9 @@ class GpuPassedThrough(_Cross):
 
     def pair(self, ctx: Context, name: str, guest: Context, record: DomainRecord) -> Iterable[Finding]:
         assert record.domain is not None
+        if not record.domain.hostdevs:
+            yield self.skip(f"{record.name} passes no PCI device through", resource=f"{record.name}:{name}")
+            return
         host_inv = ctx.fact(pci_inventory)
         guest_ids = Counter(d.ids for d in guest.fact(pci_inventory).devices.values())
         wanted: Counter[str] = Counter()
@@ -115,7 +138,7 @@ class GuestResources(_Cross):
                     "(/sys/devices/system/cpu/cpuN/online) and <currentMemory> below <memory> in the domain",
         docs=docs_link("xcheck.guest.resources"),
         description="Domain <vcpu> against the guest's online CPUs; <memory> against MemTotal (which may be up "
-                    "to 10% lower: firmware and kernel reservations).",
+                    "to 10%, or 192 MiB for a small guest, lower: firmware and kernel reservations).",
     )
 
     def pair(self, ctx: Context, name: str, guest: Context, record: DomainRecord) -> Iterable[Finding]:
@@ -129,7 +152,9 @@ class GuestResources(_Cross):
         problems = []
         if dom.vcpus and cpus < dom.vcpus:
             problems.append(f"{cpus} of the domain's {dom.vcpus} vCPUs online")
-        if dom.memory_bytes and mem < dom.memory_bytes * 0.9:
+        # MemTotal leaves out what firmware and the kernel keep: about 10% of a large guest, a fixed ~100-200 MiB
+        # of a small one
+        if dom.memory_bytes and mem < dom.memory_bytes - max(0.1 * dom.memory_bytes, 192 << 20):
             problems.append(f"{mem / GIB:.1f} GiB of the domain's {dom.memory_bytes / GIB:.1f} GiB")
         if problems:
             yield self.fail(f"the guest {name} sees " + " and ".join(problems), **kw)
@@ -165,8 +190,7 @@ class GuestReachable(_Cross):
             yield self.fail(f"{record.name} is attached to {', '.join(down)} on the host", resource=resource,
                             observed=down, expected="the domain's bridges exist and are up")
             return
-        addrs = [a.address for iface, items in sorted(guest.fact(addresses).items()) if iface != "lo"
-                 for a in items if a.family == "inet" and a.scope == "global"]
+        addrs = guest_ipv4(guest)
         if not addrs:
             yield self.fail(f"the guest {name} has no global IPv4 address (its interface is down or DHCP failed)",
                             resource=resource, observed="no address", expected="a global IPv4 address")
