@@ -41,7 +41,7 @@ def main() -> int:
     from autoglm_doctor.logscan.settings import DEFAULT_TRACE_PATTERNS, ScanSettings
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", default="/tmp/adt17-corpus-1024mb-seed7")
+    ap.add_argument("--corpus", default="/var/tmp/adt17-corpus-1024mb-seed7")
     args = ap.parse_args()
     combined = "|".join(f"(?:{p[4:]})" if p.startswith("(?i)") else f"(?:{p})" for p in DEFAULT_TRACE_PATTERNS)
     sre_all = re.compile(combined, re.I)

@@ -8,7 +8,7 @@ every run is paired with a yardstick run just before it: ``LC_ALL=C grep -c -F``
 time (which a busy machine distorts less); "on N idle cores" is the size over CPU time per core. Each run happens in a
 fresh child process reporting its own peak RSS (VmHWM) and its workers' largest (RUSAGE_CHILDREN);
 the summary is checked against the generator's truth every time. Corpora are generated (seeded) into
-/tmp once and reused. ``--profile`` prints where one in-process 4 MB window of each source goes.
+/var/tmp once and reused (kept across reboots and /tmp cleaners). ``--profile`` prints where one in-process 4 MB window of each source goes.
 
     .venv/bin/python bench/bench_logs_summary.py [--corpus mixed|json|both] [--size-mb 1024] [--runs 3]
         [--jobs 1,2] [--engine fast|exact] [--profile]
@@ -54,7 +54,7 @@ print(json.dumps({{"elapsed": elapsed, "parent_hwm_kb": hwm, "worker_max_kb": ki
 
 
 def mixed_corpus(size_mb: int, seed: int) -> tuple[list[str], dict, list[str]]:
-    out = f"/tmp/adt17-corpus-{size_mb}mb-seed{seed}"
+    out = f"/var/tmp/adt17-corpus-{size_mb}mb-seed{seed}"
     truth_path = os.path.join(out, "truth.json")
     if not os.path.exists(truth_path):
         print(f"generating the mixed corpus, {size_mb} MB, into {out} ...", file=sys.stderr)
@@ -68,7 +68,7 @@ def mixed_corpus(size_mb: int, seed: int) -> tuple[list[str], dict, list[str]]:
 def json_corpus(size_mb: int, seed: int) -> tuple[list[str], dict, list[str]]:
     from tests.logscan.synth import write_file
 
-    path = f"/tmp/adt17-json-{size_mb}mb-seed{seed}.jsonl"
+    path = f"/var/tmp/adt17-json-{size_mb}mb-seed{seed}.jsonl"
     meta = path + ".truth.json"
     if not os.path.exists(meta):
         print(f"generating {size_mb} MB of JSON lines into {path} ...", file=sys.stderr)

@@ -4,7 +4,7 @@ substring search, since every line looks like a near-miss. Goal: at most 1.0x gr
 
 Both run warm (the file is read once first), alternately, several times; medians and the median of
 the per-pair ratios are printed (other work may share the CPU: a pair runs at the same moment). The
-file is generated (seeded) into /tmp once. Byte code is compiled first (this machine sets
+file is generated (seeded) into /var/tmp once. Byte code is compiled first (this machine sets
 PYTHONDONTWRITEBYTECODE, which would make every start-up compile the tool).
 
     .venv/bin/python bench/bench_trace_lookup.py [--size-mb 1024] [--runs 5]
@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def ensure_file(size_mb: int, seed: int) -> tuple[str, str]:
-    path = f"/tmp/adt17-distinct-{size_mb}mb-seed{seed}.jsonl"
+    path = f"/var/tmp/adt17-distinct-{size_mb}mb-seed{seed}.jsonl"
     meta = path + ".id"
     if not os.path.exists(meta):
         print(f"generating {size_mb} MB with a distinct id per line into {path} ...", file=sys.stderr)

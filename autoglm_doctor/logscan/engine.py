@@ -92,9 +92,11 @@ def reference_time(target: Target, stream: Stream, settings: ScanSettings) -> fl
 
 
 def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
-              progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True) -> Summary:
+              progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True,
+              chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN) -> Summary:
     """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU; ``fast`` False uses the
-    exact reference parser throughout."""
+    exact reference parser throughout; local files of ``parallel_min`` bytes or more are scanned in
+    windows of about ``chunk`` bytes."""
     summary = Summary(settings)
     if notes:
         summary.notes.extend(notes)
@@ -111,9 +113,9 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
             done += stream.size
             continue
         ref = reference_time(target, stream, settings)
-        if stream.parallel and jobs > 1:
+        if stream.parallel(parallel_min) and jobs > 1:
             identities[stream.name] = bigfile.identity(stream.host_path or "")
-            for start, end in bigfile.split_points(stream.host_path or "", stream.size, bigfile.CHUNK):
+            for start, end in bigfile.split_points(stream.host_path or "", stream.size, chunk):
                 tasks.append(((stream.host_path or "", start, end, stream.name, stream.service, ref), stream))
             continue
         if stream.host_path is not None:

@@ -27,12 +27,13 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from autoglm_doctor.logscan.ids import canonical
 from autoglm_doctor.logscan.settings import DEFAULT_TRACE_PATTERNS, ScanSettings
 from autoglm_doctor.logscan.timeparse import leading_timestamp, parse_iso, parse_timestamp, yearless, zone
 
+orjson_loads: Callable[[bytes | str], Any] | None
 try:
     from orjson import loads as orjson_loads
 except ImportError:  # the optional [fast] extra
@@ -136,9 +137,10 @@ def _status(value: Any) -> int | None:
     return None
 
 
-# A literal each default pattern's match contains (lower-case when the pattern ignores case): a
-# line without it is not searched, and a line with it only near it (sre tries ``\b`` at every
-# position, ~50 ns a character). Patterns of the profile have none and search the whole line.
+# A literal each default pattern's match holds near its start (lower-case when the pattern ignores
+# case): a line without it is not searched, and a line with it from just before its first one (sre
+# tries ``\b`` at every position, ~50 ns a character). The ids are every match of each pattern, as
+# ``finditer`` over the whole line finds them. Patterns of the profile search the whole line.
 GUARDS = dict(zip(DEFAULT_TRACE_PATTERNS, ("00-", "trace", "request", "cmpl-", "rid=")))
 NEAR = 16  # a match starts at most this many characters before its literal
 
@@ -288,18 +290,18 @@ class LineParser:
         found: list[tuple[int, str]] = []
         lower = None
         for rx, guard, ci in self.id_searches:
-            if guard is None:
-                found += [(m.start(), m.group(1)) for m in rx.finditer(text)]
-                continue
-            if ci and lower is None:
-                lower = text.lower()
-            hay = lower if ci else text
-            at = hay.find(guard)
-            while at != -1:
-                m = rx.search(text, max(0, at - NEAR), at + 256)
-                if m is not None and m.start() <= at:
-                    found.append((m.start(), m.group(1)))
-                at = hay.find(guard, at + 1)
+            at = 0
+            if guard is not None:
+                if ci and lower is None:
+                    lower = text.lower()
+                at = (lower if ci and lower is not None else text).find(guard)
+                if at == -1:
+                    continue
+                if ci and len(text) != len(lower or ""):  # lower() changed lengths: no position
+                    at = 0
+            # every match holds the guard within NEAR characters of its start: no match starts
+            # before ``at - NEAR``, so this is finditer over the whole line, done from there
+            found += [(m.start(), m.group(1)) for m in rx.finditer(text, max(0, at - NEAR))]
         if not found:
             return ()
         ids: list[str] = []

@@ -41,7 +41,7 @@ def estimate_offsets(spans: dict[bytes, dict[str, list[float]]],
     """service -> {"offset_s": its clock minus the reference's, "reference": the chain's first
     service, "pairs": requests the estimate rests on} for every service reached through a hop
     with shared requests."""
-    per_hop: dict[tuple[str, str], list[float]] = {}
+    per_hop: dict[tuple[str, str], list[tuple[float, float]]] = {}
     hops = list(hops)
     for by_service in spans.values():
         for up, down in hops:

@@ -70,9 +70,9 @@ class Stream:
     gz: bool = False
     spec: SourceSpec | None = None
 
-    @property
-    def parallel(self) -> bool:
-        return self.host_path is not None and not self.gz and self.size >= bigfile.PARALLEL_MIN
+    def parallel(self, min_size: int = bigfile.PARALLEL_MIN) -> bool:
+        """Big enough (``min_size`` bytes) and on this machine: scanned in parallel windows."""
+        return self.host_path is not None and not self.gz and self.size >= min_size
 
     def blocks(self, target: Target, since: float | None, notes: list[str]) -> Iterator[bytes]:
         """The stream's bytes in blocks that end at line boundaries."""
@@ -212,8 +212,8 @@ def _with_rotated(target: Target, path: str) -> list[str]:
         entries = target.listdir(parent) or []
     except (NotCaptured, TargetError):
         return [path]
-    siblings = [e for e in entries if e != name and (ROTATED.match(e) or None) and ROTATED.match(e).group("base") == name
-                and (ROTATED.match(e).group("num") or ROTATED.match(e).group("date"))]
+    matches = [(e, ROTATED.match(e)) for e in entries if e != name]
+    siblings = [e for e, m in matches if m is not None and m.group("base") == name and (m.group("num") or m.group("date"))]
     return [posixpath.join(parent, e) for e in sorted(siblings, key=_rotation_key)] + [path]
 
 

@@ -102,12 +102,12 @@ class Summary:
             self.aliases[alias] = primary
             room -= 1
         for trace, spans in res.spans.items():
-            mine = self.spans.get(trace)
-            if mine is None:
+            have = self.spans.get(trace)
+            if have is None:
                 if len(self.spans) < MAX_SPANS:
                     self.spans[trace] = {svc: list(span) for svc, span in spans.items()}
                 continue
-            _widen(mine, spans)
+            _widen(have, spans)
 
     def _merge_traces(self, res: ChunkResult) -> None:
         """OR a block's per-trace service masks into ours. The common case (room for every new id)

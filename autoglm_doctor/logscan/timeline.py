@@ -76,7 +76,7 @@ class TraceFinder:
         found: list[tuple[Stream, int, bytes, bytes]] = []
         total = sum(s.size for s in self.streams) or 1
         done = 0
-        big = [s for s in self.streams if s.parallel]
+        big = [s for s in self.streams if s.parallel()]
         for stream in self.streams:
             if stream in big:
                 continue
@@ -94,7 +94,7 @@ class TraceFinder:
                         pos = block.find(needle, pos + 1)
                 done += len(block)
         if big:
-            tasks = [(s, (s.host_path, needles, a, min(a + WINDOW, s.size))) for s in big for a in range(0, s.size, WINDOW)]
+            tasks = [(s, (s.host_path or "", needles, a, min(a + WINDOW, s.size))) for s in big for a in range(0, s.size, WINDOW)]
             if self.jobs > 1 and len(tasks) > 1:
                 from concurrent.futures import as_completed
 
@@ -238,7 +238,7 @@ class TraceFinder:
             "services": services,
             "start": iso(start),
             "end": iso(dated[-1].ts if dated else None),
-            "duration_ms": round((dated[-1].ts - start) * 1000, 3) if dated and start is not None else None,
+            "duration_ms": _duration_ms(dated[-1].ts if dated else None, start),
             "events": rows,
             "gaps": gaps,
             "last_hop": {"service": last.service, "time": iso(last.ts), "message": last.message} if last else None,
@@ -264,6 +264,10 @@ class TraceFinder:
             if e.ts is not None and e.service in offsets:
                 e.ts = e.ts - offsets[e.service]["offset_s"]
         return offsets
+
+
+def _duration_ms(end: float | None, start: float | None) -> float | None:
+    return round((end - start) * 1000, 3) if end is not None and start is not None else None
 
 
 def find_trace(target: Target, streams: list[Stream], settings: ScanSettings, trace_id: str, *, jobs: int = 0,

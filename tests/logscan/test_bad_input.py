@@ -16,11 +16,13 @@ from autoglm_doctor.targets.local import LocalTarget
 from tests.logscan.synth import generate
 
 
-def run(paths: list[str], jobs: int = 1, progress=None) -> dict:
+def run(paths: list[str], jobs: int = 1, progress=None, chunk: int = bigfile.CHUNK,
+        parallel_min: int = bigfile.PARALLEL_MIN) -> dict:
     target = LocalTarget()
     notes: list[str] = []
     streams = resolve(target, [parse_source_spec(p) for p in paths], notes)
-    return summarize(target, streams, ScanSettings(), jobs=jobs, progress=progress, notes=notes).report()
+    return summarize(target, streams, ScanSettings(), jobs=jobs, progress=progress, notes=notes, chunk=chunk,
+                     parallel_min=parallel_min).report()
 
 
 def good_lines(n: int = 200, seed: int = 1) -> list[bytes]:
@@ -28,9 +30,7 @@ def good_lines(n: int = 200, seed: int = 1) -> list[bytes]:
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_garbage_is_counted_per_kind(tmp_path, monkeypatch, jobs):
-    monkeypatch.setattr(bigfile, "CHUNK", 32 << 10)
-    monkeypatch.setattr(bigfile, "PARALLEL_MIN", 1)
+def test_garbage_is_counted_per_kind(tmp_path, jobs):
     lines = good_lines()
     bad = [
         b'{"level":"info","service":"vllm","trace_id":"abc',          # truncated JSON
@@ -43,7 +43,7 @@ def test_garbage_is_counted_per_kind(tmp_path, monkeypatch, jobs):
     mixed = lines[:50] + bad[:3] + lines[50:120] + bad[3:] + lines[120:]
     path = tmp_path / "mixed.log"
     path.write_bytes(b"\n".join(mixed) + b"\n")
-    report = run([str(path)], jobs=jobs)
+    report = run([str(path)], jobs=jobs, chunk=32 << 10, parallel_min=1)
     (src,) = report["sources"]
     assert src["problems"] == {"malformed JSON": 2, "binary data": 2, "line over 1 MiB": 1, "invalid UTF-8": 1}
     assert src["unparsable"] == 5
@@ -75,10 +75,8 @@ def test_garbage_gz_is_a_note(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_file_truncated_during_the_scan(tmp_path, monkeypatch, jobs):
+def test_file_truncated_during_the_scan(tmp_path, jobs):
     """copytruncate rotation: the file shrinks to 0 while it is being read."""
-    monkeypatch.setattr(bigfile, "CHUNK", 16 << 10)
-    monkeypatch.setattr(bigfile, "PARALLEL_MIN", 1)
     path = tmp_path / "agent.log"
     path.write_bytes(b"\n".join(good_lines(2000)) + b"\n")
     done = []
@@ -88,13 +86,11 @@ def test_file_truncated_during_the_scan(tmp_path, monkeypatch, jobs):
             done.append(True)
             os.truncate(path, 0)
 
-    report = run([str(path)], jobs=jobs, progress=truncate_once)
+    report = run([str(path)], jobs=jobs, progress=truncate_once, chunk=16 << 10, parallel_min=1)
     assert any("shrank from" in n and "copytruncate" in n for n in report["notes"])
 
 
-def test_file_replaced_during_the_scan(tmp_path, monkeypatch):
-    monkeypatch.setattr(bigfile, "CHUNK", 16 << 10)
-    monkeypatch.setattr(bigfile, "PARALLEL_MIN", 1)
+def test_file_replaced_during_the_scan(tmp_path):
     path = tmp_path / "agent.log"
     path.write_bytes(b"\n".join(good_lines(2000)) + b"\n")
 
@@ -103,7 +99,7 @@ def test_file_replaced_during_the_scan(tmp_path, monkeypatch):
             os.rename(path, tmp_path / "agent.log.1")
             path.write_bytes(b"")
 
-    report = run([str(path)], jobs=2, progress=rotate)
+    report = run([str(path)], jobs=2, progress=rotate, chunk=16 << 10, parallel_min=1)
     assert any("replaced during the scan (rotated)" in n for n in report["notes"])
     assert report["lines"] > 0
 

@@ -158,7 +158,7 @@ def test_windows(since, until):
     assert exact.lines + exact.outside == data.count(b"\n")
 
 
-def test_parallel_windows_never_split_a_traceback(tmp_path, monkeypatch):
+def test_parallel_windows_never_split_a_traceback(tmp_path):
     """A window boundary never falls before a traceback's line: the traceback stays with its record."""
     lines = []
     for i in range(400):
@@ -173,12 +173,10 @@ def test_parallel_windows_never_split_a_traceback(tmp_path, monkeypatch):
         for start, _end in bigfile.split_points(str(path), path.stat().st_size, chunk):
             head = path.read_bytes()[start:start + 32]
             assert not head.startswith(bigfile.CONTINUED), (chunk, start, head)
-    monkeypatch.setattr(bigfile, "CHUNK", 2048)
-    monkeypatch.setattr(bigfile, "PARALLEL_MIN", 1)
     from tests.logscan.test_summary import summary_of
 
     for jobs in (1, 2):
-        r = summary_of([str(path)], jobs=jobs)
+        r = summary_of([str(path)], jobs=jobs, chunk=2048, parallel_min=1)
         assert r["lines"] == 400 and r["errors"]["lines"] == 400 and r["traces"]["failing"] == 400
 
 

@@ -16,11 +16,13 @@ from autoglm_doctor.targets.local import LocalTarget
 from tests.logscan.synth import AGENT, MODEL, Truth, generate, write_file
 
 
-def summary_of(paths: list[str], jobs: int = 1, settings: ScanSettings | None = None, target=None) -> dict:
+def summary_of(paths: list[str], jobs: int = 1, settings: ScanSettings | None = None, target=None,
+               chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN) -> dict:
     target = target or LocalTarget()
     notes: list[str] = []
     streams = resolve(target, [parse_source_spec(p) for p in paths], notes)
-    return summarize(target, streams, settings or ScanSettings(), jobs=jobs, notes=notes).report()
+    return summarize(target, streams, settings or ScanSettings(), jobs=jobs, notes=notes, chunk=chunk,
+                     parallel_min=parallel_min).report()
 
 
 def assert_matches_truth(report: dict, truth: Truth) -> None:
@@ -52,11 +54,9 @@ def test_in_process_summary_is_exact(aggregated):
     assert report["sources"][0]["fast_path_share"] > 0.95 and report["notes"] == []
 
 
-def test_parallel_summary_is_exact(aggregated, monkeypatch):
+def test_parallel_summary_is_exact(aggregated):
     path, truth = aggregated
-    monkeypatch.setattr(bigfile, "CHUNK", 64 << 10)  # many windows, each split at a newline
-    monkeypatch.setattr(bigfile, "PARALLEL_MIN", 1)
-    report = summary_of([str(path)], jobs=2)
+    report = summary_of([str(path)], jobs=2, chunk=64 << 10, parallel_min=1)  # many windows, each split at a newline
     assert_matches_truth(report, truth)
 
 
