@@ -335,8 +335,7 @@ def cmd_fix(args: Any) -> int:
         if args.apply and not getattr(target, "writable", False):
             raise UsageError(f"{target.name} cannot be changed (a snapshot is read-only): plan with 'fix', apply on "
                              "the machine itself")
-        for note in remedy.interrupted_note(target, root):
-            print(f"autoglm-doctor: warning: {note}", file=sys.stderr)
+        remedy.offer_interrupted(args, target, root)
         report, config, registry = _run(args, target)
         unknown = [p for p in args.fix if not any(fnmatch.fnmatchcase(f, p) for f in registry.fixes)]
         if unknown:

@@ -45,6 +45,36 @@ def interrupted_note(target: Any, root: str) -> list[str]:
     return notes
 
 
+def offer_interrupted(args: Any, target: Any, root: str) -> None:
+    """An apply killed mid-run (SIGKILL, power loss) leaves a journal in a live state. On a terminal
+    each such run is offered for rollback ("roll back interrupted run RUN_ID? [y/N]"); otherwise,
+    or when declined, the exact rollback command is printed, and ``apply`` refuses to start a new
+    run until the interrupted one is resolved."""
+    try:
+        runs = jn.interrupted(target, root)
+    except Exception:  # noqa: BLE001 - an unreadable journal root must not hide the report
+        return
+    notes = dict(zip((j.run_id for j in runs), interrupted_note(target, root)))
+    for j in runs:
+        note = notes.get(j.run_id, f"run {j.run_id} was interrupted: autoglm-doctor fix --rollback {j.run_id}")
+        if not (sys.stdin.isatty() and getattr(target, "writable", False)):
+            sys.stderr.write(f"autoglm-doctor: warning: {note}\n")
+            continue
+        sys.stderr.write(f"autoglm-doctor: {note}\nroll back interrupted run {j.run_id}? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            sys.stderr.write(f"autoglm-doctor: left as it is; roll it back later with: "
+                             f"autoglm-doctor fix --rollback {j.run_id}\n")
+            continue
+        from autoglm_doctor.remedy.engine import rollback as do_rollback
+
+        outcome = _guarded(lambda: do_rollback(target, root, j.run_id))  # noqa: B023 - called at once
+        sys.stderr.write(_outcome_text(outcome, "rolled back") + "\n")
+        if outcome.state not in ("rolled_back", "unchanged"):
+            raise UsageError(f"the rollback of run {j.run_id} is incomplete: nothing new is applied")
+    sys.stderr.flush()
+
+
 def history(args: Any, target: Any, root: str) -> int:
     runs = jn.history(target, root)
     pending = {e.get("run_id") for e in jn.read_pending(target, root)}

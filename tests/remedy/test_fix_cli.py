@@ -156,10 +156,56 @@ def test_sigkill_between_steps_is_detected_and_rolled_back(tmp_path):
     assert f"fix --rollback {run_id}" in res.stderr
     res = fix(root, "--apply", "--yes")
     assert res.returncode == 2 and "interrupted" in res.stderr
-    res = fix(root, "--rollback", run_id)
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"autoglm-doctor fix --rollback {run_id}" in res.stderr
+    # on a terminal the run is offered for rollback; declined, a new apply is still refused
+    argv = [sys.executable, "-m", "autoglm_doctor", "fix", "--target", f"local:{root}", "--only", "host.iommu.*"]
+    code, out = in_pty([*argv, "--apply", "--yes"], b"n")
+    assert f"roll back interrupted run {run_id}? [y/N] " in out
+    assert f"left as it is; roll it back later with: autoglm-doctor fix --rollback {run_id}" in out
+    assert code == 2 and "(before applying anything new)" in out
+    assert (root / "etc/default/grub").read_text() != DEBIAN_GRUB
+    # accepted: every applied step is reverted, then the dry run goes on and plans the fix again
+    code, out = in_pty(argv, b"y")
+    assert f"roll back interrupted run {run_id}? [y/N] " in out
+    assert f"rolled back run {run_id}: every applied step reverted" in out
+    assert code == 0 and "DRY RUN" in out and "intel_iommu=on" in out
     assert outside_journal(root) == before
+    assert journal(root, run_id)["state"] == "rolled_back"
     assert fix(root).stderr.count("interrupted") == 0
+
+
+def in_pty(argv, answer: bytes, timeout: float = 120):
+    """Run argv with a pseudo-terminal as stdin/stdout/stderr; answer the first [y/N] prompt."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "AUTOGLM_DOCTOR_JOURNAL": "", "COLUMNS": "300"}
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    out, sent, deadline = b"", False, time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not sent and b"[y/N] " in out:
+                os.write(master, answer + b"\n")
+                sent = True
+        return proc.wait(timeout=30), out.decode("utf-8", "replace").replace("\r\n", "\n")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
 
 
 @pytest.fixture
