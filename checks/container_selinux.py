@@ -32,11 +32,12 @@ class SelinuxMode(Check):
         title="SELinux running mode matches the configured mode",
         severity=Severity.MEDIUM,
         scope=SCOPES,
-        remediation="make /etc/selinux/config (SELINUX=) and the running mode agree: setenforce 1, or fix the "
-                    "file; going from disabled to enforcing needs touch /.autorelabel and a reboot",
+        remediation="make /etc/selinux/config (SELINUX=) say the mode the host runs and was tested in; going "
+                    "from disabled to enforcing needs touch /.autorelabel and a reboot",
         docs=docs_link(MODE),
         description="Running mode from selinuxfs (profile.selinuxfs, default /sys/fs/selinux) 'enforce'; configured "
                     "mode from /etc/selinux/config. A host tested in permissive behaves differently after a reboot.",
+        fix="fix.selinux.config_mode",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:

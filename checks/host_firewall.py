@@ -171,7 +171,7 @@ class IpForward(Check):
         "bridge when profile.network_mode is 'bridged'",
         "A guest on a libvirt network in NAT/route/open mode needs net.ipv4.ip_forward = 1 (bridged guests do not: "
         "bridging is layer 2). A domain on a NAT network while profile.network_mode is 'bridged' is not reachable "
-        "from the LAN.",
+        "from the LAN.", fix="fix.net.ip_forward",
     )
 
     def _global(self, ctx: Context, why: str) -> Iterator[Finding]:

@@ -176,6 +176,7 @@ class Hugepages(Check):
         docs=docs_link("host.resources.hugepages"),
         description="Pool per page size (nr/free) against profile.vm_memory_gb when profile.hugepage_size is set, "
                     "and on profile.vm_numa_node when set (per-node pools); THP mode as evidence.",
+        fix="fix.hugepages.reserve",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:

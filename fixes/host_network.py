@@ -1,4 +1,5 @@
-"""Plans for network findings: bridge up, STP off, br_netfilter persisted, bridged traffic accepted.
+"""Plans for network findings: bridge up, STP off, br_netfilter persisted, bridged traffic accepted,
+IPv4 forwarding for libvirt NAT networks.
 Plans only: typed Changes, applied (journaled, verified, rolled back) by the fix engine, never here."""
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from typing import Sequence
 from autoglm_doctor.check import Context
 from autoglm_doctor.facts.firewall import BR_NF_KEYS, br_netfilter, ipv4_rulesets
 from autoglm_doctor.facts.netconfig import net_config
+from autoglm_doctor.facts.sysctl_plan import persist_sysctl
 from autoglm_doctor.facts.vmnet import bridge_views
-from autoglm_doctor.model import Finding, FixMeta, Severity
+from autoglm_doctor.model import Finding, FixMeta, Severity, Status
 from autoglm_doctor.facts.bootloader import find_tool
 from autoglm_doctor.targets.base import TargetError
 from autoglm_doctor.plan import Change, Fix, IpLink, Plan, RunCommand, WriteFile, sysctl
 
 BR_NF_CONF = "/etc/sysctl.d/90-autoglm-doctor-bridge-nf.conf"
+IP_FORWARD_CONF = "/etc/sysctl.d/90-autoglm-doctor-ip-forward.conf"
 ACCEPT_UNIT = "/etc/systemd/system/autoglm-doctor-bridge-accept.service"
 
 
@@ -179,4 +182,36 @@ class BridgedForwardAccept(Fix):
         return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
 
 
-FIXES = (BridgeUp, BridgeStpOff, BrNetfilterPersist, BridgedForwardAccept)
+def _forwarding_off(f: Finding) -> bool:
+    """A finding that ip_forward = 1 resolves (not a NAT network that is inactive, isolated or at
+    odds with a bridged profile: those are the operator's network design)."""
+    if f.status is not Status.FAIL:
+        return False
+    if f.resource == "net.ipv4.ip_forward":
+        return True
+    return isinstance(f.observed, dict) and "ip_forward" in f.observed and f.observed.get("ip_forward") != 1
+
+
+class EnableIpForward(Fix):
+    meta = FixMeta(id="fix.net.ip_forward", title="Turn on IPv4 forwarding for guests on libvirt NAT networks",
+                   fixes=("host.firewall.ip_forward",), risk=Severity.MEDIUM,
+                   description=f"net.ipv4.ip_forward = 1 now and in {IP_FORWARD_CONF} (or on the line of the "
+                               "/etc sysctl file that sets it last). The host then routes between all its "
+                               "interfaces: the FORWARD chain decides what it forwards.")
+
+    def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        mine = [f for f in findings if _forwarding_off(f)]
+        notes = [f"not changed ({f.resource}): {f.message}" for f in findings if f not in mine]
+        if not mine:
+            return Plan(self.meta.id, self.meta.title, (), (), notes=tuple(notes))
+        changes: list[Change] = [sysctl("net.ipv4.ip_forward", 1)]
+        persist, persist_notes = persist_sysctl(ctx, "net.ipv4.ip_forward", 1, IP_FORWARD_CONF,
+                                                "guests on libvirt NAT networks are routed by the host")
+        changes += persist
+        notes += persist_notes
+        notes.append("with forwarding on, the host routes between all its interfaces: what it forwards is decided "
+                     "by the FORWARD chain (Docker sets its policy to DROP; libvirt adds rules for its own networks)")
+        return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(mine), notes=tuple(notes))
+
+
+FIXES = (BridgeUp, BridgeStpOff, BrNetfilterPersist, BridgedForwardAccept, EnableIpForward)

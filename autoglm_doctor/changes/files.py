@@ -194,6 +194,7 @@ class SetValue(Change):
 
     path: str
     value: str
+    risk: str = "safe"  # type: ignore[misc]  # a field here: reserving memory or similar states its own risk
     kind: ClassVar[str] = "set_value"
 
     def describe(self) -> str:
