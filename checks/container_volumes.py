@@ -7,7 +7,8 @@ from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.access import accounts
-from autoglm_doctor.facts.docker import host_volumes, resolve_containers
+from autoglm_doctor.facts.docker import docker, host_volumes, resolve_containers
+from autoglm_doctor.facts.volume_probe import Answer, Item, ask
 from autoglm_doctor.facts.volumes import (
     MountInfo,
     UnresolvableUser,
@@ -145,7 +146,7 @@ class VolumeAccess(Check):
                 yield self.passed(f"{res.name} has no bind mounts or volumes", resource=res.name,
                                   observed="none", expected="none required")
             for m in mounts:
-                yield self._mount(t, acc, res.name, m, user, expected.get(m.destination))
+                yield self._mount(ctx, acc, res, m, user, expected.get(m.destination))
         for vol in host_volumes(ctx):
             yield self._host_path(ctx, t, acc, vol)
 
@@ -154,13 +155,13 @@ class VolumeAccess(Check):
         kw = dict(kw, expected={**kw["expected"], "fix": repair.to_dict()})
         return self.fail(message, remediation=repair.command(), **kw)
 
-    def _mount(self, t, acc, name, m: MountInfo, user, exp: dict | None) -> Finding:
+    def _mount(self, ctx: Context, acc, res, m: MountInfo, user, exp: dict | None) -> Finding:
+        t, name = ctx.target, res.name
         resource = f"{name}:{m.destination}"
         who = user.host_account
         need_write = bool(exp and exp["write"])
         want_mode = exp["mode"] if exp else None
         access = evaluate(t, m.source, who, user.privileged_on, check_parents=user.remap is not None)
-        as_user = f"as {user.describe()}"
         if access.st is None:
             return self.skip(f"{m.source} does not exist (see container.volumes.source)", resource=resource)
         node = mode_text(access.st, acc)
@@ -170,6 +171,8 @@ class VolumeAccess(Check):
         expected = {"mount": want_mode or "any", "read": True, "write": need_write}
         kw = dict(resource=resource, observed=observed, expected=expected)
         if access.parents is not None and not access.parents.ok:
+            # a start-time failure (the remapped root mounts the source): reads inside a running container
+            # cannot show it, so this stays computed
             blocked = access.parents.blocked_at or access.parents.missing_at
             message = (f"{m.source} -> {m.destination}: with userns-remap the mount is made as host uid {who.uid}, "
                        f"which cannot search {blocked}"
@@ -182,41 +185,99 @@ class VolumeAccess(Check):
             return self.fail(f"{m.source} -> {m.destination} is mounted read-only but the container must write "
                              "there", remediation=f"re-create the container with -v {m.source}:{m.destination}:rw "
                              "(drop :ro)", **kw)
-        grant = {"path": m.source, "uid": who.uid, "perms": "rwX" if need_write else "rX"}
-        if not access.read:
-            return self._repairing(f"{m.source} ({node}) is not readable {as_user}",
-                                   repair_for(m.source, access.st, who, need_write),
-                                   dict(kw, expected={**expected, "acl": grant}))
-        if need_write and not access.write:
-            return self._repairing(f"{m.source} ({node}) must be writable but is not {as_user}",
-                                   repair_for(m.source, access.st, who, True),
-                                   dict(kw, expected={**expected, "acl": grant}))
-        if want_mode == "rw" and not m.rw:
-            return self.warn(f"{m.source} -> {m.destination} is mounted read-only, the profile expects rw",
-                             remediation=f"re-create the container with -v {m.source}:{m.destination}", **kw)
-        if want_mode == "ro" and m.rw:
-            return self.warn(f"{m.source} -> {m.destination} is mounted read-write, the profile expects ro "
-                             "(least privilege)", remediation=f"add :ro: -v {m.source}:{m.destination}:ro", **kw)
-        if access.st.kind == "dir":
-            # read access to everything inside; writing is checked where files are created (the source)
-            tree = walk_access(t, m.source, who, user.privileged_on, write=False)
+        # read access to everything inside; writing is checked where files are created (the source)
+        tree = walk_access(t, m.source, who, user.privileged_on, write=False) if access.st.kind == "dir" else None
+        if tree is not None:
             observed.update(walked=tree.walked, not_walked=tree.not_walked)
-            if tree.denied:
-                perms = "rwX" if need_write else "rX"
-                grant = {"path": m.source, "uid": who.uid, "perms": perms}
-                first = ", ".join(tree.denied[:3]) + (", ..." if tree.denied_count > 3 else "")
-                kw = dict(kw, expected={**expected, "acl": grant})
-                return self.fail(f"{m.source} is {'writable' if need_write else 'readable'} {as_user} but "
-                                 f"{tree.denied_count} path(s) inside are not: {first}"
-                                 + (f" ({tree.not_walked})" if tree.not_walked else ""),
-                                 remediation=f"setfacl -R -m u:{who.uid}:{perms} {m.source} && "
-                                             f"setfacl -R -d -m u:{who.uid}:{perms} {m.source}", **kw)
+        computed = self._computed(m, access, node, user, need_write, want_mode, tree, kw)
+        items = [Item(m.source, "r", access.read)] + ([Item(m.source, "w", access.write)] if need_write else [])
+        if tree is not None:
+            items += [Item(p, "r", False) for p in tree.denied] + [Item(p, "r", True) for p in tree.sample]
+            items += [Item(p, "r", None) for p in tree.links]
+        answer = ask(docker(ctx), name, res.inspect, user.spec, m, items)
+        return self._judged(computed, answer, name, m, user, need_write, tree, kw)
+
+    def _computed(self, m: MountInfo, access, node: str, user, need_write: bool, want_mode, tree, kw: dict) -> dict:
+        """The verdict from mode bits, ACLs and the walk: {status, message, remediation?, expected}."""
+        who, expected = user.host_account, kw["expected"]
+        as_user = f"as {user.describe()}"
+        perms = "rwX" if need_write else "rX"
+        grant = {"path": m.source, "uid": who.uid, "perms": perms}
+        if not access.read or (need_write and not access.write):
+            repair = repair_for(m.source, access.st, who, need_write)
+            what = "readable" if not access.read else "writable"
+            return dict(status="fail", message=f"{m.source} ({node}) is not {what} {as_user}",
+                        remediation=repair.command(), expected={**expected, "fix": repair.to_dict(), "acl": grant})
+        if tree is not None and tree.denied:
+            first = ", ".join(tree.denied[:3]) + (", ..." if tree.denied_count > 3 else "")
+            return dict(status="fail", expected={**expected, "acl": grant},
+                        message=f"{m.source} is {'writable' if need_write else 'readable'} {as_user} but "
+                                f"{tree.denied_count} path(s) inside are not: {first}"
+                                + (f" ({tree.not_walked})" if tree.not_walked else ""),
+                        remediation=_setfacl(who.uid, perms, m.source))
+        if want_mode == "rw" and not m.rw:
+            return dict(status="warn", expected=expected,
+                        message=f"{m.source} -> {m.destination} is mounted read-only, the profile expects rw",
+                        remediation=f"re-create the container with -v {m.source}:{m.destination}")
+        if want_mode == "ro" and m.rw:
+            return dict(status="warn", expected=expected,
+                        message=f"{m.source} -> {m.destination} is mounted read-write, the profile expects ro "
+                                "(least privilege)", remediation=f"add :ro: -v {m.source}:{m.destination}:ro")
         rights = "read-write" if access.write and m.rw else "readable"
         walked = ""
-        if access.st.kind == "dir":
-            walked = f"; {observed['walked']} entries inside checked" + (
-                f", {observed['not_walked']}" if observed["not_walked"] else "")
-        return self.passed(f"{m.source} ({node}, mounted {mounted}) is {rights} {as_user}{walked}", **kw)
+        if tree is not None:
+            walked = f"; {tree.walked} entries inside checked" + (f", {tree.not_walked}" if tree.not_walked else "")
+        mounted = "rw" if m.rw else "ro"
+        return dict(status="pass", expected=expected,
+                    message=f"{m.source} ({node}, mounted {mounted}) is {rights} {as_user}{walked}")
+
+    def _judged(self, computed: dict, answer: Answer, name: str, m: MountInfo, user, need_write: bool, tree,
+                kw: dict) -> Finding:
+        """The container's own answer wins over the computed one; without it the computed one stands."""
+        observed = kw["observed"]
+        make = {"pass": self.passed, "warn": self.warn, "fail": self.fail}
+        base = dict(resource=kw["resource"], observed=observed)
+        if not answer.confirmed:
+            observed["inside"] = f"not confirmed: {answer.why_not}"
+            return make[computed["status"]](
+                f"{computed['message']} (computed, not confirmed inside the container: {answer.why_not})",
+                expected=computed["expected"], remediation=computed.get("remediation"), **base)
+        denied = answer.denied
+        observed["inside"] = {"tried": len(answer.tried), "denied": [t.inside for t in denied]}
+        if denied:
+            shown = "; ".join(t.error if t.inside in t.error else f"{t.inside}: {t.error or 'denied'}"
+                              for t in denied[:3]) + (f"; {len(denied) - 3} more" if len(denied) > 3 else "")
+            if any(t.item.computed is not False for t in denied):
+                message = (f"inside {name}, {user.describe()} cannot {'use' if need_write else 'read'} {len(denied)} "
+                           f"of {len(answer.tried)} path(s) tried: {shown} — the computed access said it could: the "
+                           "container's answer wins (symlinks resolve inside the container, a host mount made after "
+                           "it started is not seen by it, LSMs and capabilities are not modelled)")
+            else:
+                message = f"{computed['message']}; confirmed inside {name}: {shown}"
+            if any(t.grantable for t in denied):
+                who, perms = user.host_account, "rwX" if need_write else "rX"
+                expected = {**computed["expected"], "acl": {"path": m.source, "uid": who.uid, "perms": perms}}
+                remediation = computed.get("remediation") if computed["status"] == "fail" else \
+                    _setfacl(who.uid, perms, m.source)
+                return self.fail(message, expected=expected, remediation=remediation, **base)
+            return self.fail(message, expected=kw["expected"], remediation=(
+                "make what the container opens exist inside it: mount a symlink's target too (or copy the file in "
+                "place of the link); re-create the container after mounting something new under the source"), **base)
+        tried = len(answer.tried)
+        if computed["status"] != "fail":
+            return make[computed["status"]](f"{computed['message']}; confirmed from inside {name} ({tried} path(s) "
+                                            "tried)", expected=computed["expected"],
+                                            remediation=computed.get("remediation"), **base)
+        untried = (tree.denied_count - len(tree.denied)) if tree is not None else 0
+        if untried > 0:
+            return self.fail(f"{computed['message']}; inside {name} the {tried} path(s) tried can be read, "
+                             f"{untried} more computed as denied were not tried", expected=computed["expected"],
+                             remediation=computed.get("remediation"), **base)
+        return self.passed(f"{m.source} -> {m.destination}: {user.describe()} reads it from inside {name} ({tried} "
+                           f"path(s) tried, the computed denials included) although the computed access said: "
+                           f"{computed['message']} — capabilities (CAP_DAC_READ_SEARCH), a user namespace or an ACL "
+                           "or LSM rule the computation does not model; the container's answer wins",
+                           expected=kw["expected"], **base)
 
     def _host_path(self, ctx: Context, t, acc, vol: dict) -> Finding:
         path = vol["path"]
@@ -241,6 +302,10 @@ class VolumeAccess(Check):
             return self._repairing(f"{path} ({node}) is not {need} for {who.name} (uid {who.uid})",
                                    repair_for(path, access.st, who, vol["write"]), kw)
         return self.passed(f"{path} ({node}) is {'writable' if vol['write'] else 'readable'} for {who.name}", **kw)
+
+
+def _setfacl(uid: int, perms: str, path: str) -> str:
+    return f"setfacl -R -m u:{uid}:{perms} {path} && setfacl -R -d -m u:{uid}:{perms} {path}"
 
 
 CHECKS = (VolumeSources, VolumeAccess)

@@ -49,6 +49,7 @@ TEMPLATES: dict[str, Any] = {
     "docker.inspect_image": {"Id": str, "Config": {"Labels": {str: str}, "Env": [str], "User": str}},
     "docker.container_file": {"content": str, "kind": str, "size": int, "truncated": bool},
     "docker.logs": str,
+    "docker.exec_run": {"exit_code": int, "output": str, "error": str},
     "libvirt.version": {"library": int, "hypervisor": int, "uri": str},
     "libvirt.capabilities": str,
     "libvirt.domains": [{"name": str, "uuid": str, "active": bool, "state": int, "xml": str}],

@@ -257,6 +257,8 @@ def host_account(ctx: Context, user: str) -> Account | None:
 # walk below checks every entry, bounded so a huge tree cannot stall a run, and says what it left out.
 WALK_MAX_ENTRIES = 5000
 WALK_MAX_DEPTH = 12
+DENIED_KEPT = 24  # denied paths remembered (all are counted); they are also what the container is asked about
+SAMPLE_FILES, SAMPLE_DIRS, SAMPLE_LINKS = 12, 4, 8  # readable entries (and symlinks) tried inside the container
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,8 @@ class TreeAccess:
     denied_count: int
     walked: int
     not_walked: str  # "" when the whole tree was walked, else what was left out and why
+    sample: tuple[str, ...] = ()  # some entries computed as usable (first files, then directories)
+    links: tuple[str, ...] = ()  # symlinks met: not judged here, they resolve inside the container
 
 
 def walk_access(target: Target, top: str, who: Account, privileged, *, write: bool, max_entries: int = WALK_MAX_ENTRIES,
@@ -274,32 +278,46 @@ def walk_access(target: Target, top: str, who: Account, privileged, *, write: bo
     import posixpath
 
     denied: list[str] = []
+    files: list[str] = []
+    dirs: list[str] = []
+    links: list[str] = []
     count = walked = 0
     skipped_depth = 0
     stack = [(top, 0)]
+
+    def result(note: str) -> TreeAccess:
+        return TreeAccess(tuple(denied), count, walked, note, tuple(files + dirs), tuple(links))
+
     while stack:
         path, depth = stack.pop()
         names = target.listdir(path) or []
         for name in sorted(names, reverse=True):
             child = posixpath.join(path, name)
             st = target.stat(child, follow=False)
-            if st is None or st.kind == "link":
+            if st is None:
+                continue
+            if st.kind == "link":
+                if len(links) < SAMPLE_LINKS:
+                    links.append(child)
                 continue
             if walked >= max_entries:
-                return TreeAccess(tuple(denied[:10]), count, walked,
-                                  f"stopped after {max_entries} entries (more under {path})")
+                return result(f"stopped after {max_entries} entries (more under {path})")
             walked += 1
             acl = _acl(target, child)
             is_dir = st.kind == "dir"
             bits = (R | (X if is_dir else 0)) | (W if write else 0)
             if not permitted(st, who, bits, acl, privileged=privileged(st)):
                 count += 1
-                denied.append(child)
+                if len(denied) < DENIED_KEPT:
+                    denied.append(child)
                 continue  # below an unreadable directory the container sees nothing anyway
             if is_dir:
+                if len(dirs) < SAMPLE_DIRS:
+                    dirs.append(child)
                 if depth + 1 >= max_depth:
                     skipped_depth += 1
                 else:
                     stack.append((child, depth + 1))
-    note = f"{skipped_depth} directories deeper than {max_depth} levels not walked" if skipped_depth else ""
-    return TreeAccess(tuple(denied[:10]), count, walked, note)
+            elif st.kind == "file" and len(files) < SAMPLE_FILES:
+                files.append(child)
+    return result(f"{skipped_depth} directories deeper than {max_depth} levels not walked" if skipped_depth else "")
