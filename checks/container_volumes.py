@@ -115,8 +115,14 @@ class VolumeAccess(Check):
         docs=docs_link("container.volumes.access"),
         description="Effective user from Config.User resolved through the container's /etc/passwd (default "
                     "root), shifted by userns-remap (/etc/subuid, /etc/subgid); access computed from mode bits and "
-                    "POSIX ACLs; root keeps CAP_DAC_OVERRIDE unless dropped, and a remapped root has it only on "
-                    "files it maps. With userns-remap every host parent directory must be searchable too.",
+                    "POSIX ACLs for the mount's top and every entry below it (a walk bounded by count and depth "
+                    "that says what it left out); root keeps CAP_DAC_OVERRIDE unless dropped, and a remapped root "
+                    "has it only on files it maps. With userns-remap every host parent directory must be "
+                    "searchable too. When the container runs, the same paths (the top, every path the walk denied, "
+                    "a sample of the rest, the symlinks) are read from inside it with docker exec as its own user, "
+                    "and that answer wins: a denial the computation missed FAILs with the container's error, a "
+                    "read it said was impossible PASSes with a note. A stopped container, or an image without sh, "
+                    "leaves the computed verdict, marked as not confirmed.",
         requires=REQUIRES,
         fix="fix.container.volume_access",
     )
