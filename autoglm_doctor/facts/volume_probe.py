@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoglm_doctor.facts.volumes import MountInfo
-from autoglm_doctor.targets.base import NotCaptured, TargetError
+from autoglm_doctor.targets.base import GarbageValue, NotCaptured, TargetError
 
 MAX_TRIED = 48
 # one line per path, "agd INDEX ok|other|no ERROR"; errors are flattened to one line (a hostile name
@@ -134,6 +134,8 @@ def ask(api: Any, name: str, inspect: dict[str, Any], user_spec: str, m: MountIn
         reply = api.exec_run(name, argv_for(m, items), user_spec or None)
     except NotCaptured:
         return Answer(False, why_not="the snapshot holds no answer from inside the container")
+    except GarbageValue as exc:  # a replayed answer of the wrong shape: name the field, not the whole call
+        return Answer(False, why_not=f"unexpected answer to docker exec ({short(str(exc.__cause__ or exc))})")
     except TargetError as exc:
         return Answer(False, why_not=short(str(exc)))
     if reply is not None and not isinstance(reply, dict):

@@ -35,3 +35,16 @@ def test_the_walk_is_bounded_and_says_so(tmp_path):
         "stopped after 3 entries")
     assert walk_access(target, str(tmp_path), APP, never, write=False, max_depth=2).not_walked == (
         "1 directories deeper than 2 levels not walked")
+
+
+def test_the_walk_keeps_a_sample_and_the_symlinks_for_the_container_to_try(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_text("x")
+    (tmp_path / "outside.json").symlink_to("/etc/hostname")
+    for p in (tmp_path / "a.json", tmp_path / "d" / "b.txt"):
+        os.chmod(p, 0o644)
+    os.chmod(tmp_path / "d", 0o755)
+    tree = walk_access(LocalTarget("/"), str(tmp_path), APP, never, write=False)
+    assert tree.sample == (str(tmp_path / "a.json"), str(tmp_path / "d" / "b.txt"), str(tmp_path / "d"))
+    assert tree.links == (str(tmp_path / "outside.json"),) and tree.walked == 3 and tree.denied == ()
