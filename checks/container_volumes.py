@@ -110,8 +110,8 @@ class VolumeAccess(Check):
         title="The container's user can read (and where needed write) its mounts",
         severity=Severity.HIGH,
         scope=SCOPES,
-        remediation="give the container's effective user (host uid/gid, shifted by userns-remap) ownership or "
-                    "group access to the source",
+        remediation="grant the container's effective host uid (shifted by userns-remap) a POSIX ACL on the whole "
+                    "source: setfacl -R -m u:UID:rX SRC && setfacl -R -d -m u:UID:rX SRC",
         docs=docs_link("container.volumes.access"),
         description="Effective user from Config.User resolved through the container's /etc/passwd (default "
                     "root), shifted by userns-remap (/etc/subuid, /etc/subgid); access computed from mode bits and "
@@ -210,10 +210,10 @@ class VolumeAccess(Check):
         perms = "rwX" if need_write else "rX"
         grant = {"path": m.source, "uid": who.uid, "perms": perms}
         if not access.read or (need_write and not access.write):
-            repair = repair_for(m.source, access.st, who, need_write)
+            # an ACL for exactly this uid, not a group widened to whoever else holds that gid on the host
             what = "readable" if not access.read else "writable"
             return dict(status="fail", message=f"{m.source} ({node}) is not {what} {as_user}",
-                        remediation=repair.command(), expected={**expected, "fix": repair.to_dict(), "acl": grant})
+                        remediation=_setfacl(who.uid, perms, m.source), expected={**expected, "acl": grant})
         if tree is not None and tree.denied:
             first = ", ".join(tree.denied[:3]) + (", ..." if tree.denied_count > 3 else "")
             return dict(status="fail", expected={**expected, "acl": grant},

@@ -58,10 +58,12 @@ def _finding(case, tmp_path, resource):
     return next(f for f in case.verify(tmp_path) if f.check_id == case.check_id and f.resource == resource)
 
 
-def test_write_fail_gives_the_exact_chown_chmod(tmp_path):
+def test_write_fail_gives_the_exact_acl_for_the_containers_uid(tmp_path):
     f = _finding(CASES[7], tmp_path, "auto-glm:/app/config")
-    assert f.remediation == "chown 1000:1000 /home/admin/autoglm/config && chmod 0755 /home/admin/autoglm/config"
-    assert f.expected["fix"] == {"path": "/home/admin/autoglm/config", "owner": 1000, "group": 1000, "mode": "0755"}
+    assert f.remediation == ("setfacl -R -m u:1000:rwX /home/admin/autoglm/config && "
+                             "setfacl -R -d -m u:1000:rwX /home/admin/autoglm/config")
+    assert f.expected["acl"] == {"path": "/home/admin/autoglm/config", "uid": 1000, "perms": "rwX"}
+    assert "fix" not in f.expected  # no owner or group change is offered for a container's mount
 
 
 def test_userns_parent_traversal_and_shifted_ids(tmp_path):
@@ -69,7 +71,7 @@ def test_userns_parent_traversal_and_shifted_ids(tmp_path):
     assert "host uid 231072, which cannot search /root (drwx------ root:root)" in config.message
     assert config.remediation == "chmod 0701 /root"
     models = _finding(CASES[9], tmp_path, "sglang:/models")
-    assert models.remediation == "chown :231072 /srv/models && chmod 0750 /srv/models"
+    assert models.remediation == "setfacl -R -m u:231072:rX /srv/models && setfacl -R -d -m u:231072:rX /srv/models"
 
 
 @pytest.mark.parametrize("mode, uid, write, expected", [
