@@ -7,8 +7,12 @@ at every boot:
 - vfio-pci built into the kernel: modprobe.d is ignored, so ``vfio-pci.ids=`` goes on the kernel
   command line through the detected boot loader (reboot required);
 - ids= matches every card with that vendor:device: when the host keeps a second, identical card
-  (its own display GPU), ids= would take it too, so the plan binds per address instead, with a udev
-  rule setting ``driver_override`` to vfio-pci for exactly those addresses.
+  (its own display GPU), ids= would take it too, so the plan binds per address instead: a
+  ``driver_override`` of vfio-pci for exactly those addresses, persisted the way driverctl keeps it
+  (/etc/driverctl.d/pci-ADDR holding the driver name; driverctl's udev rule re-applies it at every
+  boot, unbinding whatever driver took the device first, so no probe-order race between the two
+  identical cards matters). driverctl is installed with the distribution's package manager when
+  missing (Debian/Ubuntu and RHEL/Fedora both package it).
 fix.vfio.modules loads vfio-pci (which pulls in vfio and the IOMMU backend) now and at every boot:
 one plan for whichever of the three host.vfio.modules findings fail.
 Plans only; never applies."""
@@ -20,12 +24,15 @@ from typing import Sequence
 from autoglm_doctor.check import Context
 from autoglm_doctor.facts.bootloader import find_tool
 from autoglm_doctor.facts.cmdline_plan import cmdline_changes
-from autoglm_doctor.facts.pci import passthrough_gpus, pci_inventory
+from autoglm_doctor.facts.pci import passthrough_gpus
 from autoglm_doctor.facts.vfio import VFIO_CONF, devices_to_bind, is_vfio_driver, recommendation_for
 from autoglm_doctor.model import Finding, FixMeta, Severity
 from autoglm_doctor.plan import Change, Fix, Plan, RunCommand, WriteFile
 
-OVERRIDE_RULES = "/etc/udev/rules.d/60-autoglm-doctor-vfio-override.rules"
+DRIVERCTL_DIR = "/etc/driverctl.d"
+PACKAGE_TOOLS = (("apt-get", ("apt-get", "install", "-y", "driverctl"), ("apt-get", "remove", "-y", "driverctl")),
+                 ("dnf", ("dnf", "install", "-y", "driverctl"), ("dnf", "remove", "-y", "driverctl")),
+                 ("yum", ("yum", "install", "-y", "driverctl"), ("yum", "remove", "-y", "driverctl")))
 MODULES_LOAD = "/etc/modules-load.d/autoglm-doctor-vfio.conf"
 INITRAMFS_TOOLS = (("update-initramfs", ("update-initramfs", "-u", "-k", "all")),
                    ("dracut", ("dracut", "-f", "--regenerate-all")),
@@ -43,11 +50,20 @@ def initramfs_rebuild(ctx: Context) -> RunCommand | None:
     return None
 
 
-def override_rules(addresses: list[str]) -> str:
-    lines = ["# Written by autoglm-doctor (fix.vfio.bind): vfio-pci takes exactly these PCI addresses at boot;",
-             "# an identical card the host keeps is left to its own driver (vfio-pci ids= would take it too)."]
-    lines += [f'ACTION=="add", SUBSYSTEM=="pci", KERNEL=="{a}", ATTR{{driver_override}}="vfio-pci"' for a in addresses]
-    return "\n".join(lines) + "\n"
+def per_address_changes(ctx: Context, addresses: list[str]) -> tuple[list[Change], list[str]]:
+    """driver_override vfio-pci for exactly ``addresses``, persisted in driverctl's own format."""
+    changes: list[Change] = [WriteFile(f"{DRIVERCTL_DIR}/pci-{a}", "vfio-pci\n") for a in addresses]
+    notes = []
+    if find_tool(ctx.target, "driverctl") is None:
+        tool = next(((i, u) for name, i, u in PACKAGE_TOOLS if find_tool(ctx.target, name)), None)
+        if tool:
+            changes.insert(0, RunCommand(tool[0], undo=tool[1], timeout=600, done_if=("driverctl", "--help")))
+            notes.append(f"driverctl is not installed: {' '.join(tool[0])} (its udev rule applies "
+                         f"{DRIVERCTL_DIR} at every boot)")
+        else:
+            notes.append(f"driverctl is not installed and no apt-get or dnf was found: install driverctl, whose udev "
+                         f"rule applies {DRIVERCTL_DIR} at every boot")
+    return changes, notes
 
 
 class BindToVfio(Fix):
@@ -59,9 +75,9 @@ class BindToVfio(Fix):
         reboot_required=True,
         description=f"Module vfio-pci: options vfio-pci ids=... and softdeps in {VFIO_CONF}, initramfs rebuilt. "
                     "Built-in vfio-pci: vfio-pci.ids= on the kernel command line (boot loader's tool). A second "
-                    f"identical card the host keeps: per-address driver_override ({OVERRIDE_RULES}) instead of "
-                    "ids=. Detaches each device now with virsh nodedev-detach (undo: nodedev-reattach). The host "
-                    "loses those devices.",
+                    "identical card the host keeps: per-address driver_override persisted by driverctl "
+                    f"({DRIVERCTL_DIR}/pci-ADDR) instead of ids=. Detaches each device now with virsh "
+                    "nodedev-detach (undo: nodedev-reattach). The host loses those devices.",
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
@@ -79,20 +95,22 @@ class BindToVfio(Fix):
                          "spare them")
         if not rec.ids:
             return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=("no passthrough device found",))
-        mine = {d.address for d, _w in own}
-        twins = sorted(d.address for d in ctx.fact(pci_inventory).devices.values()
-                       if d.ids in rec.ids and d.address not in mine)
         reboot = True
-        if twins:
-            notes.append(f"ids={','.join(rec.ids)} would also claim {', '.join(twins)} (same vendor:device, kept by "
-                         f"the host): binding per address with driver_override in {OVERRIDE_RULES} instead")
-            changes.append(WriteFile(OVERRIDE_RULES, override_rules(sorted(mine))))
+        if rec.twins:
+            notes.append(f"WARNING: ids={','.join(rec.ids)} would also claim {', '.join(rec.twins)} (same vendor:device, "
+                         f"kept by the host): binding per address with driver_override instead "
+                         f"({', '.join(f'{DRIVERCTL_DIR}/pci-{a}' for a in rec.addresses)}, applied at every boot "
+                         "by driverctl)")
+            per_address, pa_notes = per_address_changes(ctx, list(rec.addresses))
+            changes += per_address
+            notes += pa_notes
             if rec.softdeps and not rec.builtin:
-                changes.append(WriteFile(VFIO_CONF, "# Written by autoglm-doctor (fix.vfio.bind)\n"
+                changes.append(WriteFile(VFIO_CONF, "# Written by autoglm-doctor (fix.vfio.bind): the host drivers load "
+                                         "after vfio-pci; no ids= (it would take the host's identical card)\n"
                                          + "\n".join(f"softdep {m} pre: vfio-pci" for m in rec.softdeps) + "\n"))
-            tool = initramfs_rebuild(ctx)
-            if tool:
-                changes.append(tool)
+                tool = initramfs_rebuild(ctx)
+                if tool:
+                    changes.append(tool)
         elif rec.builtin:
             cl, cl_notes, _bl = cmdline_changes(ctx.target, (f"vfio-pci.ids={','.join(rec.ids)}",))
             changes += cl

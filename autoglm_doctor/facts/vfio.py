@@ -128,12 +128,21 @@ class Recommendation:
     ids: tuple[str, ...]  # vendor:device of every device to bind
     softdeps: tuple[str, ...]  # native modules to order after vfio-pci
     builtin: bool  # vfio-pci built in: only the kernel command line works
+    # devices the host keeps with the same vendor:device (ids= would take them too), and the addresses to
+    # bind: then the binding is per address (driver_override, persisted by driverctl), never ids=
+    twins: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
 
     @property
     def conf_lines(self) -> tuple[str, ...]:
         return (f"options vfio-pci ids={','.join(self.ids)}",) + tuple(f"softdep {m} pre: vfio-pci" for m in self.softdeps)
 
     def text(self) -> str:
+        if self.twins:
+            return (f"ids={','.join(self.ids)} would also take {', '.join(self.twins)} (same vendor:device, kept by the "
+                    "host): bind per address instead, "
+                    + "; ".join(f"driverctl set-override {a} vfio-pci" for a in self.addresses)
+                    + " (persisted in /etc/driverctl.d, re-applied at every boot)")
         if self.builtin:
             return (f"vfio-pci is built into this kernel: add vfio-pci.ids={','.join(self.ids)} to the kernel command "
                     "line (GRUB_CMDLINE_LINUX), update-grub, reboot")
@@ -148,4 +157,7 @@ def recommendation(ctx: Context) -> Recommendation:
 def recommendation_for(ctx: Context, devices: list[PciDevice]) -> Recommendation:
     ids = tuple(dict.fromkeys(dev.ids for dev in devices))
     mods = tuple(dict.fromkeys(m for dev in devices for m in native_modules(dev)))
-    return Recommendation(ids, mods, bool(vfio_pci_builtin(ctx)))
+    mine = {dev.address for dev in devices}
+    twins = tuple(sorted(d.address for d in ctx.fact(pci_inventory).devices.values()
+                         if d.ids in ids and d.address not in mine))
+    return Recommendation(ids, mods, bool(vfio_pci_builtin(ctx)), twins, tuple(sorted(mine)))

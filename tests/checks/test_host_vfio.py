@@ -40,6 +40,10 @@ CASES = [
     Case("gpu-no-nouveau-order", "host.vfio.persistence", {GPU: "warn", AUDIO: "warn"}),
     Case("gpu-builtin-vfio", "host.vfio.persistence", {GPU: "warn", AUDIO: "warn"}),
     Case("gpu-boot-vga-only", "host.vfio.persistence", {GPU: "pass", AUDIO: "pass"}, profile={"gpus": [GPU]}),
+    Case("gpu-twin-3090", "host.vfio.persistence", {"0000:0c:00.0": "fail", "0000:0c:00.1": "fail"}, note="twin"),
+    Case("gpu-twin-3090", "host.vfio.binding", {"0000:0c:00.0": "fail", "0000:0c:00.1": "fail"}, note="twin"),
+    Case("gpu-twin-3090", "host.pci.gpus", {"0000:0c:00.0": "pass"}, note="twin-host-card-is-boot-vga"),
+    Case("gpu-twin-3090", "host.iommu.group_isolation", {"0000:0c:00.0": "pass"}, note="twin"),
     # boot VGA, reset, NUMA
     Case("gpu-nouveau", "host.vfio.boot_vga", {GPU: "pass"}),
     Case("gpu-intel-a100", "host.vfio.boot_vga", {"0000:17:00.0": "pass"}, note="3d-controller"),
@@ -106,3 +110,13 @@ def test_no_gpu_names_the_boot_vga_card():
     assert "no passthrough GPU found" in got["gpus"].message
     assert "NVIDIA Corporation GA102 [GeForce RTX 3090]" in got["gpus"].message
     assert "profile.gpus" in got["gpus"].remediation
+
+
+def test_persistence_with_an_identical_host_card_recommends_per_address_binding():
+    got = _by_resource("gpu-twin-3090", "host.vfio.persistence")
+    todo = got["0000:0c:00.0"].remediation
+    assert todo.startswith("ids=10de:2204,10de:1aef would also take 0000:0b:00.0, 0000:0b:00.1 (same vendor:device, "
+                           "kept by the host): bind per address instead")
+    assert ("driverctl set-override 0000:0c:00.0 vfio-pci; driverctl set-override 0000:0c:00.1 vfio-pci "
+            "(persisted in /etc/driverctl.d") in todo
+    assert "options vfio-pci ids=" not in todo
