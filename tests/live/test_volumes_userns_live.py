@@ -1,7 +1,7 @@
 """container.volumes.access and its ACL fix under a real userns-remap daemon.
 
-A second dockerd (its own socket, data root, exec root and containerd; no bridge, no iptables, so the
-shared daemon and network are untouched) runs with --userns-remap=default: container uid 1000 is host
+A second dockerd (its own socket, data root, exec root and containerd, in its own network and mount
+namespaces so that its docker0 never touches the host's; no iptables) runs with --userns-remap=default: container uid 1000 is host
 uid BASE+1000, BASE being dockremap's range in /etc/subuid (dockerd creates the user and the range). The
 doctor reads the remap through the Target and the adapter (docker info, /etc/subuid); the fix must name
 the shifted uid, and only the container itself can prove it did: it reads the file afterwards."""
@@ -40,12 +40,21 @@ def remapped():
     require(_docker(main, "image", "inspect", IMAGE, check=False).returncode == 0, f"the image {IMAGE}")
     tag = f"remedy-userns-{os.getpid()}"
     sock, exec_root, data_root = f"/var/run/{tag}.sock", f"/var/run/{tag}", f"/var/lib/{tag}"
+    require(shutil.which("unshare") is not None, "unshare (util-linux)")
+    # its own network namespace: never --bridge=none on the host (dockerd then deletes the host's docker0,
+    # which the shared daemon uses), and its docker0 stays out of the host's routes. Its own mount namespace
+    # with a sysfs of that network namespace, the host's cgroup mounts moved under it.
+    cg = f"/run/{tag}-cgroup"
+    os.makedirs(cg, exist_ok=True)
+    dockerd = ["dockerd", "--userns-remap=default", "-H", f"unix://{sock}", "--exec-root", exec_root, "--data-root",
+               data_root, "--pidfile", f"{exec_root}.pid", "--iptables=false", "--ip-masq=false",
+               "--storage-driver=overlay2"]
+    script = (f"mount --rbind /sys/fs/cgroup {cg} && mount -t sysfs sysfs /sys && mount --move {cg} /sys/fs/cgroup "
+              '&& exec "$@"')
     log = open(Path(tempfile.gettempdir()) / f"{tag}.log", "wb")
-    proc = subprocess.Popen(
-        ["dockerd", "--userns-remap=default", "-H", f"unix://{sock}", "--exec-root", exec_root, "--data-root",
-         data_root, "--pidfile", f"{exec_root}.pid", "--bridge=none", "--iptables=false", "--ip-masq=false",
-         "--storage-driver=overlay2"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+    proc = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "slave", "sh", "-c", script, "sh",
+                             *dockerd], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     host = f"unix://{sock}"
     try:
         deadline = time.monotonic() + 60
@@ -67,8 +76,11 @@ def remapped():
             proc.kill()
             proc.wait(timeout=10)
         log.close()
-        shutil.rmtree(data_root, ignore_errors=True)
-        shutil.rmtree(exec_root, ignore_errors=True)
+        for root in (data_root, exec_root):
+            for path in [root] + [str(p) for p in Path(root).parent.glob(f"{Path(root).name}.*.*")]:
+                shutil.rmtree(path, ignore_errors=True)  # userns-remap adds ROOT.UID.GID
+        if os.path.isdir(cg):
+            os.rmdir(cg)
         for leftover in (sock, f"{exec_root}.pid", log.name):
             if os.path.exists(leftover):
                 os.unlink(leftover)
@@ -110,8 +122,8 @@ def test_the_fix_grants_the_remapped_uid_and_the_container_reads(remapped):
     def reads():
         return _docker(remapped, "exec", name, "cat", "/app/config/settings.json", check=False).returncode == 0
 
-    run = _docker(remapped, "run", "-d", "--name", name, "--user", "1000:1000", "-v", f"{config}:/app/config",
-                  IMAGE, "sleep", "300", check=False)
+    run = _docker(remapped, "run", "-d", "--name", name, "--network", "none", "--user", "1000:1000", "-v",
+                  f"{config}:/app/config", IMAGE, "sleep", "300", check=False)
     try:
         assert run.returncode == 0, run.stderr
         before = tree_state(str(config))
