@@ -21,6 +21,10 @@ from autoglm_doctor.targets.base import TargetError
 
 # seconds to pause after each applied step (only for crash-recovery tests: a kill lands between steps)
 STEP_DELAY_ENV = "AUTOGLM_DOCTOR_STEP_DELAY"
+# make the N-th step to apply fail before it touches anything, or the verification when N is past the
+# last step (only for the fault tests: a failure in the middle of a real plan, after the steps before
+# it really changed the system, must roll everything back)
+FAIL_STEP_ENV = "AUTOGLM_DOCTOR_FAIL_STEP"
 
 
 class JournalUnwritable(Exception):
@@ -149,12 +153,15 @@ def _apply_locked(mut: Any, target: Any, plans: Sequence[Any], root: str, run_id
         raise JournalUnwritable(f"cannot write the journal {j.path}: {exc}; nothing was changed") from exc
     errors: list[str] = []
     delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
+    fail_at = int(os.environ.get(FAIL_STEP_ENV, "0") or 0)
     reason = ""
-    for step in todo:
+    for n, step in enumerate(todo, 1):
         change = change_from_dict(step["change"])
         step["status"] = "applying"
         try:
             j.save(mut)
+            if n == fail_at:
+                raise TargetError(f"injected failure ({FAIL_STEP_ENV}={n})")
             step["info"] = change.apply(mut, target, step["before"])
             if not change.verify(target, step["before"]):
                 raise TargetError("read back after the change, the state is not as planned")
@@ -175,6 +182,8 @@ def _apply_locked(mut: Any, target: Any, plans: Sequence[Any], root: str, run_id
     if not reason:
         j.set_state(mut, "verifying", unverified=sorted(recorded))
         problems = verify([p for p in plans if not p.needs_reboot and p.fix_id not in recorded])
+        if fail_at > len(todo):
+            problems.append(f"injected failure ({FAIL_STEP_ENV}={fail_at})")
         if problems:
             reason = "verification failed: " + "; ".join(problems)
     if reason:

@@ -1,0 +1,247 @@
+"""The per-fix matrix: for every registered fix, the place where it can be made applicable and
+applied — a writable sysroot copy of a scenario tree (``--target local:/SYSROOT``: files checked byte
+for byte, commands recorded, never run), or real state (a bridge in a network namespace) — and what
+applying it must produce there.
+
+Each ``Env`` runs the real CLI against its place and reads that place's whole observable state
+(``state()``: a tree's content, mode, owner and xattrs; a netns's addresses, routes and bridge
+options), so the test in test_matrix.py can hold every fix to the same contract.
+
+On a sysroot a command the plan runs (modprobe, update-initramfs, restorecon) is only recorded. What
+it would have done to the machine is declared per case (``effects``: the device node modprobe
+creates, the label restorecon sets) and made by the test after the apply, so "after apply the
+addressed checks pass" is asserted for the whole plan, not for the files alone; the effects are
+removed again before the rollback is compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tests.remedy.sysroots import DEBIAN_GRUB
+from tests.remedy.treestate import tree_state
+
+JOURNAL = "var/lib/autoglm-doctor/journal"
+
+
+def run_cli(argv: list[str], env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "AUTOGLM_DOCTOR_JOURNAL": "", **(env or {})}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full_env,
+                          stdin=subprocess.DEVNULL)
+
+
+class Env:
+    """One place a fix is applied to (see the module docstring)."""
+
+    only: tuple[str, ...] = ()
+
+    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        raise NotImplementedError
+
+    def fix(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return self.cli("fix", *[w for c in self.only for w in ("--only", c)], *args, env=env)
+
+    def check(self, checks: tuple[str, ...]) -> dict[tuple[str, str], str]:
+        res = self.cli("check", *[w for c in checks for w in ("--only", c)], "--format", "json")
+        assert res.returncode in (0, 1), res.stdout + res.stderr
+        return {(f["check_id"], f["resource"]): f["status"] for f in json.loads(res.stdout)["findings"]}
+
+    def state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def journal(self, run_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def recorded(self, run_id: str) -> list[list[str]]:
+        return [s["info"]["argv"] for s in self.journal(run_id)["steps"] if (s.get("info") or {}).get("recorded")]
+
+
+class SysrootEnv(Env):
+    """A writable copy of a scenario tree; the journal lives inside it (under /var), outside ``state()``."""
+
+    def __init__(self, root: Path, only: tuple[str, ...]) -> None:
+        self.root = root
+        self.only = only
+
+    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return run_cli([sys.executable, "-m", "autoglm_doctor", command, "--target", f"local:{self.root}", *args],
+                       env)
+
+    def state(self) -> dict[str, Any]:
+        return {k: v for k, v in tree_state(str(self.root)).items() if not k.startswith("var")}
+
+    def journal(self, run_id: str) -> dict[str, Any]:
+        return json.loads((self.root / JOURNAL / run_id / "journal.json").read_text())  # type: ignore[no-any-return]
+
+
+# -- what a recorded command would have done on a real machine ------------------------------------------
+
+Undo = Callable[[], None]
+
+
+def char_device(path: str, major: int, minor: int, mode: int = 0o600) -> Callable[[Path], Undo]:
+    def make(root: Path) -> Undo:
+        node = root / path.lstrip("/")
+        new_parent = not node.parent.exists()
+        node.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(node, stat.S_IFCHR | mode, os.makedev(major, minor))
+
+        def undo() -> None:
+            node.unlink()
+            if new_parent:
+                node.parent.rmdir()
+        return undo
+    return make
+
+
+def module_dirs(*names: str) -> Callable[[Path], Undo]:
+    def make(root: Path) -> Undo:
+        made = [root / "sys" / "module" / name for name in names]
+        for d in made:
+            d.mkdir(parents=True)
+        return lambda: [d.rmdir() for d in made] and None
+    return make
+
+
+def selinux_label(path: str, label: str) -> Callable[[Path], Undo]:
+    def make(root: Path) -> Undo:
+        p = root / path.lstrip("/")
+        os.setxattr(p, "security.selinux", label.encode() + b"\0", follow_symlinks=False)
+        return lambda: os.removexattr(p, "security.selinux", follow_symlinks=False)
+    return make
+
+
+@dataclass
+class Case:
+    """A fix in the matrix: where it applies and what applying it must produce.
+
+    ``files``: every path (relative to the tree) the apply changes, with its exact new content (None:
+    a directory or a node whose content is not text). ``recorded``: the argv a sysroot records, in
+    order. ``after``: the status each addressed check has after the apply (pass, or pending_reboot
+    for a change that takes effect at the next boot)."""
+
+    fix_id: str
+    env: str  # the name of a fixture in test_matrix.py that returns an Env
+    scenario: str = ""
+    family: str | None = None
+    only: tuple[str, ...] = ()
+    files: dict[str, str | None] = field(default_factory=dict)
+    recorded: list[list[str]] = field(default_factory=list)
+    after: dict[str, str] = field(default_factory=dict)
+    effects: tuple[Callable[[Path], Undo], ...] = ()
+    prepare: Callable[[Any], None] | None = None  # the sysroot's root, or the live fixture
+
+    def __str__(self) -> str:
+        return self.fix_id
+
+
+VFIO_MODULES = "# Written by autoglm-doctor (fix.vfio.modules)\nvfio\nvfio_iommu_type1\nvfio_pci\n"
+
+
+def _selinux_image_unlabelled(root: Path) -> None:
+    """ctr-broken's VM image as restorecon leaves it to fix: no label at all."""
+    image = root / "var/lib/libvirt/images/autoglm-vm.qcow2"
+    try:
+        os.removexattr(image, "security.selinux", follow_symlinks=False)
+    except OSError:
+        pass
+
+
+SYSROOT_CASES = [
+    Case("fix.iommu.enable", "sysroot_env", "gpu-iommu-kernel-off", "debian", ("host.iommu.*",),
+         files={"etc/default/grub": DEBIAN_GRUB.replace('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="intel_iommu=on"')},
+         recorded=[["update-grub"]], after={"host.iommu.active": "pending_reboot"}),
+    Case("fix.vfio.modules", "sysroot_env", "gpu-nouveau", "debian", ("host.vfio.modules",),
+         files={"etc/modules-load.d": None, "etc/modules-load.d/autoglm-doctor-vfio.conf": VFIO_MODULES},
+         recorded=[["modprobe", "vfio"], ["modprobe", "vfio_iommu_type1"], ["modprobe", "vfio_pci"]],
+         after={"host.vfio.modules": "pass"}, effects=(module_dirs("vfio", "vfio_iommu_type1", "vfio_pci"),)),
+    Case("fix.vfio.bind", "sysroot_env", "gpu-nouveau", "debian", ("host.vfio.*",),
+         files={"etc/modprobe.d/autoglm-doctor-vfio.conf":
+                "# Written by autoglm-doctor (fix.vfio.bind): vfio-pci claims the passthrough devices at boot,\n"
+                "# before the host drivers that would otherwise take them.\n"
+                "options vfio-pci ids=10de:2204,10de:1aef\nsoftdep nouveau pre: vfio-pci\n"
+                "softdep snd_hda_intel pre: vfio-pci\n"},
+         recorded=[["update-initramfs", "-u", "-k", "all"],
+                   ["virsh", "nodedev-detach", "pci_0000_01_00_0", "--driver", "vfio"],
+                   ["virsh", "nodedev-detach", "pci_0000_01_00_1", "--driver", "vfio"]],
+         after={"host.vfio.binding": "pending_reboot", "host.vfio.persistence": "pass"}),
+    Case("fix.kvm.vhost_net", "sysroot_env", "ctr-broken", "debian", ("host.kvm.vhost_net",),
+         files={"etc/modules-load.d": None,
+                "etc/modules-load.d/autoglm-doctor-vhost-net.conf": "# Written by autoglm-doctor (fix.kvm.vhost_net)\n"
+                                                                    "vhost_net\n"},
+         recorded=[["modprobe", "vhost_net"]], after={"host.kvm.vhost_net": "pass"},
+         effects=(char_device("/dev/vhost-net", 10, 238),)),
+    Case("fix.container.selinux_labels", "sysroot_env", "ctr-broken", "debian", ("container.selinux.vm_images",),
+         recorded=[["restorecon", "-v", "/var/lib/libvirt/images/autoglm-vm.qcow2"]],
+         after={"container.selinux.vm_images": "pass"}, prepare=_selinux_image_unlabelled,
+         effects=(selinux_label("/var/lib/libvirt/images/autoglm-vm.qcow2", "system_u:object_r:virt_image_t:s0"),)),
+]
+
+
+def _kvm_node_root_only(root: Path) -> None:
+    """/dev/kvm as a kernel without the udev rule leaves it: crw------- root:root."""
+    (root / "dev").mkdir(exist_ok=True)
+    os.mknod(root / "dev/kvm", stat.S_IFCHR | 0o600, os.makedev(10, 232))
+
+
+SYSROOT_CASES.append(
+    Case("fix.kvm.device_access", "sysroot_env", "host-old-amd", "debian", ("host.kvm.device",),
+         files={"etc/udev": None, "etc/udev/rules.d": None,
+                "etc/udev/rules.d/65-autoglm-doctor-kvm.rules":
+                "# Written by autoglm-doctor (fix.kvm.device_access): QEMU's user reaches /dev/kvm through group kvm.\n"
+                'KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm"\n',
+                "dev/kvm": None},
+         after={"host.kvm.device": "pass"}, prepare=_kvm_node_root_only))
+
+
+# -- real state ----------------------------------------------------------------------------------------
+
+EXE = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "autoglm-doctor"
+
+
+class LiveEnv(Env):
+    """The installed CLI on this machine (optionally inside a network namespace), with a profile and
+    a journal directory of the test's own; ``state()`` is what the fixture says the fix may change."""
+
+    def __init__(self, only: tuple[str, ...], config: Path, journal: Path, state: Callable[[], Any],
+                 prefix: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        self.only = only
+        self.config = config
+        self.journal_dir = journal
+        self._state = state
+        self.prefix = prefix
+        self.env = env or {}
+
+    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        extra = ("--journal-dir", str(self.journal_dir)) if command == "fix" else ()
+        return run_cli([*self.prefix, str(EXE), command, "--config", str(self.config), *extra, *args],
+                       {**self.env, **(env or {})})
+
+    def state(self) -> Any:
+        return self._state()
+
+    def journal(self, run_id: str) -> dict[str, Any]:
+        return json.loads((self.journal_dir / run_id / "journal.json").read_text())  # type: ignore[no-any-return]
+
+
+def _bridge_down(lab: dict[str, Any]) -> None:
+    """The bridge administratively down. STP off first: with STP on, the port listens and learns for
+    2 x forward_delay after the bridge comes up, and the verification right after the apply would
+    (rightly) still see no carrier."""
+    lab["h"]("ip", "link", "set", "dev", lab["bridge"], "type", "bridge", "stp_state", "0")
+    lab["h"]("ip", "link", "set", lab["bridge"], "down")
+
+
+NETNS_CASES = [
+    Case("fix.net.bridge_address", "netns_env", only=("host.bridge.address",), after={"host.bridge.address": "pass"}),
+    Case("fix.net.bridge_stp_off", "netns_env", only=("host.bridge.stp",), after={"host.bridge.stp": "pass"}),
+    Case("fix.net.bridge_up", "netns_env", only=("host.bridge.link_up",), after={"host.bridge.link_up": "pass"},
+         prepare=_bridge_down),
+]
