@@ -137,6 +137,9 @@ class Case:
     after: dict[str, str] = field(default_factory=dict)
     effects: tuple[Callable[[Path], Undo], ...] = ()
     prepare: Callable[[Any], None] | None = None  # the sysroot's root, or the live fixture
+    # real traffic or access through the fixed thing (ping across the bridge, cat inside the container):
+    # False before the apply, True after it, False again after the rollback
+    reach: Callable[[Any], bool] | None = None
 
     def __str__(self) -> str:
         return self.fix_id
@@ -211,8 +214,9 @@ class LiveEnv(Env):
     a journal directory of the test's own; ``state()`` is what the fixture says the fix may change."""
 
     def __init__(self, only: tuple[str, ...], config: Path, journal: Path, state: Callable[[], Any],
-                 prefix: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+                 prefix: tuple[str, ...] = (), env: dict[str, str] | None = None, fixture: Any = None) -> None:
         self.only = only
+        self.fixture = fixture
         self.config = config
         self.journal_dir = journal
         self._state = state
@@ -239,9 +243,31 @@ def _bridge_down(lab: dict[str, Any]) -> None:
     lab["h"]("ip", "link", "set", lab["bridge"], "down")
 
 
+def _ping(lab: dict[str, Any]) -> bool:
+    from tests.live.test_fix_network_live import ping
+
+    return ping(lab) and ping(lab, "10.88.0.1")  # the peer, and a network reached through the default route
+
+
+def _cat_inside(c: dict[str, Any]) -> bool:
+    from tests.live.test_fix_volumes_live import inside
+
+    return inside(c) and inside(c, "/app/config/sub/prompts.txt")
+
+
 NETNS_CASES = [
-    Case("fix.net.bridge_address", "netns_env", only=("host.bridge.address",), after={"host.bridge.address": "pass"}),
+    Case("fix.net.bridge_address", "netns_env", only=("host.bridge.address",), after={"host.bridge.address": "pass"},
+         reach=_ping),
     Case("fix.net.bridge_stp_off", "netns_env", only=("host.bridge.stp",), after={"host.bridge.stp": "pass"}),
     Case("fix.net.bridge_up", "netns_env", only=("host.bridge.link_up",), after={"host.bridge.link_up": "pass"},
          prepare=_bridge_down),
+]
+
+DOCKER_CASES = [
+    Case("fix.container.volume_access", "volume_env", only=("container.volumes.access",),
+         after={"container.volumes.access": "pass"}, reach=_cat_inside),
+]
+LIBVIRT_CASES = [
+    Case("fix.vm.domain_xml", "domain_env", only=("vm.*",),
+         after={"vm.cpu.mode": "pass", "vm.agent.channel": "pass"}),
 ]

@@ -24,12 +24,14 @@ import pytest
 from autoglm_doctor.registry import load_registry
 from autoglm_doctor.remedy.engine import FAIL_STEP_ENV
 from tests.live.test_fix_network_live import BR, NO_LIBVIRT, lab, net_state  # noqa: F401 - lab is a fixture
-from tests.remedy.matrix import NETNS_CASES, SYSROOT_CASES, Case, Env, LiveEnv, SysrootEnv
+from tests.live.test_fix_volumes_live import container  # noqa: F401 - a fixture
+from tests.remedy.matrix import DOCKER_CASES, LIBVIRT_CASES, NETNS_CASES, SYSROOT_CASES, Case, Env, LiveEnv, SysrootEnv
+from tests.remedy.treestate import tree_state
 from tests.remedy.sysroots import sysroot
 
 LIVE = pytest.mark.live
 CASES = [pytest.param(c, id=c.fix_id) for c in SYSROOT_CASES] + \
-    [pytest.param(c, id=c.fix_id, marks=LIVE) for c in NETNS_CASES]
+    [pytest.param(c, id=c.fix_id, marks=LIVE) for c in NETNS_CASES + DOCKER_CASES + LIBVIRT_CASES]
 # fixes that are in the registry but not yet in the matrix, each with the reason; this list only shrinks
 GAPS: dict[str, str] = {}
 
@@ -62,10 +64,66 @@ def netns_env(case: Case, lab) -> Env:  # noqa: F811 - the fixture imported abov
 
     def state() -> dict:
         link = json.loads(lab["h"]("ip", "-j", "link", "show", "dev", BR).stdout)[0]
-        return {**net_state(lab), "flags": sorted(link["flags"])}
+        return {**net_state(lab), "admin_up": "UP" in link["flags"]}  # carrier follows STP timing, not the fix
 
     return LiveEnv(case.only, lab["cfg"], lab["journal"], state, prefix=("ip", "netns", "exec", lab["host"]),
-                   env={"LIBVIRT_DEFAULT_URI": NO_LIBVIRT})
+                   env={"LIBVIRT_DEFAULT_URI": NO_LIBVIRT}, fixture=lab)
+
+
+@pytest.fixture
+def volume_env(case: Case, container) -> Env:  # noqa: F811 - the fixture imported above
+    """A running busybox container (tests/live/test_fix_volumes_live.py) whose config mount is readable
+    at the top for its group, with a 0600 root file and a 0700 directory inside."""
+    return LiveEnv(case.only, container["cfg"], container["journal"], lambda: tree_state(str(container["config"])),
+                   fixture=container)
+
+
+@pytest.fixture
+def domain_env(case: Case, tmp_path) -> Env:
+    """A domain on the real libvirtd with an emulated CPU model and no guest-agent channel; its state
+    is the inactive definition with secure data, devices compared as a set (libvirt re-serialises a
+    redefined domain's controllers in its own order)."""
+    import shutil
+    import subprocess
+    import uuid
+
+    from tests.helpers import require
+    from tests.live.test_vm_live import unordered
+
+    require(shutil.which("virsh") is not None, "virsh (libvirt-clients)")
+    name = f"matrix-{uuid.uuid4().hex[:8]}"
+    bridge = f"mtx{uuid.uuid4().hex[:8]}"
+    virsh = ["virsh", "-c", "qemu:///system"]
+    xml = tmp_path / "dom.xml"
+    xml.write_text(DOMAIN.format(name=name, bridge=bridge))
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True, capture_output=True)
+    try:
+        subprocess.run([*virsh, "define", str(xml)], check=True, capture_output=True)
+        cfg = tmp_path / "vm.toml"
+        cfg.write_text(f'[profile]\nvm_domains = ["{name}"]\nnetwork_mode = "bridged"\n')
+
+        def state():
+            out = subprocess.run([*virsh, "dumpxml", "--inactive", "--security-info", name], check=True,
+                                 capture_output=True, text=True).stdout
+            return unordered(out)
+
+        yield LiveEnv(case.only, cfg, tmp_path / "journal", state)
+    finally:
+        subprocess.run([*virsh, "undefine", name, "--nvram"], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+DOMAIN = """<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type></os>
+  <features><acpi/></features>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <devices>
+    <interface type='bridge'><source bridge='{bridge}'/><model type='virtio'/></interface>
+  </devices>
+</domain>"""
 
 
 @pytest.fixture
@@ -89,6 +147,8 @@ def test_fix_contract(case: Case, env: Env):
     assert [p["fix_id"] for p in plans] == [case.fix_id] and plans[0]["changes"], dry.stdout
     steps = len(plans[0]["changes"])
     assert env.state() == s0
+    if case.reach:
+        assert not case.reach(env.fixture)
 
     # 2. a failure in the middle (a one-step plan: its verification fails after the step is applied)
     mid = steps // 2 + 1 if steps > 1 else 2
@@ -112,6 +172,8 @@ def test_fix_contract(case: Case, env: Env):
                 assert (env.root / rel).read_text() == text, rel
     assert env.recorded(out["run_id"]) == case.recorded
     undo = [effect(env.root) for effect in case.effects] if isinstance(env, SysrootEnv) else []
+    if case.reach:
+        assert case.reach(env.fixture)
     found = env.check(tuple(case.after))
     assert {c: sorted({st for (cid, _r), st in found.items() if cid == c}) for c in case.after} == \
         {c: [st] for c, st in case.after.items()}
@@ -130,3 +192,5 @@ def test_fix_contract(case: Case, env: Env):
     res = env.fix("--rollback", out["run_id"])
     assert res.returncode == 0, res.stdout + res.stderr
     assert env.state() == s0
+    if case.reach:
+        assert not case.reach(env.fixture)
