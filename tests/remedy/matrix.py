@@ -271,3 +271,24 @@ LIBVIRT_CASES = [
     Case("fix.vm.domain_xml", "domain_env", only=("vm.*",),
          after={"vm.cpu.mode": "pass", "vm.agent.channel": "pass"}),
 ]
+
+
+def _bridge_nf(value: int) -> Callable[[dict[str, Any]], None]:
+    def prepare(fw: dict[str, Any]) -> None:
+        fw["h"]("sysctl", "-qw", f"net.bridge.bridge-nf-call-iptables={value}")
+    return prepare
+
+
+def _ping_across(fw: dict[str, Any]) -> bool:
+    """A frame from one port of the bridge to another (guest to guest), through FORWARD when
+    bridge-nf-call-iptables is 1."""
+    return any(subprocess.run(["ip", "netns", "exec", fw["a"], "busybox", "ping", "-c", "1", "-W", "1", "10.66.0.2"],
+                              capture_output=True).returncode == 0 for _ in range(3))
+
+
+FIREWALL_CASES = [
+    Case("fix.net.br_netfilter_persist", "firewall_env", only=("host.firewall.br_netfilter",),
+         after={"host.firewall.br_netfilter": "pass"}, prepare=_bridge_nf(0)),
+    Case("fix.net.bridge_forward", "firewall_env", only=("host.firewall.bridge_forward",),
+         after={"host.firewall.bridge_forward": "pass"}, prepare=_bridge_nf(1), reach=_ping_across),
+]

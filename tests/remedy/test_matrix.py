@@ -18,6 +18,7 @@ commands), not once per fix: see test_engine_paths.py.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -25,13 +26,13 @@ from autoglm_doctor.registry import load_registry
 from autoglm_doctor.remedy.engine import FAIL_STEP_ENV
 from tests.live.test_fix_network_live import BR, NO_LIBVIRT, lab, net_state  # noqa: F401 - lab is a fixture
 from tests.live.test_fix_volumes_live import container  # noqa: F401 - a fixture
-from tests.remedy.matrix import DOCKER_CASES, LIBVIRT_CASES, NETNS_CASES, SYSROOT_CASES, Case, Env, LiveEnv, SysrootEnv
+from tests.remedy.matrix import DOCKER_CASES, FIREWALL_CASES, LIBVIRT_CASES, NETNS_CASES, SYSROOT_CASES, Case, Env, LiveEnv, SysrootEnv
 from tests.remedy.treestate import tree_state
 from tests.remedy.sysroots import sysroot
 
 LIVE = pytest.mark.live
 CASES = [pytest.param(c, id=c.fix_id) for c in SYSROOT_CASES] + \
-    [pytest.param(c, id=c.fix_id, marks=LIVE) for c in NETNS_CASES + DOCKER_CASES + LIBVIRT_CASES]
+    [pytest.param(c, id=c.fix_id, marks=LIVE) for c in NETNS_CASES + FIREWALL_CASES + DOCKER_CASES + LIBVIRT_CASES]
 # fixes that are in the registry but not yet in the matrix, each with the reason; this list only shrinks
 GAPS: dict[str, str] = {}
 
@@ -68,6 +69,58 @@ def netns_env(case: Case, lab) -> Env:  # noqa: F811 - the fixture imported abov
 
     return LiveEnv(case.only, lab["cfg"], lab["journal"], state, prefix=("ip", "netns", "exec", lab["host"]),
                    env={"LIBVIRT_DEFAULT_URI": NO_LIBVIRT}, fixture=lab)
+
+
+@pytest.fixture
+def firewall_env(case: Case, tmp_path) -> Env:
+    """A bridge in a network namespace with two guests (veth peers in their own namespaces) and the
+    FORWARD policy DROP; the CLI runs there with /etc/sysctl.d bind-mounted from a copy (a mount
+    namespace per call), so the persistent sysctl file is written to the copy, never to this host."""
+    import shutil
+    import subprocess
+    import uuid
+
+    tag = uuid.uuid4().hex[:6]
+    host, a, b = (f"mtx-{tag}-{n}" for n in "hab")
+
+    def sh(*argv):
+        return subprocess.run(list(argv), capture_output=True, text=True, check=True, timeout=60)
+
+    def h(*argv):
+        return sh("ip", "netns", "exec", host, *argv)
+
+    sysctl_d = tmp_path / "sysctl.d"
+    shutil.copytree("/etc/sysctl.d", sysctl_d, symlinks=True)
+    for ns in (host, a, b):
+        sh("ip", "netns", "add", ns)
+    try:
+        h("ip", "link", "add", "mtxbr", "type", "bridge", "stp_state", "0")
+        for peer, addr in ((a, "10.66.0.1/24"), (b, "10.66.0.2/24")):
+            port = f"mtx{peer[-1]}0"
+            h("ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", peer)
+            h("ip", "link", "set", port, "master", "mtxbr", "up")
+            sh("ip", "netns", "exec", peer, "ip", "addr", "add", addr, "dev", "eth0")
+            sh("ip", "netns", "exec", peer, "ip", "link", "set", "eth0", "up")
+        h("ip", "link", "set", "mtxbr", "up")
+        h("iptables", "-P", "FORWARD", "DROP")
+        fw = {"h": h, "host": host, "a": a, "b": b}
+        if case.prepare:
+            case.prepare(fw)
+        cfg = tmp_path / "profile.toml"
+        cfg.write_text('[profile]\nbridge = "mtxbr"\n')
+
+        def state():
+            values = {k: h("cat", f"/proc/sys/net/bridge/{k}").stdout for k in sorted(os.listdir("/proc/sys/net/bridge"))}
+            return {"sysctl.d": tree_state(str(sysctl_d)), "running": values,
+                    "forward": [ln for ln in h("iptables", "-S", "FORWARD").stdout.splitlines()]}
+
+        prefix = ("unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/sysctl.d && exec "$@"',
+                  str(sysctl_d), "ip", "netns", "exec", host)
+        yield LiveEnv(case.only, cfg, tmp_path / "journal", state, prefix=prefix,
+                      env={"LIBVIRT_DEFAULT_URI": NO_LIBVIRT}, fixture=fw)
+    finally:
+        for ns in (host, a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 @pytest.fixture
