@@ -66,13 +66,14 @@ class Env:
 class SysrootEnv(Env):
     """A writable copy of a scenario tree; the journal lives inside it (under /var), outside ``state()``."""
 
-    def __init__(self, root: Path, only: tuple[str, ...]) -> None:
+    def __init__(self, root: Path, only: tuple[str, ...], config: Path | None = None) -> None:
         self.root = root
         self.only = only
+        self.config = ("--config", str(config)) if config else ()
 
     def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return run_cli([sys.executable, "-m", "autoglm_doctor", command, "--target", f"local:{self.root}", *args],
-                       env)
+        return run_cli([sys.executable, "-m", "autoglm_doctor", command, "--target", f"local:{self.root}",
+                        *self.config, *args], env)
 
     def state(self) -> dict[str, Any]:
         return {k: v for k, v in tree_state(str(self.root)).items() if not k.startswith("var")}
@@ -140,6 +141,7 @@ class Case:
     # real traffic or access through the fixed thing (ping across the bridge, cat inside the container):
     # False before the apply, True after it, False again after the rollback
     reach: Callable[[Any], bool] | None = None
+    profile: str = ""  # the [profile] table's body, when the fix needs one
 
     def __str__(self) -> str:
         return self.fix_id
@@ -202,6 +204,39 @@ SYSROOT_CASES.append(
                 'KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm"\n',
                 "dev/kvm": None},
          after={"host.kvm.device": "pass"}, prepare=_kvm_node_root_only))
+
+
+def _selinux_enforcing_configured_permissive(root: Path) -> None:
+    (root / "sys/fs/selinux/enforce").write_text("1")
+    config = root / "etc/selinux/config"
+    config.write_text("# written by the installer\nSELINUX=permissive\nSELINUXTYPE=targeted\n")
+    os.chmod(config, 0o640)
+    os.setxattr(config, "user.mark", b"keep")
+
+
+def _one_gig_pool(root: Path) -> None:
+    pool = root / "sys/kernel/mm/hugepages/hugepages-1048576kB"
+    pool.mkdir(exist_ok=True)
+    for name in ("nr_hugepages", "free_hugepages", "resv_hugepages"):
+        (pool / name).write_text("0\n")
+
+
+SYSROOT_CASES += [
+    Case("fix.selinux.config_mode", "sysroot_env", "ctr-broken", None, ("container.selinux.mode",),
+         files={"etc/selinux/config": "# written by the installer\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"},
+         after={"container.selinux.mode": "pass"}, prepare=_selinux_enforcing_configured_permissive),
+    Case("fix.net.ip_forward", "sysroot_env", "net-runtime-only", None, ("host.firewall.ip_forward",),
+         files={"proc/sys/net/ipv4/ip_forward": "1\n", "etc/sysctl.d": None,
+                "etc/sysctl.d/90-autoglm-doctor-ip-forward.conf":
+                "# Written by autoglm-doctor: guests on libvirt NAT networks are routed by the host\n"
+                "net.ipv4.ip_forward = 1\n"},
+         after={"host.firewall.ip_forward": "pass"}, profile='network_mode = "nat"\n'),
+    Case("fix.hugepages.reserve", "sysroot_env", "gpu-nouveau", "debian", ("host.resources.hugepages",),
+         files={"etc/default/grub": DEBIAN_GRUB.replace(
+             'GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="default_hugepagesz=1G hugepagesz=1G hugepages=80"')},
+         recorded=[["update-grub"]], after={"host.resources.hugepages": "pending_reboot"},
+         profile='hugepage_size = "1G"\nvm_memory_gb = 80\n', prepare=_one_gig_pool),
+]
 
 
 # -- real state ----------------------------------------------------------------------------------------

@@ -62,7 +62,11 @@ def sysroot_env(case: Case, tmp_path) -> Env:
     root = sysroot(case.scenario, tmp_path / "sr", case.family)
     if case.prepare:
         case.prepare(root)
-    return SysrootEnv(root, case.only)
+    config = None
+    if case.profile:
+        config = tmp_path / "profile.toml"
+        config.write_text("[profile]\n" + case.profile)
+    return SysrootEnv(root, case.only, config)
 
 
 @pytest.fixture
