@@ -127,6 +127,14 @@ def iptables_binary(ctx: Context, labels: list[str]) -> tuple[str, str]:
     return path, why
 
 
+def _systemd_running(ctx: Context) -> bool:
+    """sd_booted(): systemd is PID 1 when /run/systemd/system exists (not in a chroot or container)."""
+    try:
+        return ctx.target.stat("/run/systemd/system") is not None
+    except TargetError:
+        return True  # could not tell (a snapshot): plan the reload a systemd host needs
+
+
 def _accept_unit(bridges: list[str], binary: str = "/usr/sbin/iptables") -> str:
     lines = ["# Written by autoglm-doctor (fix.net.bridge_forward): Docker sets the FORWARD policy to DROP;",
              "# accept frames bridged between guests and the LAN on these bridges before Docker's rules.",
@@ -162,10 +170,16 @@ class BridgedForwardAccept(Fix):
                 rule = ("DOCKER-USER", "-i", br, "-o", br, "-j", "ACCEPT")
                 changes.append(RunCommand((binary, "-I", *rule), undo=(binary, "-D", *rule),
                                           done_if=(binary, "-C", *rule)))
-            changes += [WriteFile(ACCEPT_UNIT, _accept_unit(bridges, binary)),
-                        RunCommand(("systemctl", "daemon-reload")),
-                        RunCommand(("systemctl", "enable", ACCEPT_UNIT.rsplit("/", 1)[1]),
-                                   undo=("systemctl", "disable", ACCEPT_UNIT.rsplit("/", 1)[1]))]
+            unit = ACCEPT_UNIT.rsplit("/", 1)[1]
+            changes.append(WriteFile(ACCEPT_UNIT, _accept_unit(bridges, binary)))
+            if _systemd_running(ctx):
+                changes.append(RunCommand(("systemctl", "daemon-reload")))
+            else:
+                notes.append("systemd is not running here (no /run/systemd/system): the unit is enabled for the next "
+                             "boot without a daemon-reload")
+            # enable works offline too; the symlink it makes is journalled so a rollback removes it exactly
+            changes.append(RunCommand(("systemctl", "enable", unit), undo=("systemctl", "disable", unit),
+                                      outputs=(f"/etc/systemd/system/docker.service.wants/{unit}",)))
             notes.append("Docker's own isolation for docker0 and user networks is unchanged: only frames that enter "
                          "and leave the same VM bridge are accepted")
             if "ipv6" in families:
