@@ -161,6 +161,7 @@ class TunDevice(Check):
         remediation="load the tun module (modprobe tun)",
         docs=docs_link("host.kvm.tun"),
         description="libvirt attaches the VM to the bridge through a tap device created via /dev/net/tun.",
+        fix="fix.kvm.tun",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:

@@ -1,4 +1,4 @@
-"""Plans for host-basics findings: /dev/kvm access and the vhost_net module."""
+"""Plans for host-basics findings: /dev/kvm access and the vhost_net and tun modules."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ KVM_RULE = (
     'KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm"\n'
 )
 VHOST_MODULES_PATH = "/etc/modules-load.d/autoglm-doctor-vhost-net.conf"
+TUN_MODULES_PATH = "/etc/modules-load.d/autoglm-doctor-tun.conf"
 
 
 class KvmDeviceAccess(Fix):
@@ -80,4 +81,38 @@ class VhostNetModule(Fix):
         return Plan(self.meta.id, self.meta.title, changes, tuple(findings))
 
 
-FIXES = (KvmDeviceAccess, VhostNetModule)
+class TunModule(Fix):
+    meta = FixMeta(
+        id="fix.kvm.tun",
+        title="Load tun now and at every boot (/dev/net/tun for the VM's tap interface)",
+        fixes=("host.kvm.tun",),
+        risk=Severity.LOW,
+        description=f"{TUN_MODULES_PATH} for systemd-modules-load, modprobe tun now (devtmpfs creates "
+                    "/dev/net/tun). A kernel without CONFIG_TUN, or a loaded module without the node (a container "
+                    "started without --device /dev/net/tun), has no mechanical fix here.",
+    )
+
+    def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
+        try:
+            config = ctx.fact(kernel_config)
+        except TargetError:
+            config = None
+        if config is not None and config.source and config.state("CONFIG_TUN") == "n":
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=(
+                f"the running kernel is built without CONFIG_TUN ({config.source}): boot a kernel that has it",))
+        try:
+            loaded = ctx.target.stat("/sys/module/tun") is not None
+        except TargetError:
+            loaded = False
+        if loaded:
+            return Plan(self.meta.id, self.meta.title, (), tuple(findings), notes=(
+                "tun is loaded but /dev/net/tun is missing: devtmpfs is not mounted on /dev, or this is a container "
+                "started without --device /dev/net/tun; fix how /dev is provided, not the module",))
+        changes = (
+            WriteFile(TUN_MODULES_PATH, "# Written by autoglm-doctor (fix.kvm.tun)\ntun\n"),
+            RunCommand(("modprobe", "tun"), undo=("modprobe", "-r", "tun"), done_if=("test", "-c", "/dev/net/tun")),
+        )
+        return Plan(self.meta.id, self.meta.title, changes, tuple(findings))
+
+
+FIXES = (KvmDeviceAccess, VhostNetModule, TunModule)

@@ -27,7 +27,6 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("host.bridge.vlan*", "VLAN layout is a network design decision"),
     ("host.bridge.uplink", "which NIC is the uplink is a network design decision"),
     ("host.bridge.carrier", "a cable, switch port or uplink problem"),
-    ("host.kvm.tun", "load the tun module / fix the device node (kernel build)"),
     ("container.deploy.*", "deployment options (compose / docker run) belong to the operator"),
     ("container.docker.daemon_config", "repair the daemon configuration by hand (it does not parse)"),
     ("container.docker.storage_driver", "changing the storage driver loses images and containers"),

@@ -201,3 +201,25 @@ def test_pages_on_one_node_use_the_node_form(tmp_path):
     assert recorded == [["update-grub"]]
     assert (root / "etc/default/grub").read_text() == DEBIAN_GRUB.replace(
         'GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="default_hugepagesz=1G hugepagesz=1G hugepages=0:80"')
+
+
+# -- tun: the module loaded now and at boot -----------------------------------------------------------
+def test_tun_module_loaded_now_and_at_boot(tmp_path):
+    root = sysroot("host-old-amd", tmp_path / "sr")
+    before = outside_journal(root)
+    out, recorded = apply(root, "host.kvm.tun", "fix.kvm.tun")
+    assert recorded == [["modprobe", "tun"]]
+    assert "not verified: fix.kvm.tun" in out["reason"]
+    assert (root / "etc/modules-load.d/autoglm-doctor-tun.conf").read_bytes() == (
+        b"# Written by autoglm-doctor (fix.kvm.tun)\ntun\n")
+    res = doctor("fix", "--target", f"local:{root}", "--rollback", out["run_id"])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert outside_journal(root) == before
+
+
+def test_tun_loaded_without_a_node_is_not_a_module_problem(tmp_path):
+    root = sysroot("host-old-amd", tmp_path / "sr")
+    (root / "sys/module/tun").mkdir(parents=True)
+    res = run_fix(root, "host.kvm.tun", "fix.kvm.tun", "--format", "json")
+    plan = json.loads(res.stdout)["plans"][0]
+    assert plan["changes"] == [] and "tun is loaded but /dev/net/tun is missing" in plan["notes"][0]
