@@ -129,7 +129,8 @@ class DomainAutostart(DomainCheck):
     meta = _meta(
         "vm.domain.autostart", "The VM starts with the host", Severity.LOW,
         "virsh autostart NAME",
-        "A domain without autostart stays off after a host reboot, and with it the model server.")
+        "A domain without autostart stays off after a host reboot, and with it the model server.",
+        fix="fix.vm.autostart")
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if rec.autostart is None:
