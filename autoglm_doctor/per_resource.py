@@ -21,10 +21,16 @@ if TYPE_CHECKING:
 
 class PerContainer(Check):
     """Each expected container (``profile.containers``) that exists: ``judge``; one that does not is
-    skipped (container.deploy.present reports the absence itself)."""
+    ``absent`` (by default a skip: container.deploy.present reports the absence itself).
 
-    none_expected = "no container is expected here"  # the skip when ``containers`` is empty
+    ``none_expected`` is the skip when no container is expected (None: say nothing, the check has
+    more to judge after the containers); ``nothing_judged`` the skip when containers exist but
+    ``judge`` found nothing in them to judge (no mounts, no ports)."""
+
+    none_expected: str | None = "no container is expected here"  # the skip when ``containers`` is empty
     none_resource = "containers"
+    nothing_judged: str | None = None
+    nothing_resource = "containers"
 
     def containers(self, ctx: Context) -> Sequence["Resolved"]:
         from autoglm_doctor.facts.docker import resolve_containers
@@ -34,12 +40,22 @@ class PerContainer(Check):
     def run(self, ctx: Context) -> Iterable[Finding]:
         found = self.containers(ctx)
         if not found:
-            yield self.skip(self.none_expected, resource=self.none_resource)
+            if self.none_expected:
+                yield self.skip(self.none_expected, resource=self.none_resource)
+            return
+        judged = False
         for res in found:
             if res.inspect is None:
-                yield res.skip_absent(self)
-            else:
-                yield from self.judge(ctx, res)
+                yield from self.absent(ctx, res)
+                continue
+            for finding in self.judge(ctx, res):
+                judged = True
+                yield finding
+        if not judged and self.nothing_judged:
+            yield self.skip(self.nothing_judged, resource=self.nothing_resource)
+
+    def absent(self, ctx: Context, res: "Resolved") -> Iterator[Finding]:
+        yield res.skip_absent(self)
 
     def judge(self, ctx: Context, res: "Resolved") -> Iterator[Finding]:
         raise NotImplementedError

@@ -11,11 +11,12 @@ guests: Docker confines every container with the ``docker-default`` profile unle
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
-from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.docker import resolve_containers
+from autoglm_doctor.check import Context, docs_link
+from autoglm_doctor.facts.docker import Resolved
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerContainer
 
 ENABLED = "/sys/module/apparmor/parameters/enabled"
 PROFILES = "/sys/kernel/security/apparmor/profiles"
@@ -31,7 +32,12 @@ def loaded_profiles(text: str | None) -> dict[str, str]:
     return out
 
 
-class ContainerProfiles(Check):
+def apparmor_profiles(ctx: Context) -> dict[str, str]:
+    """The kernel's loaded AppArmor profiles: {name: mode}."""
+    return loaded_profiles(ctx.target.read_text(PROFILES))
+
+
+class ContainerProfiles(PerContainer):
     meta = CheckMeta(
         id="container.apparmor.profiles",
         title="AppArmor confines the AutoGLM containers with a loaded profile",
@@ -51,24 +57,24 @@ class ContainerProfiles(Check):
             yield self.skip(f"AppArmor is not enabled in this kernel ({ENABLED}: {enabled or 'absent'}): nothing "
                             "confines containers through it", resource="apparmor")
             return
-        loaded = loaded_profiles(t.read_text(PROFILES))
-        for res in resolve_containers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            profile = str(res.inspect.get("AppArmorProfile") or "")
-            kw = dict(resource=res.name, observed=profile or "(none)", expected="a loaded, enforcing profile")
-            if profile in ("", "unconfined"):
-                yield self.warn(f"{res.name} runs unconfined by AppArmor "
-                                f"({'--security-opt apparmor=unconfined' if profile else 'no profile applied'})", **kw)
-            elif profile not in loaded:
-                yield self.fail(f"{res.name} asks for AppArmor profile {profile!r}, which is not loaded: the container "
-                                "will not start again (\"apparmor failed to apply profile\")", **kw)
-            elif loaded[profile] != "enforce":
-                yield self.warn(f"{res.name}'s profile {profile} is in {loaded[profile]} mode (logs, does not confine)",
-                                **kw)
-            else:
-                yield self.passed(f"{res.name} is confined by {profile} (enforce)", **kw)
+        yield from super().run(ctx)
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        loaded = ctx.fact(apparmor_profiles)
+        profile = str(res.inspect.get("AppArmorProfile") or "")
+        kw = dict(resource=res.name, observed=profile or "(none)", expected="a loaded, enforcing profile")
+        if profile in ("", "unconfined"):
+            yield self.warn(f"{res.name} runs unconfined by AppArmor "
+                            f"({'--security-opt apparmor=unconfined' if profile else 'no profile applied'})", **kw)
+        elif profile not in loaded:
+            yield self.fail(f"{res.name} asks for AppArmor profile {profile!r}, which is not loaded: the container "
+                            "will not start again (\"apparmor failed to apply profile\")", **kw)
+        elif loaded[profile] != "enforce":
+            yield self.warn(f"{res.name}'s profile {profile} is in {loaded[profile]} mode (logs, does not confine)",
+                            **kw)
+        else:
+            yield self.passed(f"{res.name} is confined by {profile} (enforce)", **kw)
 
 
 CHECKS = (ContainerProfiles,)

@@ -4,15 +4,15 @@ get the GPU and enough shared memory, and the model endpoint serves the expected
 from __future__ import annotations
 
 import json
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.container_state import container_state, explain_state_error, restart_summary, run_hint
-from autoglm_doctor.facts.docker import Resolved, docker_info, resolve_containers, short_error
+from autoglm_doctor.facts.docker import Resolved, docker_info, short_error
 from autoglm_doctor.facts.endpoint import open_to_all, port_of, probe_timeout
 from autoglm_doctor.facts.listeners import listener_owner, listening_on
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
-from autoglm_doctor.per_resource import PerModelContainer
+from autoglm_doctor.per_resource import PerContainer, PerModelContainer
 
 SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 REQUIRES = ("container.docker.daemon",)
@@ -22,7 +22,7 @@ RESTART_WARN = 3
 
 
 
-class ContainerPresent(Check):
+class ContainerPresent(PerContainer):
     meta = CheckMeta(
         id="container.deploy.present",
         title="The expected AutoGLM containers exist and are running",
@@ -35,46 +35,46 @@ class ContainerPresent(Check):
         requires=REQUIRES,
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        for res in resolve_containers(ctx):
-            if res.inspect is None:
-                what = f"no container named {res.name}" if res.spec.get("name") else f"no {res.name} found"
-                yield self.fail(f"{what} (docker ps -a shows none)", resource=res.name,
-                                observed="absent", expected="running",
-                                remediation=run_hint(res.spec, res.name, ctx.profile.get("served_model_name")))
-                continue
-            state = container_state(res.inspect)
-            status = str(state.get("Status") or "?")
-            image = (res.inspect.get("Config") or {}).get("Image", "?")
-            if status == "running" and not state.get("Restarting"):
-                yield self.passed(f"{res.name} ({image}) is running since {state.get('StartedAt', '?')}",
-                                  resource=res.name, observed=status, expected="running")
-                continue
-            error = str(state.get("Error") or "")
-            if state.get("Restarting") or status == "restarting":
-                # it exists and Docker keeps starting it: the crash loop is one cause, judged by
-                # container.deploy.health; "docker start" would be wrong advice for it
-                yield self.passed(f"{res.name} ({image}) exists and its restart policy keeps restarting it "
-                                  f"({restart_summary(res.inspect)}): the crash loop is reported by "
-                                  "container.deploy.health", resource=res.name, observed=status, expected="running")
-                continue
-            if error:
-                detail = f"is {status} and could not start: {short_error(error)}"
-            elif status == "exited":
-                detail = (f"exited with code {state.get('ExitCode')} at {state.get('FinishedAt', '?')} "
-                          f"({restart_summary(res.inspect)})"
-                          + (" (killed by the OOM killer)" if state.get("OOMKilled") else ""))
-            else:
-                detail = f"is {status}"
-            remediation = explain_state_error(error) or (
-                f"raise {res.name}'s --memory limit or the machine's memory, then docker start {res.name}"
-                if state.get("OOMKilled") else f"docker logs --tail 50 {res.name} shows why it stopped; then "
-                f"docker start {res.name}")
-            yield self.fail(f"{res.name} ({image}) {detail}", resource=res.name, observed=status,
-                            expected="running", remediation=remediation)
+    def absent(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        what = f"no container named {res.name}" if res.spec.get("name") else f"no {res.name} found"
+        yield self.fail(f"{what} (docker ps -a shows none)", resource=res.name,
+                        observed="absent", expected="running",
+                        remediation=run_hint(res.spec, res.name, ctx.profile.get("served_model_name")))
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        state = container_state(res.inspect)
+        status = str(state.get("Status") or "?")
+        image = (res.inspect.get("Config") or {}).get("Image", "?")
+        if status == "running" and not state.get("Restarting"):
+            yield self.passed(f"{res.name} ({image}) is running since {state.get('StartedAt', '?')}",
+                              resource=res.name, observed=status, expected="running")
+            return
+        error = str(state.get("Error") or "")
+        if state.get("Restarting") or status == "restarting":
+            # it exists and Docker keeps starting it: the crash loop is one cause, judged by
+            # container.deploy.health; "docker start" would be wrong advice for it
+            yield self.passed(f"{res.name} ({image}) exists and its restart policy keeps restarting it "
+                              f"({restart_summary(res.inspect)}): the crash loop is reported by "
+                              "container.deploy.health", resource=res.name, observed=status, expected="running")
+            return
+        if error:
+            detail = f"is {status} and could not start: {short_error(error)}"
+        elif status == "exited":
+            detail = (f"exited with code {state.get('ExitCode')} at {state.get('FinishedAt', '?')} "
+                      f"({restart_summary(res.inspect)})"
+                      + (" (killed by the OOM killer)" if state.get("OOMKilled") else ""))
+        else:
+            detail = f"is {status}"
+        remediation = explain_state_error(error) or (
+            f"raise {res.name}'s --memory limit or the machine's memory, then docker start {res.name}"
+            if state.get("OOMKilled") else f"docker logs --tail 50 {res.name} shows why it stopped; then "
+            f"docker start {res.name}")
+        yield self.fail(f"{res.name} ({image}) {detail}", resource=res.name, observed=status,
+                        expected="running", remediation=remediation)
 
 
-class ContainerHealth(Check):
+class ContainerHealth(PerContainer):
     meta = CheckMeta(
         id="container.deploy.health",
         title="The AutoGLM containers are healthy and not crash-looping",
@@ -87,48 +87,45 @@ class ContainerHealth(Check):
         requires=REQUIRES,
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        for res in resolve_containers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            state = container_state(res.inspect)
-            restarts = int(res.inspect.get("RestartCount") or 0)
-            health = state.get("Health") or {}
-            hstatus = health.get("Status")
-            summary = restart_summary(res.inspect)
-            kw = dict(resource=res.name, observed=summary, expected="running, 0 restarts, healthy or no healthcheck")
-            if state.get("Status") not in ("running", "restarting") and not state.get("Restarting"):
-                # a stopped container is one failure, container.deploy.present's (its message carries the
-                # exit code, the restarts and an OOM kill)
-                yield self.skip(f"{res.name} is {state.get('Status')}: not running (see container.deploy.present)",
-                                resource=res.name)
-            elif state.get("OOMKilled"):
-                yield self.fail(f"{res.name} was killed by the OOM killer ({summary})",
-                                remediation=f"raise {res.name}'s --memory limit or the machine's memory; for a "
-                                "model server lower --gpu-memory-utilization / --max-model-len", **kw)
-            elif state.get("Restarting"):
-                yield self.fail(f"{res.name} is crash-looping: {summary}",
-                                remediation=f"docker logs --tail 50 {res.name} shows why it exits", **kw)
-            elif hstatus == "unhealthy":
-                logs = health.get("Log") or [{}]
-                last = short_error((logs[-1] or {}).get("Output", ""), 200)
-                yield self.fail(f"{res.name} is unhealthy after {health.get('FailingStreak', '?')} failed probes; "
-                                f"last probe said: {last or '(nothing)'}",
-                                remediation=f"docker inspect --format '{{{{json .State.Health}}}}' {res.name}", **kw)
-            elif restarts >= RESTART_WARN:
-                yield self.warn(f"{res.name} runs, but its restart policy restarted it {restarts} times: it has "
-                                f"crashed repeatedly ({summary})",
-                                remediation=f"docker logs --tail 100 {res.name} shows why it exited", **kw)
-            elif hstatus == "starting":
-                yield self.warn(f"{res.name} healthcheck is still starting ({summary})",
-                                remediation=f"wait for the start period; docker inspect --format "
-                                            f"'{{{{json .State.Health}}}}' {res.name} shows the probes", **kw)
-            else:
-                yield self.passed(f"{res.name}: {summary}", **kw)
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        state = container_state(res.inspect)
+        restarts = int(res.inspect.get("RestartCount") or 0)
+        health = state.get("Health") or {}
+        hstatus = health.get("Status")
+        summary = restart_summary(res.inspect)
+        kw = dict(resource=res.name, observed=summary, expected="running, 0 restarts, healthy or no healthcheck")
+        if state.get("Status") not in ("running", "restarting") and not state.get("Restarting"):
+            # a stopped container is one failure, container.deploy.present's (its message carries the
+            # exit code, the restarts and an OOM kill)
+            yield self.skip(f"{res.name} is {state.get('Status')}: not running (see container.deploy.present)",
+                            resource=res.name)
+        elif state.get("OOMKilled"):
+            yield self.fail(f"{res.name} was killed by the OOM killer ({summary})",
+                            remediation=f"raise {res.name}'s --memory limit or the machine's memory; for a "
+                            "model server lower --gpu-memory-utilization / --max-model-len", **kw)
+        elif state.get("Restarting"):
+            yield self.fail(f"{res.name} is crash-looping: {summary}",
+                            remediation=f"docker logs --tail 50 {res.name} shows why it exits", **kw)
+        elif hstatus == "unhealthy":
+            logs = health.get("Log") or [{}]
+            last = short_error((logs[-1] or {}).get("Output", ""), 200)
+            yield self.fail(f"{res.name} is unhealthy after {health.get('FailingStreak', '?')} failed probes; "
+                            f"last probe said: {last or '(nothing)'}",
+                            remediation=f"docker inspect --format '{{{{json .State.Health}}}}' {res.name}", **kw)
+        elif restarts >= RESTART_WARN:
+            yield self.warn(f"{res.name} runs, but its restart policy restarted it {restarts} times: it has "
+                            f"crashed repeatedly ({summary})",
+                            remediation=f"docker logs --tail 100 {res.name} shows why it exited", **kw)
+        elif hstatus == "starting":
+            yield self.warn(f"{res.name} healthcheck is still starting ({summary})",
+                            remediation=f"wait for the start period; docker inspect --format "
+                                        f"'{{{{json .State.Health}}}}' {res.name} shows the probes", **kw)
+        else:
+            yield self.passed(f"{res.name}: {summary}", **kw)
 
 
-class PublishedPorts(Check):
+class PublishedPorts(PerContainer):
     meta = CheckMeta(
         id="container.deploy.ports",
         title="Expected host ports are published and not taken by another process",
@@ -141,18 +138,24 @@ class PublishedPorts(Check):
         requires=REQUIRES,
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        any_port = False
-        for res in resolve_containers(ctx):
-            for p in res.spec.get("ports", []):
-                any_port = True
-                resource = f"{res.name}:{p['host']}/{p['proto']}"
-                if res.inspect is None:
-                    yield res.skip_absent(self, resource)
-                    continue
-                yield self._port(ctx, res.name, res.inspect, p, resource)
-        if not any_port:
-            yield self.skip("profile.containers expects no published ports", resource="ports")
+    none_expected = "profile.containers expects no published ports"
+    none_resource = "ports"
+
+    def containers(self, ctx: Context) -> Sequence[Resolved]:
+        return [res for res in super().containers(ctx) if res.spec.get("ports")]
+
+    @staticmethod
+    def _resource(res: Resolved, p: dict) -> str:
+        return f"{res.name}:{p['host']}/{p['proto']}"
+
+    def absent(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        for p in res.spec["ports"]:
+            yield res.skip_absent(self, self._resource(res, p))
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        for p in res.spec["ports"]:
+            yield self._port(ctx, res.name, res.inspect, p, self._resource(res, p))
 
     def _holders(self, ctx: Context, port: int) -> str:
         found = listening_on(ctx, port)

@@ -3,13 +3,14 @@ labels of the VM disk images, Docker's selinux-enabled option."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.docker import docker_info, resolve_containers, security_options
+from autoglm_doctor.facts.docker import Resolved, docker_info, security_options
 from autoglm_doctor.facts.selinux import file_label, label_type, selinux_state
 from autoglm_doctor.facts.volumes import mounts_of
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerContainer
 
 SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 MODE = "container.selinux.mode"
@@ -80,7 +81,7 @@ def _exempt(inspect: dict) -> str | None:
     return None
 
 
-class MountLabels(Check):
+class MountLabels(PerContainer):
     meta = CheckMeta(
         id="container.selinux.labels",
         title="Bind-mount sources carry a label containers may use",
@@ -96,41 +97,39 @@ class MountLabels(Check):
         requires=(MODE, "container.docker.daemon"),
         fix="fix.container.selinux_labels",
     )
+    nothing_judged = "the expected containers have no bind mounts or volumes"
+    nothing_resource = "mounts"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
         s = ctx.fact(selinux_state)
         if not s.loaded:
             yield self.skip(f"SELinux is not running ({s.selinuxfs}/enforce absent)", resource="selinux")
             return
+        yield from super().run(ctx)
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
         docker_on = _docker_selinux(ctx)
-        any_mount = False
-        for res in resolve_containers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
+        exempt = _exempt(res.inspect)
+        exp = {v["target"]: v for v in res.spec.get("volumes", [])}
+        for m in mounts_of(res.inspect):
+            if m.kind not in ("bind", "volume"):
                 continue
-            exempt = _exempt(res.inspect)
-            exp = {v["target"]: v for v in res.spec.get("volumes", [])}
-            for m in mounts_of(res.inspect):
-                if m.kind not in ("bind", "volume"):
-                    continue
-                any_mount = True
-                resource = f"{res.name}:{m.destination}"
-                if not docker_on:
-                    yield self.passed(f"{m.source}: dockerd runs without selinux-enabled, so containers are not "
-                                      "confined by container_t and labels do not block the mount (see "
-                                      "container.selinux.docker_option)", resource=resource,
-                                      observed={"source": m.source, "docker_selinux": False},
-                                      expected="container_file_t")
-                    continue
-                if exempt:
-                    yield self.passed(f"{res.name} {exempt}: the label of {m.source} does not matter",
-                                      resource=resource, observed={"source": m.source, "exempt": exempt},
-                                      expected="container_file_t")
-                    continue
-                needs_write = m.rw and bool(exp.get(m.destination, {}).get("write", m.rw))
-                yield self._label(ctx, s, res.name, res.inspect, m, resource, needs_write)
-        if not any_mount:
-            yield self.skip("the expected containers have no bind mounts or volumes", resource="mounts")
+            resource = f"{res.name}:{m.destination}"
+            if not docker_on:
+                yield self.passed(f"{m.source}: dockerd runs without selinux-enabled, so containers are not "
+                                  "confined by container_t and labels do not block the mount (see "
+                                  "container.selinux.docker_option)", resource=resource,
+                                  observed={"source": m.source, "docker_selinux": False},
+                                  expected="container_file_t")
+                continue
+            if exempt:
+                yield self.passed(f"{res.name} {exempt}: the label of {m.source} does not matter",
+                                  resource=resource, observed={"source": m.source, "exempt": exempt},
+                                  expected="container_file_t")
+                continue
+            needs_write = m.rw and bool(exp.get(m.destination, {}).get("write", m.rw))
+            yield self._label(ctx, ctx.fact(selinux_state), res.name, res.inspect, m, resource, needs_write)
 
     def _label(self, ctx: Context, s, name, inspect, m, resource, needs_write) -> Finding:
         label = file_label(ctx.target, m.source)
@@ -176,6 +175,8 @@ class VmImageLabels(Check):
         requires=(MODE,),
         fix="fix.container.selinux_labels",
     )
+    nothing_judged = "the expected containers have no bind mounts or volumes"
+    nothing_resource = "mounts"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
         s = ctx.fact(selinux_state)

@@ -3,11 +3,11 @@ effective user (image /etc/passwd, userns-remap) can read — and where needed w
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.access import accounts
-from autoglm_doctor.facts.docker import docker, host_volumes, resolve_containers
+from autoglm_doctor.facts.docker import Resolved, docker, host_volumes, resolve_containers
 from autoglm_doctor.facts.volume_probe import Answer, Item, ask
 from autoglm_doctor.facts.volumes import (
     MountInfo,
@@ -22,6 +22,7 @@ from autoglm_doctor.facts.volumes import (
     search_repair,
 )
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerContainer
 
 SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 REQUIRES = ("container.docker.daemon",)
@@ -31,7 +32,7 @@ def _expectations(spec: dict) -> dict[str, dict]:
     return {v["target"]: v for v in spec.get("volumes", [])}
 
 
-class VolumeSources(Check):
+class VolumeSources(PerContainer):
     meta = CheckMeta(
         id="container.volumes.source",
         title="Bind-mount and volume sources exist and are sane",
@@ -46,28 +47,37 @@ class VolumeSources(Check):
         requires=REQUIRES,
     )
 
+    none_expected = None  # profile.volumes may still name host paths to judge
+
     def run(self, ctx: Context) -> Iterable[Finding]:
+        judged = False
+        for finding in super().run(ctx):
+            judged = True
+            yield finding
+        for vol in host_volumes(ctx):
+            judged = True
+            yield self._host_path(ctx.target, ctx.fact(accounts), vol["path"])
+        if not judged:
+            yield self.skip("no container is expected here and profile.volumes names no host path",
+                            resource="volumes")
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
         t = ctx.target
         acc = ctx.fact(accounts)
-        for res in resolve_containers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            mounts = {m.destination: m for m in mounts_of(res.inspect) if m.kind in ("bind", "volume")}
-            expected = _expectations(res.spec)
-            for target in sorted(set(expected) - set(mounts)):
-                yield self.fail(
-                    f"{res.name} has no mount at {target}: what it keeps there lives in the container's writable "
-                    "layer and is lost when the container is re-created",
-                    resource=f"{res.name}:{target}", observed="no mount", expected=f"bind mount or volume at {target}",
-                    remediation=f"re-create the container with -v /ABSOLUTE/HOST/DIR:{target}")
-            if not mounts and not expected:
-                yield self.passed(f"{res.name} has no bind mounts or volumes", resource=res.name,
-                                  observed="none", expected="none required")
-            for _dest, m in sorted(mounts.items()):
-                yield self._source(t, acc, res.name, m)
-        for vol in host_volumes(ctx):
-            yield self._host_path(t, acc, vol["path"])
+        mounts = {m.destination: m for m in mounts_of(res.inspect) if m.kind in ("bind", "volume")}
+        expected = _expectations(res.spec)
+        for target in sorted(set(expected) - set(mounts)):
+            yield self.fail(
+                f"{res.name} has no mount at {target}: what it keeps there lives in the container's writable "
+                "layer and is lost when the container is re-created",
+                resource=f"{res.name}:{target}", observed="no mount", expected=f"bind mount or volume at {target}",
+                remediation=f"re-create the container with -v /ABSOLUTE/HOST/DIR:{target}")
+        if not mounts and not expected:
+            yield self.passed(f"{res.name} has no bind mounts or volumes", resource=res.name,
+                              observed="none", expected="none required")
+        for _dest, m in sorted(mounts.items()):
+            yield self._source(t, acc, res.name, m)
 
     def _source(self, t, acc, name: str, m: MountInfo) -> Finding:
         resource = f"{name}:{m.destination}"

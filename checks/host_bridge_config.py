@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable
+from typing import Iterable, Iterator
 
-from autoglm_doctor.check import Check, Context, docs_link
+from autoglm_doctor.check import Context, docs_link
 from autoglm_doctor.facts.netconfig import BridgeDef, net_config
-from autoglm_doctor.facts.vmnet import BridgeView, bridge_views, bridges_to_check
+from autoglm_doctor.facts.vmnet import BridgeView
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerBridge
 
 WHERE = "netplan (/etc/netplan), NetworkManager (/etc/NetworkManager/system-connections), ifupdown " \
         "(/etc/network/interfaces[.d]) and systemd-networkd (/etc/systemd/network)"
@@ -40,7 +41,7 @@ def _differences(d: BridgeDef, view: BridgeView) -> list[str]:
     return out
 
 
-class BridgePersistent(Check):
+class BridgePersistent(PerBridge):
     meta = CheckMeta(
         id="host.bridge.persistent",
         title="The bridge is defined persistently, as it runs now",
@@ -56,7 +57,6 @@ class BridgePersistent(Check):
 
     def run(self, ctx: Context) -> Iterable[Finding]:
         cfg = ctx.fact(net_config)
-        views = ctx.fact(bridge_views)
         for problem in cfg.problems:
             if problem.kind == "invalid":
                 yield self.fail(problem.message, resource=problem.path, observed="invalid", expected="valid file",
@@ -66,42 +66,46 @@ class BridgePersistent(Check):
                 yield self.skip(problem.message, resource=problem.path)
             else:
                 yield self.error(problem.message + " (run the doctor as root to read it)", resource=problem.path)
-        if not views:
-            yield self.skip("no bridge to check: " + (ctx.fact(bridges_to_check).note or "network_mode is 'nat'"))
-            return
-        unreadable = [p.path for p in cfg.problems if p.kind != "invalid"]
-        invalid = [p.path for p in cfg.problems if p.kind == "invalid"]
-        for name, view in views.items():
-            defs = cfg.bridges.get(name, [])
-            if not defs:
-                if unreadable:
-                    bad = f"; {', '.join(invalid)} is invalid" if invalid else ""
-                    yield self.error(f"{name} was not found in the readable configuration, and "
-                                     f"{', '.join(unreadable)} could not be evaluated{bad}", resource=name)
-                elif invalid and view.iface is not None:
-                    yield self.warn(f"{name} is not defined by any valid configuration file; {', '.join(invalid)} "
-                                    f"is invalid and applies nothing at boot, so {name} exists only at runtime",
-                                    resource=name, observed="runtime only", expected="a persistent definition")
-                elif view.iface is None:
-                    yield self.skip(f"{name} neither exists nor is defined anywhere (see host.bridge.present)",
-                                    resource=name)
-                else:
-                    yield self.warn(f"{name} exists only at runtime: no definition in {WHERE}; it disappears at the "
-                                    "next reboot and guests on it lose the network", resource=name,
-                                    observed="runtime only", expected="a persistent definition")
-                continue
-            sources = "; ".join(f"{d.source} ({d.system})" for d in defs)
-            problems = [f"{d.source}: {text}" for d in defs for text in _differences(d, view)]
-            if len({d.system for d in defs}) > 1:
-                problems.append(f"defined by more than one tool ({sources}): they fight over {name} at boot")
-            if problems:
-                yield self.warn(f"{name}: " + "; ".join(problems), resource=name, observed=sources,
-                                expected="one definition matching the runtime state")
+        yield from super().run(ctx)
+
+    def absent(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
+        yield from self.judge(ctx, view)  # a bridge defined but not running now is this check's to judge
+
+    def judge(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
+        cfg = ctx.fact(net_config)
+        name = view.name
+        defs = cfg.bridges.get(name, [])
+        if not defs:
+            unreadable = [p.path for p in cfg.problems if p.kind != "invalid"]
+            invalid = [p.path for p in cfg.problems if p.kind == "invalid"]
+            if unreadable:
+                bad = f"; {', '.join(invalid)} is invalid" if invalid else ""
+                yield self.error(f"{name} was not found in the readable configuration, and "
+                                 f"{', '.join(unreadable)} could not be evaluated{bad}", resource=name)
+            elif invalid and view.iface is not None:
+                yield self.warn(f"{name} is not defined by any valid configuration file; {', '.join(invalid)} "
+                                f"is invalid and applies nothing at boot, so {name} exists only at runtime",
+                                resource=name, observed="runtime only", expected="a persistent definition")
+            elif view.iface is None:
+                yield self.skip(f"{name} neither exists nor is defined anywhere (see host.bridge.present)",
+                                resource=name)
             else:
-                d = defs[0]
-                ports = ", ".join(d.ports) if d.ports else "no ports" if d.ports == () else "ports by pattern"
-                yield self.passed(f"{name} is defined in {sources}: STP {'on' if d.stp else 'off'}, {ports} — as it "
-                                  "runs now", resource=name, observed=sources, expected="persistent definition")
+                yield self.warn(f"{name} exists only at runtime: no definition in {WHERE}; it disappears at the "
+                                "next reboot and guests on it lose the network", resource=name,
+                                observed="runtime only", expected="a persistent definition")
+            return
+        sources = "; ".join(f"{d.source} ({d.system})" for d in defs)
+        problems = [f"{d.source}: {text}" for d in defs for text in _differences(d, view)]
+        if len({d.system for d in defs}) > 1:
+            problems.append(f"defined by more than one tool ({sources}): they fight over {name} at boot")
+        if problems:
+            yield self.warn(f"{name}: " + "; ".join(problems), resource=name, observed=sources,
+                            expected="one definition matching the runtime state")
+        else:
+            d = defs[0]
+            ports = ", ".join(d.ports) if d.ports else "no ports" if d.ports == () else "ports by pattern"
+            yield self.passed(f"{name} is defined in {sources}: STP {'on' if d.stp else 'off'}, {ports} — as it "
+                              "runs now", resource=name, observed=sources, expected="persistent definition")
 
 
 CHECKS = (BridgePersistent,)

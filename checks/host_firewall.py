@@ -16,8 +16,9 @@ from autoglm_doctor.facts.firewall import (
     ipv6_rulesets,
     sysctl_config,
 )
-from autoglm_doctor.facts.vmnet import BridgeView, bridge_views, bridges_to_check, vm_networking
+from autoglm_doctor.facts.vmnet import BridgeView, vm_networking
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerBridge
 from autoglm_doctor.targets.base import NotCaptured, TargetError
 
 FAMILIES = {
@@ -84,7 +85,7 @@ def _missing_rule(view: FilterView, bridge: str, tool: str) -> str:
     return f"add {tool} -I FORWARD -i {bridge} -o {bridge} -j ACCEPT (or -m physdev --physdev-is-bridged -j ACCEPT)"
 
 
-class BridgedForward(Check):
+class BridgedForward(PerBridge):
     meta = _meta(
         "host.firewall.bridge_forward", "The host firewall passes bridged guest traffic", Severity.HIGH,
         "accept bridged traffic before the DROP (Docker: iptables -I DOCKER-USER -i BRIDGE -o BRIDGE -j ACCEPT), or "
@@ -95,25 +96,22 @@ class BridgedForward(Check):
         "or policy that decides.", fix="fix.net.bridge_forward",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        views = ctx.fact(bridge_views)
-        if not views:
-            yield self.skip("no bridge to check: " + (ctx.fact(bridges_to_check).note or "network_mode is 'nat'"))
-            return
-        for view in views.values():
-            for family in FAMILIES:
-                resource = f"{view.name}:{family}"
-                if not view.usable:
-                    yield self.skip(f"{view.name} is not a usable bridge (see host.bridge.present)", resource=resource)
-                    continue
-                try:
-                    yield from self.judge(ctx, view, family, resource)
-                except NotCaptured as exc:
-                    yield self.skip(f"not captured: {exc}", resource=resource)
-                except TargetError as exc:
-                    yield self.error(f"could not read the ruleset: {exc}", resource=resource)
+    def absent(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
+        for family in FAMILIES:
+            yield self.skip(f"{view.name} is not a usable bridge (see host.bridge.present)",
+                            resource=f"{view.name}:{family}")
 
-    def judge(self, ctx: Context, view: BridgeView, family: str, resource: str) -> Iterator[Finding]:
+    def judge(self, ctx: Context, view: BridgeView) -> Iterator[Finding]:
+        for family in FAMILIES:
+            resource = f"{view.name}:{family}"
+            try:
+                yield from self._family(ctx, view, family, resource)
+            except NotCaptured as exc:
+                yield self.skip(f"not captured: {exc}", resource=resource)
+            except TargetError as exc:
+                yield self.error(f"could not read the ruleset: {exc}", resource=resource)
+
+    def _family(self, ctx: Context, view: BridgeView, family: str, resource: str) -> Iterator[Finding]:
         sysctl_key, bridge_attr, tool, producer = FAMILIES[family]
         br = view.iface
         assert br is not None

@@ -275,7 +275,7 @@ class ResetMethod(PerGpu):
                             resource=gpu.address, observed="no reset", expected="a reset method")
 
 
-class GpuNuma(Check):
+class GpuNuma(PerGpu):
     meta = CheckMeta(
         id="host.vfio.numa",
         title="A passthrough GPU sits on the NUMA node that holds the VM's memory",
@@ -287,35 +287,32 @@ class GpuNuma(Check):
         requires=("host.pci.gpus",),
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        gpus = ctx.fact(passthrough_gpus).gpus
+    def judge(self, ctx: Context, gpu: PciDevice) -> Iterator[Finding]:
         if not ctx.profile.is_set("vm_numa_node"):
-            for gpu in gpus:
-                yield self.skip(f"profile.vm_numa_node is not set: where the VM's memory lives is unknown (the GPU "
-                                f"is on node {gpu.numa_node})", resource=gpu.address)
+            yield self.skip(f"profile.vm_numa_node is not set: where the VM's memory lives is unknown (the GPU "
+                            f"is on node {gpu.numa_node})", resource=gpu.address)
             return
         want = ctx.profile.get("vm_numa_node")
         nodes = ctx.fact(numa_nodes)
-        for gpu in gpus:
-            if nodes and want not in nodes:
-                yield self.fail(f"profile.vm_numa_node is {want}, but this host has nodes {nodes}",
-                                resource=gpu.address, observed=nodes, expected=f"node {want}",
-                                remediation="set profile.vm_numa_node to one of the host's nodes")
-            elif gpu.numa_node < 0:
-                yield self.passed(f"{gpu.address}: the platform reports no NUMA locality for it (numa_node -1: one "
-                                  "node, or the firmware gives no proximity)", resource=gpu.address,
-                                  observed=-1, expected=want)
-            elif gpu.numa_node != want:
-                yield self.warn(f"{gpu.describe()} is on NUMA node {gpu.numa_node} but the VM's memory is on node "
-                                f"{want}: every DMA and every kernel launch crosses the inter-socket link",
-                                resource=gpu.address, observed=gpu.numa_node, expected=want,
-                                remediation=f"bind the VM to the GPU's node (libvirt <numatune><memory "
-                                            f"nodeset='{gpu.numa_node}'/> and vCPU pinning to node "
-                                            f"{gpu.numa_node}'s CPUs) and set profile.vm_numa_node = "
-                                            f"{gpu.numa_node}")
-            else:
-                yield self.passed(f"{gpu.address} is on node {want}, with the VM's memory", resource=gpu.address,
-                                  observed=gpu.numa_node, expected=want)
+        if nodes and want not in nodes:
+            yield self.fail(f"profile.vm_numa_node is {want}, but this host has nodes {nodes}",
+                            resource=gpu.address, observed=nodes, expected=f"node {want}",
+                            remediation="set profile.vm_numa_node to one of the host's nodes")
+        elif gpu.numa_node < 0:
+            yield self.passed(f"{gpu.address}: the platform reports no NUMA locality for it (numa_node -1: one "
+                              "node, or the firmware gives no proximity)", resource=gpu.address,
+                              observed=-1, expected=want)
+        elif gpu.numa_node != want:
+            yield self.warn(f"{gpu.describe()} is on NUMA node {gpu.numa_node} but the VM's memory is on node "
+                            f"{want}: every DMA and every kernel launch crosses the inter-socket link",
+                            resource=gpu.address, observed=gpu.numa_node, expected=want,
+                            remediation=f"bind the VM to the GPU's node (libvirt <numatune><memory "
+                                        f"nodeset='{gpu.numa_node}'/> and vCPU pinning to node "
+                                        f"{gpu.numa_node}'s CPUs) and set profile.vm_numa_node = "
+                                        f"{gpu.numa_node}")
+        else:
+            yield self.passed(f"{gpu.address} is on node {want}, with the VM's memory", resource=gpu.address,
+                              observed=gpu.numa_node, expected=want)
 
 
 CHECKS = (PciInventoryRead, GpusPresent, VfioModules, VfioBinding, VfioPersistence, BootVga, ResetMethod, GpuNuma)

@@ -8,25 +8,22 @@ weights through the target at the path the container's bind mount maps them to."
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.docker import Resolved, docker, resolve_containers
+from autoglm_doctor.check import Context, docs_link
+from autoglm_doctor.facts.docker import Resolved, docker
 from autoglm_doctor.facts.guest_gpu import nvidia_smi
 from autoglm_doctor.facts.model_server import container_argv, gpu_request, host_path, image_cuda, parse_server_args
 from autoglm_doctor.facts.nvidia import version_tuple
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
+from autoglm_doctor.per_resource import PerModelContainer
 
 SCOPE = (Scope.CONTAINER,)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tiktoken.model", "vocab.json")
 MAX_INDEX = 8 * 1024 * 1024
 
 
-def model_servers(ctx: Context) -> list[Resolved]:
-    return [r for r in resolve_containers(ctx) if r.spec.get("role") == "model"]
-
-
-class WeightsComplete(Check):
+class WeightsComplete(PerModelContainer):
     meta = CheckMeta(
         id="model.weights.complete",
         title="The model weights the server is started with are complete",
@@ -42,31 +39,24 @@ class WeightsComplete(Check):
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        dirs: list[tuple[str, str]] = []
         if ctx.profile.get("model_path"):
-            dirs.append((ctx.profile.get("model_path"), "profile.model_path"))
+            yield self._check_dir(ctx, ctx.profile.get("model_path"), "profile.model_path")
+            return
+        yield from super().run(ctx)
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        model = parse_server_args(container_argv(res.inspect)).get("model")
+        if not model:
+            yield self.skip(f"{res.name}: no --model / --model-path in its command line", resource=res.name)
+        elif not model.startswith("/"):
+            yield self.skip(f"{res.name} loads {model!r} from the hub cache (not a directory): set "
+                            "profile.model_path to check the weights", resource=res.name)
+        elif (source := host_path(res.inspect, model)) is None:
+            yield self.skip(f"{res.name}: {model} is not on a bind mount (inside the image or a named "
+                            "volume): set profile.model_path to check it", resource=res.name)
         else:
-            for res in model_servers(ctx):
-                if res.inspect is None:
-                    yield res.skip_absent(self)
-                    continue
-                model = parse_server_args(container_argv(res.inspect)).get("model")
-                if not model:
-                    yield self.skip(f"{res.name}: no --model / --model-path in its command line",
-                                    resource=res.name)
-                    continue
-                if not model.startswith("/"):
-                    yield self.skip(f"{res.name} loads {model!r} from the hub cache (not a directory): set "
-                                    "profile.model_path to check the weights", resource=res.name)
-                    continue
-                source = host_path(res.inspect, model)
-                if source is None:
-                    yield self.skip(f"{res.name}: {model} is not on a bind mount (inside the image or a named "
-                                    "volume): set profile.model_path to check it", resource=res.name)
-                    continue
-                dirs.append((source, f"{res.name}:{model}"))
-        for path, where in dirs:
-            yield self._check_dir(ctx, path, where)
+            yield self._check_dir(ctx, source, f"{res.name}:{model}")
 
     def _check_dir(self, ctx: Context, path: str, where: str) -> Finding:
         t = ctx.target
@@ -113,7 +103,7 @@ class WeightsComplete(Check):
         return self.passed(f"{path} ({where}) is complete: config.json, tokenizer, {summary}", observed=summary, **kw)
 
 
-class ServerArgsFit(Check):
+class ServerArgsFit(PerModelContainer):
     meta = CheckMeta(
         id="model.server.args",
         title="The model server's arguments fit its GPUs and the profile",
@@ -128,22 +118,19 @@ class ServerArgsFit(Check):
                     "container's GPU request (DeviceRequests / NVIDIA_VISIBLE_DEVICES) and the model's config.json.",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        for res in model_servers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            args = parse_server_args(container_argv(res.inspect))
-            if args.engine == "unknown":
-                yield self.skip(f"{res.name}: neither vLLM nor SGLang in its command line", resource=res.name)
-                continue
-            problems = self._problems(ctx, res, args)
-            kw = dict(resource=res.name, observed=args.values, expected="arguments that fit")
-            if problems:
-                yield self.fail(f"{res.name} ({args.engine}): " + "; ".join(problems), **kw)
-            else:
-                yield self.passed(f"{res.name} ({args.engine}) arguments fit: " +
-                                  ", ".join(f"{k}={v}" for k, v in sorted(args.values.items())), **kw)
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        args = parse_server_args(container_argv(res.inspect))
+        if args.engine == "unknown":
+            yield self.skip(f"{res.name}: neither vLLM nor SGLang in its command line", resource=res.name)
+            return
+        problems = self._problems(ctx, res, args)
+        kw = dict(resource=res.name, observed=args.values, expected="arguments that fit")
+        if problems:
+            yield self.fail(f"{res.name} ({args.engine}): " + "; ".join(problems), **kw)
+        else:
+            yield self.passed(f"{res.name} ({args.engine}) arguments fit: " +
+                              ", ".join(f"{k}={v}" for k, v in sorted(args.values.items())), **kw)
 
     def _problems(self, ctx: Context, res: Resolved, args: Any) -> list[str]:
         out = []
@@ -191,7 +178,7 @@ class ServerArgsFit(Check):
         return value if isinstance(value, int) and value > 0 else None
 
 
-class CudaCompat(Check):
+class CudaCompat(PerModelContainer):
     meta = CheckMeta(
         id="model.server.cuda",
         title="The NVIDIA driver supports the model server image's CUDA, and nvidia-smi works inside it",
@@ -211,34 +198,33 @@ class CudaCompat(Check):
             yield self.skip(f"the driver's CUDA version is unknown here: {state.error} (see guest.nvidia.smi)",
                             resource="cuda")
             return
-        smi = state.smi
+        yield from super().run(ctx)
+
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
+        smi = ctx.fact(nvidia_smi).smi
         driver_cuda = version_tuple(smi.cuda_version) if smi and smi.cuda_version else None
-        api = docker(ctx)
-        for res in model_servers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            need = image_cuda(res.inspect)
-            kw: dict[str, Any] = dict(resource=res.name, expected=f"driver CUDA >= {'.'.join(map(str, need)) if need else 'image CUDA'}")
-            if need and driver_cuda and tuple(driver_cuda[:2]) < need:
-                yield self.fail(f"{res.name}'s image needs CUDA {need[0]}.{need[1]}, the driver "
-                                f"{smi.driver_version if smi else '?'} supports CUDA {smi.cuda_version if smi else '?'}: "
-                                "CUDA initialisation fails ('CUDA driver version is insufficient')",
-                                observed=f"driver CUDA {smi.cuda_version if smi else '?'}", **kw)
-                continue
-            if not (res.inspect.get("State") or {}).get("Running"):
-                yield self.skip(f"{res.name} is not running: nvidia-smi cannot be tried inside it", resource=res.name)
-                continue
-            answer = api.exec_run(res.name, ["nvidia-smi", "-L"]) or {}
-            if answer.get("exit_code") != 0:
-                said = answer.get("error") or " ".join(str(answer.get("output", "")).split())[:200]
-                yield self.fail(f"nvidia-smi fails inside {res.name}: {said or 'no output'} — the container has no "
-                                "GPU (started without --gpus / the nvidia runtime)", observed=said, **kw)
-                continue
-            gpus = [ln for ln in str(answer.get("output", "")).splitlines() if ln.startswith("GPU ")]
-            yield self.passed(f"{res.name}: image CUDA {'.'.join(map(str, need)) if need else '?'} within the driver's "
-                              f"{smi.cuda_version if smi else '?'}; nvidia-smi inside sees {len(gpus)} GPU(s)",
-                              observed=len(gpus), **kw)
+        need = image_cuda(res.inspect)
+        kw: dict[str, Any] = dict(resource=res.name, expected=f"driver CUDA >= {'.'.join(map(str, need)) if need else 'image CUDA'}")
+        if need and driver_cuda and tuple(driver_cuda[:2]) < need:
+            yield self.fail(f"{res.name}'s image needs CUDA {need[0]}.{need[1]}, the driver "
+                            f"{smi.driver_version if smi else '?'} supports CUDA {smi.cuda_version if smi else '?'}: "
+                            "CUDA initialisation fails ('CUDA driver version is insufficient')",
+                            observed=f"driver CUDA {smi.cuda_version if smi else '?'}", **kw)
+            return
+        if not (res.inspect.get("State") or {}).get("Running"):
+            yield self.skip(f"{res.name} is not running: nvidia-smi cannot be tried inside it", resource=res.name)
+            return
+        answer = docker(ctx).exec_run(res.name, ["nvidia-smi", "-L"]) or {}
+        if answer.get("exit_code") != 0:
+            said = answer.get("error") or " ".join(str(answer.get("output", "")).split())[:200]
+            yield self.fail(f"nvidia-smi fails inside {res.name}: {said or 'no output'} — the container has no "
+                            "GPU (started without --gpus / the nvidia runtime)", observed=said, **kw)
+            return
+        gpus = [ln for ln in str(answer.get("output", "")).splitlines() if ln.startswith("GPU ")]
+        yield self.passed(f"{res.name}: image CUDA {'.'.join(map(str, need)) if need else '?'} within the driver's "
+                          f"{smi.cuda_version if smi else '?'}; nvidia-smi inside sees {len(gpus)} GPU(s)",
+                          observed=len(gpus), **kw)
 
 
 CHECKS = (WeightsComplete, ServerArgsFit, CudaCompat)
