@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from autoglm_doctor import __version__
 from autoglm_doctor.check import Context
 from autoglm_doctor.config import Config, apply_ignores
-from autoglm_doctor.facts.identity import target_hostname
 from autoglm_doctor.logs import new_run_id
 from autoglm_doctor.model import Finding, Report, Scope, Status
 from autoglm_doctor.registry import Registry, load_registry
@@ -88,7 +87,7 @@ def build_report(
         findings=tuple(findings),
         checks={c.meta.id: c.meta for c in classes},
         notes=tuple(registry.warnings) + tuple(notes),
-        hostname=target_hostname(target),
+        hostname=target.hostname(),
         targets=(target.name,),
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, TypeVar
 
@@ -29,9 +28,8 @@ class Context:
         # one "now" for the whole run, taken from the target: a snapshot answers with its capture time,
         # so time windows (e.g. "logs of the last hour") replay exactly; ``clock_known`` is False for a
         # hand-made snapshot that records no time (its "now" is the reader's)
-        now = getattr(target, "now", None)
-        self.now: float = now() if callable(now) else time.time()
-        self.clock_known: bool = bool(getattr(target, "has_clock", True))
+        self.now: float = target.now()
+        self.clock_known: bool = bool(target.has_clock)
         self._facts: dict[Callable[..., Any], tuple[bool, Any]] = {}
         self._locks: dict[Callable[..., Any], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -118,3 +116,8 @@ class Check(ABC):
 
     def error(self, message: str, **kw: Any) -> Finding:
         return self.finding(Status.ERROR, message, **kw)
+
+    def pass_or_fail(self, ok: bool, passed: str, failed: str | None = None, **kw: Any) -> Finding:
+        """The common tail of a threshold check: ``passed`` when ``ok``, else a failure saying
+        ``failed`` (the same message when None); ``kw`` (resource, observed, expected) for both."""
+        return self.passed(passed, **kw) if ok else self.fail(passed if failed is None else failed, **kw)

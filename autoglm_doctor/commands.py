@@ -31,12 +31,10 @@ def _ready(target: Any) -> None:
     that cannot be had is a one-line usage error."""
     from autoglm_doctor.targets.base import TargetError
 
-    ready = getattr(getattr(target, "inner", target), "ready", None)
-    if callable(ready):
-        try:
-            ready()
-        except TargetError as exc:
-            raise UsageError(" ".join(str(exc).split())) from exc
+    try:
+        target.ready()
+    except TargetError as exc:
+        raise UsageError(" ".join(str(exc).split())) from exc
 
 
 def _open_guests(specs: list[str], args: Any) -> tuple[list[Any], list[Any]]:
@@ -332,7 +330,7 @@ def cmd_fix(args: Any) -> int:
             return remedy.rollback(args, target, root)
         if args.apply and not args.yes and not sys.stdin.isatty():
             raise UsageError("stdin is not a terminal: pass --yes to apply without confirmation")
-        if args.apply and not getattr(target, "writable", False):
+        if args.apply and not target.writable:
             raise UsageError(f"{target.name} cannot be changed (a snapshot is read-only): plan with 'fix', apply on "
                              "the machine itself")
         remedy.offer_interrupted(args, target, root)

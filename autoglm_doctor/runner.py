@@ -126,7 +126,7 @@ def run_checks(
     A check whose ``runs_on`` excludes the target's role is skipped with the reason; one that
     requires a check in ``skipped`` (left out by ``--skip``) is skipped too."""
     by_id = {cls.meta.id: cls for cls in classes}
-    role = getattr(ctx.target, "role", None)
+    role = ctx.target.role
     budget = _Budget(timeout, deadline, clock)
     sorter: TopologicalSorter[str] = TopologicalSorter(
         {cid: [r for r in cls.meta.requires if r in by_id] for cid, cls in by_id.items()})

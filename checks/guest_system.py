@@ -87,17 +87,14 @@ class GuestResources(Check):
                               expected="profile vm_vcpus / vm_memory_gb")
             return
         if want_cpus is not None:
-            kw = dict(resource="vcpus", observed=cpus, expected=want_cpus)
-            if cpus < want_cpus:
-                yield self.fail(f"the guest has {cpus} vCPUs online, the profile wants {want_cpus}", **kw)
-            else:
-                yield self.passed(f"{cpus} vCPUs online (profile: {want_cpus})", **kw)
+            yield self.pass_or_fail(cpus >= want_cpus, f"{cpus} vCPUs online (profile: {want_cpus})",
+                                    f"the guest has {cpus} vCPUs online, the profile wants {want_cpus}",
+                                    resource="vcpus", observed=cpus, expected=want_cpus)
         if want_gb is not None:
-            kw = dict(resource="memory", observed=f"{mem / GIB:.1f} GiB", expected=f"{want_gb:g} GiB")
-            if mem < want_gb * GIB * MEMTOTAL_SHARE:
-                yield self.fail(f"the guest has {mem / GIB:.1f} GiB, the profile wants {want_gb:g} GiB", **kw)
-            else:
-                yield self.passed(f"{mem / GIB:.1f} GiB of memory (profile: {want_gb:g} GiB)", **kw)
+            yield self.pass_or_fail(mem >= want_gb * GIB * MEMTOTAL_SHARE,
+                                    f"{mem / GIB:.1f} GiB of memory (profile: {want_gb:g} GiB)",
+                                    f"the guest has {mem / GIB:.1f} GiB, the profile wants {want_gb:g} GiB",
+                                    resource="memory", observed=f"{mem / GIB:.1f} GiB", expected=f"{want_gb:g} GiB")
 
 
 class WeightsDisk(Check):
@@ -127,11 +124,10 @@ class WeightsDisk(Check):
         need_gb = 5.0 if present else float(ctx.profile.get("model_weights_gb"))
         free_gb = usage.free / GIB
         what = "headroom beside the weights" if present else "the weights"
-        kw = dict(resource=path, observed=f"{free_gb:.1f} GiB free on {probe}", expected=f">= {need_gb:g} GiB for {what}")
-        if free_gb < need_gb:
-            yield self.fail(f"{free_gb:.1f} GiB free on {probe}, {need_gb:g} GiB needed for {what}", **kw)
-        else:
-            yield self.passed(f"{free_gb:.1f} GiB free on {probe} ({need_gb:g} GiB needed for {what})", **kw)
+        yield self.pass_or_fail(free_gb >= need_gb, f"{free_gb:.1f} GiB free on {probe} ({need_gb:g} GiB needed for {what})",
+                                f"{free_gb:.1f} GiB free on {probe}, {need_gb:g} GiB needed for {what}",
+                                resource=path, observed=f"{free_gb:.1f} GiB free on {probe}",
+                                expected=f">= {need_gb:g} GiB for {what}")
 
 
 class ClockSync(Check):
@@ -166,11 +162,10 @@ class ClockSync(Check):
             return
         tdc = t.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], timeout=5)
         if tdc.ok and tdc.stdout.strip() in ("yes", "no"):
-            kw = dict(resource="timedatectl", observed=f"NTPSynchronized={tdc.stdout.strip()}", expected="yes")
-            if tdc.stdout.strip() == "yes":
-                yield self.passed("the system clock is NTP-synchronised (timedatectl)", **kw)
-            else:
-                yield self.fail("the system clock is not NTP-synchronised (timedatectl NTPSynchronized=no)", **kw)
+            yield self.pass_or_fail(tdc.stdout.strip() == "yes", "the system clock is NTP-synchronised (timedatectl)",
+                                    "the system clock is not NTP-synchronised (timedatectl NTPSynchronized=no)",
+                                    resource="timedatectl", observed=f"NTPSynchronized={tdc.stdout.strip()}",
+                                    expected="yes")
             return
         if t.stat("/run/systemd/timesync/synchronized") is not None:
             yield self.passed("systemd-timesyncd has synchronised the clock", resource="timesyncd",

@@ -6,7 +6,7 @@ import posixpath
 from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.cpu import cpu_info
+from autoglm_doctor.facts.cpu import cpu_info, proc_counts
 from autoglm_doctor.facts.meminfo import hugepage_pools, meminfo, thp_mode
 from autoglm_doctor.facts.vm_memory import (  # noqa: F401 - vm.* checks import the rule from here too
     GIB as _GIB,
@@ -53,16 +53,16 @@ class CpuCount(Check):
         scope=(Scope.HOST, Scope.GUEST),
         remediation="give the machine more cores, or choose a smaller profile.size",
         docs=docs_link("host.resources.cpu"),
+        description="Online logical CPUs: the proc adapter's count on the local host (psutil; recorded into "
+                    "snapshots and replayed), /sys/devices/system/cpu/online (else /proc/cpuinfo) elsewhere.",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        have = ctx.fact(cpu_info).logical_cpus
+        counts = ctx.fact(proc_counts)  # the proc adapter's count where the target has one, else /proc
+        have = counts.cpus if counts else ctx.fact(cpu_info).logical_cpus
         need = int(requirement(ctx, "cpus"))
         msg = f"{have} logical CPUs online, {need} needed for {_sizing(ctx)}"
-        if have >= need:
-            yield self.passed(msg, resource="cpus", observed=have, expected=f">= {need}")
-        else:
-            yield self.fail(msg, resource="cpus", observed=have, expected=f">= {need}")
+        yield self.pass_or_fail(have >= need, msg, resource="cpus", observed=have, expected=f">= {need}")
 
 
 class MemorySize(Check):
@@ -73,11 +73,14 @@ class MemorySize(Check):
         scope=(Scope.HOST, Scope.GUEST),
         remediation="add memory, or choose a smaller profile.size",
         docs=docs_link("host.resources.memory"),
+        description="MemTotal: the proc adapter's count on the local host (psutil; recorded into snapshots and "
+                    "replayed), /proc/meminfo elsewhere; hugepage pools from /proc/meminfo.",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:
         mem = ctx.fact(meminfo)
-        total = mem["MemTotal"]
+        counts = ctx.fact(proc_counts)
+        total = counts.memory_total if counts else mem["MemTotal"]
         hugetlb = mem.get("Hugetlb", mem.get("HugePages_Total", 0) * mem.get("Hugepagesize", 0))
         preset = float(requirement(ctx, "memory_gb"))
         rule = host_memory_need(ctx)
@@ -126,10 +129,8 @@ class DiskSpace(Check):
         need_gib = float(requirement(ctx, "disk_gb"))
         where = path if probe == path else f"{path} (not created yet; measured at {probe})"
         msg = f"{_gib(usage.free)} free of {_gib(usage.total)} at {where}, {need_gib:g} GiB needed for {_sizing(ctx)}"
-        if usage.free >= need_gib * GIB:
-            yield self.passed(msg, resource=path, observed=_gib(usage.free), expected=f">= {need_gib:g} GiB free")
-        else:
-            yield self.fail(msg, resource=path, observed=_gib(usage.free), expected=f">= {need_gib:g} GiB free")
+        yield self.pass_or_fail(usage.free >= need_gib * GIB, msg, resource=path, observed=_gib(usage.free),
+                                expected=f">= {need_gib:g} GiB free")
 
 
 class SwapPressure(Check):

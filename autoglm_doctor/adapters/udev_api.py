@@ -18,7 +18,7 @@ class UdevAdapter:
 
     @classmethod
     def connect(cls, target: Target) -> "UdevAdapter":
-        if getattr(target, "root", "/") != "/":
+        if target.kind != "local":  # a sysroot (even one given live adapters) is not this udev's root
             raise AdapterUnavailable("udev is only available on the live root filesystem")
         try:
             import pyudev

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
-from autoglm_doctor.targets.base import NotCaptured, TargetError
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
 if TYPE_CHECKING:
     from autoglm_doctor.check import Context
@@ -73,3 +73,29 @@ def cpu_info(ctx: Context) -> CpuInfo:
         online = None  # optional: the processor count from /proc/cpuinfo stands in
     logical = parse_cpu_list(online) if online and online.strip() else processors
     return CpuInfo(vendor, model, frozenset(flags), logical)
+
+
+@dataclass(frozen=True)
+class ProcCounts:
+    """Online logical CPUs and MemTotal (bytes) as the proc adapter counts them."""
+
+    cpus: int
+    memory_total: int
+
+
+def proc_counts(ctx: Context) -> ProcCounts | None:
+    """The CPU and memory counts of the target's proc adapter (psutil on the local host; a recorded
+    snapshot replays them like the docker answers); None where the target has none or did not record
+    them (a remote system, a hand-made snapshot): the caller reads /proc through the Target."""
+    if "proc" not in ctx.target.adapters:
+        return None
+    try:
+        data = ctx.target.adapter("proc").counts()
+    except (AdapterUnavailable, NotCaptured):
+        return None
+    values: dict[str, Any] = data if isinstance(data, dict) else {}
+    for key in ("cpus", "memory_total"):
+        value = values.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise GarbageValue(f"proc.counts answered {key}={value!r:.40}: not a positive count")
+    return ProcCounts(values["cpus"], values["memory_total"])

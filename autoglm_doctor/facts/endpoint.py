@@ -21,12 +21,11 @@ def port_of(base: str) -> int:
 def probe_timeout(ctx: Any) -> float:
     """The HTTP timeout, inside the check's own budget: a probe that outlives the budget would be cut off
     as a bare error with no resource, instead of the timeout verdict it deserves."""
-    remaining = getattr(ctx.target, "remaining", None)
-    if not callable(remaining):
-        return PROBE_TIMEOUT
     try:
-        left = float(remaining())
-    except Exception:  # noqa: BLE001 - DeadlineExceeded: the next read reports it
+        left = ctx.target.remaining()
+    except TargetError:  # DeadlineExceeded: the next read reports it
+        return PROBE_TIMEOUT
+    if left is None:  # no deadline
         return PROBE_TIMEOUT
     if left >= PROBE_TIMEOUT + PROBE_MARGIN:
         return PROBE_TIMEOUT

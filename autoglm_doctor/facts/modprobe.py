@@ -168,7 +168,7 @@ def _from_kmod(ctx: Context, files: ModprobeConfig) -> ModprobeConfig | None:
     """kmod's own merge (``modprobe --showconfig``) where the target can run it; each entry keeps the
     file:line the file merge found it at (kmod does not say), else names the command. None when the
     command cannot answer (a sysroot, a hand-made snapshot, kmod missing)."""
-    if not getattr(ctx.target, "can_run", False):
+    if not ctx.target.can_run:
         return None
     try:
         result = ctx.target.run(list(SHOWCONFIG), timeout=10)

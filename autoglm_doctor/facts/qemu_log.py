@@ -92,7 +92,7 @@ def read_qemu_log(target: Target, name: str) -> QemuLog:
         try:
             data = target.read_bytes(path, limit=READ_LIMIT)
         except TooLarge:
-            if not getattr(target, "can_run", True):
+            if not target.can_run:
                 return QemuLog(path, None, f"{path} is larger than {READ_LIMIT} bytes and this target cannot tail it")
             result = target.run(["tail", "-c", str(TAIL_BYTES), path])
             if not result.ok:

@@ -159,7 +159,7 @@ SMALL_READ_LIMIT = 4 * 1024 * 1024
 @runtime_checkable
 class Target(Protocol):
     """What every target offers. Local host, sysroot, snapshot, recorder, ssh, guest agent and
-    docker exec all implement exactly this.
+    docker exec all implement exactly this (``TargetDefaults`` derives the optional reads).
 
     Capabilities are declared, never probed by ``isinstance``:
     - ``kind``: one of TARGET_KINDS (how the system is reached);
@@ -167,7 +167,10 @@ class Target(Protocol):
       against ``CheckMeta.runs_on``;
     - ``can_run``: commands run on the system itself (False for a sysroot: its commands would run on
       the machine reading it; a snapshot replays recorded commands, so it is True there);
-    - ``writable``: ``mutator()`` returns a Mutator (False: it raises ReadOnlyTarget).
+    - ``writable``: ``mutator()`` returns a Mutator (False: it raises ReadOnlyTarget);
+    - ``adapters``: the typed adapters (ADAPTER_KINDS) ``adapter(kind)`` can give; any other kind
+      raises ``AdapterUnavailable`` (reason "unsupported"), which a check reports as a skip;
+    - ``has_clock``: False for a hand-made snapshot that records no capture time.
     """
 
     name: str
@@ -175,11 +178,19 @@ class Target(Protocol):
     role: str
     can_run: bool
     writable: bool
-    # has_clock (optional, default True): False for a hand-made snapshot that records no capture time
+    adapters: frozenset[str]
+    has_clock: bool
 
     def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None: ...
 
     def read_text(self, path: str) -> str | None: ...
+
+    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
+        ...  # one round trip where the transport allows it (ssh)
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes | None: ...
+
+    def host_path(self, path: str) -> str | None: ...  # where the file is on this machine, if it is
 
     def listdir(self, path: str) -> list[str] | None: ...
 
@@ -195,9 +206,97 @@ class Target(Protocol):
 
     def adapter(self, kind: str) -> Any: ...
 
+    def hostname(self) -> str: ...  # the machine's host name, "" when it cannot tell
+
     def now(self) -> float: ...  # the target's "now" (epoch seconds): the capture time for a snapshot
 
+    def remaining(self) -> float | None: ...  # seconds left in the caller's deadline (None: no deadline)
+
+    def ready(self) -> None: ...  # wait for a remote session; TargetError when it cannot be had
+
     def close(self) -> None: ...
+
+
+ADAPTER_KINDS = frozenset({"docker", "libvirt", "udev", "proc", "http"})
+
+
+def adapter_family(kind: str) -> str:
+    """``libvirt@qemu:///system`` -> ``libvirt``: a named connection is one of the family's adapters."""
+    return kind.partition("@")[0]
+
+
+def offers(target: Target, kind: str) -> bool:
+    return adapter_family(kind) in target.adapters
+
+
+class TargetDefaults:
+    """The reads every target derives from ``read_bytes`` the same way, and the defaults of the
+    declared capabilities. A target overrides what its transport does better (ssh batches
+    ``read_many``; the local host ``pread``s a range and has its files on this machine)."""
+
+    adapters: frozenset[str] = frozenset()
+    has_clock = True
+
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes | None:
+        raise NotImplementedError
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read_bytes(path)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
+        """Each value: the bytes, None (absent) or the error."""
+        out: dict[str, bytes | None | TargetError] = {}
+        for path in paths:
+            try:
+                out[path] = self.read_bytes(path, limit=limit)
+            except TargetError as exc:
+                out[path] = exc
+        return out
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes | None:
+        data = self.read_bytes(path, limit=SMALL_READ_LIMIT)
+        return None if data is None else data[max(0, offset):max(0, offset) + max(0, length)]
+
+    def host_path(self, path: str) -> str | None:
+        return None
+
+    def hostname(self) -> str:
+        return uts_hostname(self)  # type: ignore[arg-type]
+
+    def remaining(self) -> float | None:
+        return None
+
+    def ready(self) -> None:
+        return None
+
+
+MAX_HOSTNAME = 255  # HOST_NAME_MAX is 64; anything longer than a DNS name is not a host name
+
+
+def clean_hostname(text: Any) -> str:
+    """The first line of ``text`` when it can be a host name, else ""."""
+    if not isinstance(text, str):
+        return ""
+    name = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not name or len(name) > MAX_HOSTNAME or any(c.isspace() or not c.isprintable() for c in name):
+        return ""
+    return name
+
+
+def uts_hostname(target: Target) -> str:
+    """The kernel's UTS name (/proc/sys/kernel/hostname, what ``hostname`` prints), else /etc/hostname
+    (a sysroot of a machine that is not running); "" when neither tells."""
+    for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):
+        try:
+            data = target.read_bytes(path, limit=4096)
+        except (TargetError, OSError, ValueError):  # NotCaptured included: the name is simply unknown
+            continue
+        if data:
+            name = clean_hostname(data.decode("utf-8", "replace"))
+            if name:
+                return name
+    return ""
 
 
 @runtime_checkable
@@ -233,37 +332,22 @@ class Mutator(Protocol):
     # domain_xml(name) / define_xml(xml)) and ``lock(path)`` (an exclusive lock handle for the engine).
 
 
-def read_many(target: Any, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
-    """Batched reads: ``target.read_many`` when the target has one (one round trip for ssh / the guest
-    agent), else one ``read_bytes`` per path. Each value is the bytes, None (absent) or the error."""
-    batched = getattr(target, "read_many", None)
-    if callable(batched):
-        return dict(batched(paths, limit=limit))
-    out: dict[str, bytes | None | TargetError] = {}
-    for path in paths:
-        try:
-            out[path] = target.read_bytes(path, limit=limit)
-        except TargetError as exc:
-            out[path] = exc
-    return out
+def read_many(target: Target, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
+    """Batched reads (one round trip for ssh). Each value is the bytes, None (absent) or the error."""
+    return dict(target.read_many(paths, limit=limit))
 
 
-def read_range(target: Any, path: str, offset: int, length: int) -> bytes | None:
-    """Bytes [offset, offset+length) of a file: ``target.read_range`` when the target has one (a
-    large log is never loaded whole), else a slice of a capped ``read_bytes``."""
-    ranged = getattr(target, "read_range", None)
-    if callable(ranged):
-        return ranged(path, offset, length)  # type: ignore[no-any-return]
-    data = target.read_bytes(path, limit=SMALL_READ_LIMIT)
-    return None if data is None else data[offset:offset + length]
+def read_range(target: Target, path: str, offset: int, length: int) -> bytes | None:
+    """Bytes [offset, offset+length) of a file: a large log is never loaded whole where the target
+    can read a range (elsewhere a slice of a capped ``read_bytes``)."""
+    return target.read_range(path, offset, length)
 
 
-def host_path(target: Any, path: str) -> str | None:
+def host_path(target: Target, path: str) -> str | None:
     """Where ``path`` of ``target`` is on this machine, when the target declares it (a local or
     sysroot target); None for every other target. Only the parallel log scanner uses it, to let its
     worker processes read by path; everything else reads through the protocol."""
-    declared = getattr(target, "host_path", None)
-    return declared(path) if callable(declared) else None
+    return target.host_path(path)
 
 
 def call_key(adapter: str, method: str, args: Sequence[Any]) -> str:

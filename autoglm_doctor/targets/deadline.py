@@ -35,11 +35,12 @@ class DeadlineTarget:
         self.clock = clock
         self.what = what
         self.name: str = inner.name
-        self.kind: str = getattr(inner, "kind", "local")
-        self.role: str = getattr(inner, "role", "host")
-        self.can_run: bool = getattr(inner, "can_run", True)
+        self.kind: str = inner.kind
+        self.role: str = inner.role
+        self.can_run: bool = inner.can_run
         self.writable = False  # checks only read: the fix engine gets the target itself
-        self.has_clock: bool = getattr(inner, "has_clock", True)
+        self.has_clock: bool = inner.has_clock
+        self.adapters: frozenset[str] = inner.adapters
 
     def remaining(self) -> float:
         left = self.deadline - self.clock()
@@ -58,18 +59,15 @@ class DeadlineTarget:
 
     def read_range(self, path: str, offset: int, length: int) -> bytes | None:
         self.remaining()
-        return self.inner.read_range(path, offset, length)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.read_range(path, offset, length)
 
     def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
-        from autoglm_doctor.targets.base import read_many
-
         self.remaining()
-        return read_many(self.inner, paths, limit=limit)
+        return self.inner.read_many(paths, limit=limit)
 
     def host_path(self, path: str) -> str | None:
         self.remaining()
-        local = getattr(self.inner, "host_path", None)
-        return local(path) if callable(local) else None
+        return self.inner.host_path(path)
 
     def listdir(self, path: str) -> list[str] | None:
         self.remaining()
@@ -101,6 +99,13 @@ class DeadlineTarget:
 
     def now(self) -> float:
         return self.inner.now()
+
+    def hostname(self) -> str:
+        self.remaining()
+        return self.inner.hostname()
+
+    def ready(self) -> None:
+        self.inner.ready()
 
     def close(self) -> None:
         """A check does not close the run's target."""

@@ -121,10 +121,6 @@ class DockerExecTarget(ExecMetadata):
             raise TooLarge(f"{path}: larger than the {cap}-byte cap")
         return bytes(out)
 
-    def read_text(self, path: str) -> str | None:
-        data = self.read_bytes(path)
-        return None if data is None else data.decode("utf-8", errors="replace")
-
     # -- commands ---------------------------------------------------------------------------
     def _exec(self, argv: Sequence[str], *, timeout: float, raw: bool = False) -> Any:
         try:

@@ -17,6 +17,7 @@ from autoglm_doctor.targets.base import (
     DiskUsage,
     GarbageValue,
     StatResult,
+    TargetDefaults,
     TargetError,
 )
 
@@ -38,7 +39,7 @@ def _failed(path: str, result: CommandResult) -> TargetError:
     return TargetError(f"{path}: {detail}")
 
 
-class ExecMetadata:
+class ExecMetadata(TargetDefaults):
     """Mixin: needs ``run(argv, timeout=...)`` and ``name``."""
 
     name: str

@@ -119,19 +119,6 @@ class GuestAgentTarget(ExecMetadata):
             raise self._garbage("guest-file-read", reply)
         return chunk, eof
 
-    def read_text(self, path: str) -> str | None:
-        data = self.read_bytes(path)
-        return None if data is None else data.decode("utf-8", errors="replace")
-
-    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
-        out: dict[str, bytes | None | TargetError] = {}
-        for path in paths:
-            try:
-                out[path] = self.read_bytes(path, limit=limit)
-            except TargetError as exc:
-                out[path] = exc
-        return out
-
     # -- commands ---------------------------------------------------------------------------
     def run(self, argv: Sequence[str], *, timeout: float = 10.0) -> CommandResult:
         from autoglm_doctor.adapters.qemu_agent import AgentCommandError

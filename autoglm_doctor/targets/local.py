@@ -9,12 +9,15 @@ import time
 from typing import Any, Sequence
 
 from autoglm_doctor.targets.base import (
+    ADAPTER_KINDS,
     AdapterUnavailable,
     CommandResult,
     DiskUsage,
     StatResult,
+    TargetDefaults,
     TargetError,
     TooLarge,
+    offers,
 )
 
 _ABSENT_ERRNOS = {errno.ENOENT, errno.ENOTDIR}
@@ -27,7 +30,7 @@ def _absent_or_raise(path: str, exc: OSError) -> None:
     raise TargetError(f"{path}: {exc.strerror or exc}") from exc
 
 
-class LocalTarget:
+class LocalTarget(TargetDefaults):
     """Reads the machine the doctor runs on. ``root`` re-roots file paths (commands still run on
     the host), which tests and sysroot-style inspection of a mounted image use."""
 
@@ -43,6 +46,7 @@ class LocalTarget:
         # report. ``live=True`` asks for them anyway (tests that build a tree next to the live host).
         self.live = self.root == "/" if live is None else live
         self.can_run = self.live
+        self.adapters: frozenset[str] = ADAPTER_KINDS if self.live else frozenset()
         self._adapters: dict[str, Any] = {}
 
     def _p(self, path: str) -> str:
@@ -81,23 +85,9 @@ class LocalTarget:
         finally:
             os.close(fd)
 
-    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
-        """Several files in one call (each value: the bytes, None when absent, or the error)."""
-        out: dict[str, bytes | None | TargetError] = {}
-        for path in paths:
-            try:
-                out[path] = self.read_bytes(path, limit=limit)
-            except TargetError as exc:
-                out[path] = exc
-        return out
-
     def host_path(self, path: str) -> str | None:
         """This target's files are on this machine: the path the parallel log scanner may open."""
         return self._p(path) if path.startswith("/") else None
-
-    def read_text(self, path: str) -> str | None:
-        data = self.read_bytes(path)
-        return None if data is None else data.decode("utf-8", errors="replace")
 
     def listdir(self, path: str) -> list[str] | None:
         try:
@@ -186,7 +176,7 @@ class LocalTarget:
         )
 
     def adapter(self, kind: str) -> Any:
-        if not self.live:
+        if not offers(self, kind):
             raise AdapterUnavailable(f"{kind}: a sysroot target ({self.root}) has no live {kind} adapter",
                                      reason="unsupported")
         if kind not in self._adapters:

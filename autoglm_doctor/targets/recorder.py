@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from autoglm_doctor.targets.base import (
     DiskUsage,
     StatResult,
     Target,
+    TargetDefaults,
     TargetError,
     call_key,
 )
@@ -37,7 +37,7 @@ from autoglm_doctor.targets.snapshot import FORMAT_NAME, FORMAT_VERSION, SIDE_DI
 T = TypeVar("T")
 
 
-class RecordingTarget:
+class RecordingTarget(TargetDefaults):
     """Wraps a target (normally LocalTarget) and records reads into a snapshot tree."""
 
     writable = False  # collecting never changes the machine
@@ -46,8 +46,10 @@ class RecordingTarget:
     def __init__(self, inner: Target) -> None:
         self.inner = inner
         self.name = inner.name
-        self.role = getattr(inner, "role", "host")
-        self.can_run = getattr(inner, "can_run", True)
+        self.role = inner.role
+        self.can_run = inner.can_run
+        self.adapters = inner.adapters  # what the recorded system offers is what the snapshot replays
+        self.has_clock = inner.has_clock
         self.tree = tempfile.mkdtemp(prefix="autoglm-doctor-collect-")
         self._lock = threading.Lock()
         self._absent: set[str] = set()
@@ -60,6 +62,7 @@ class RecordingTarget:
         self._api: dict[str, Any] = {}
         self._adapters: dict[str, RecordingAdapter] = {}
         self._now: float | None = None
+        self._hostname: str | None = None
         self._frozen = False
 
     @contextlib.contextmanager
@@ -122,10 +125,6 @@ class RecordingTarget:
                 with open(host, "wb") as fh:
                     fh.write(scrub_bytes(data))
         return data
-
-    def read_text(self, path: str) -> str | None:
-        data = self.read_bytes(path)
-        return None if data is None else data.decode("utf-8", errors="replace")
 
     def listdir(self, path: str) -> list[str] | None:
         entries = self._guard(path, lambda: self.inner.listdir(path))
@@ -200,6 +199,15 @@ class RecordingTarget:
                 self._now = self.inner.now()
             return self._now
 
+    def hostname(self) -> str:
+        """The recorded machine's name (kept in the manifest, not as files of the tree)."""
+        if self._hostname is None:
+            self._hostname = self.inner.hostname()
+        return self._hostname
+
+    def ready(self) -> None:
+        self.inner.ready()
+
     def _record_call(self, key: str, entry: dict[str, Any]) -> None:
         entry = scrub_value(entry)
         with self._recording():
@@ -241,7 +249,7 @@ class RecordingTarget:
             "kind": "recorded",
             "source": self.name,
             "role": self.role,
-            "hostname": socket.gethostname(),
+            "hostname": self.hostname(),
             "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,
         }

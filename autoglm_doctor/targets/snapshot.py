@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from autoglm_doctor.adapters.answers import AnswerError, check_answer
 from autoglm_doctor.targets.base import (
+    ADAPTER_KINDS,
     AdapterUnavailable,
     GarbageValue,
     CommandResult,
@@ -19,8 +20,11 @@ from autoglm_doctor.targets.base import (
     ReadOnlyTarget,
     SnapshotError,
     StatResult,
+    TargetDefaults,
     TargetError,
     call_key,
+    clean_hostname,
+    uts_hostname,
 )
 from autoglm_doctor.targets import snapside
 from autoglm_doctor.targets.paths import LinkLoop, resolve
@@ -42,7 +46,7 @@ def parse_json(data: bytes) -> Any:
         raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
-class SnapshotTarget:
+class SnapshotTarget(TargetDefaults):
     """Replays what a recorder captured, or serves a hand-made tree.
 
     A read the snapshot has no answer for raises ``NotCaptured``. In a snapshot declared
@@ -54,6 +58,9 @@ class SnapshotTarget:
     writable = False
     kind = "snapshot"
     can_run = True  # recorded commands replay
+    # every adapter replays: what the recorder did not capture is NotCaptured (a skip saying so), and a
+    # connection that failed when recording fails again the same way
+    adapters = ADAPTER_KINDS
 
     def __init__(self, path: str) -> None:
         self.source = path
@@ -210,20 +217,6 @@ class SnapshotTarget:
             raise TargetError(f"{path}: is a {kind} in {self.source}, not a regular file: refused")
         return self._tree.read(rel, limit if limit is not None else cap("FILE_MAX_BYTES", MAX_FILE_BYTES))
 
-    def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
-        """Several files in one call (each value: the bytes, None when absent, or the error)."""
-        out: dict[str, bytes | None | TargetError] = {}
-        for path in paths:
-            try:
-                out[path] = self.read_bytes(path, limit=limit)
-            except TargetError as exc:
-                out[path] = exc
-        return out
-
-    def read_text(self, path: str) -> str | None:
-        data = self.read_bytes(path)
-        return None if data is None else data.decode("utf-8", errors="replace")
-
     def listdir(self, path: str) -> list[str] | None:
         key = path.rstrip("/") or "/"
         if key in self._dirs:
@@ -288,6 +281,10 @@ class SnapshotTarget:
             raise AdapterUnavailable(err.get("message", f"{kind} unavailable"), hint=err.get("hint", ""),
                                      reason=err.get("reason", "unreachable"))
         return ReplayAdapter(kind, self._api, self.source)
+
+    def hostname(self) -> str:
+        """The machine the snapshot was recorded on (its manifest), else what its files say."""
+        return clean_hostname(self.manifest.get("hostname")) or uts_hostname(self)
 
     def now(self) -> float:
         """The moment the snapshot was taken, so time windows replay exactly; now for a tree without one."""

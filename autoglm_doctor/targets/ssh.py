@@ -36,6 +36,7 @@ from autoglm_doctor.targets.base import (
     CommandResult,
     DiskUsage,
     StatResult,
+    TargetDefaults,
     TargetError,
     TooLarge,
 )
@@ -106,7 +107,7 @@ class _Pending:
         self.reply: dict[str, Any] | None = None
 
 
-class SshTarget:
+class SshTarget(TargetDefaults):
     kind = "ssh"
     role = "host"
     can_run = True
@@ -268,10 +269,6 @@ class SshTarget:
             return base64.b64decode(self._call("read", path=path, limit=DEFAULT_LIMIT if limit is None else limit))
         except _Absent:
             return None
-
-    def read_text(self, path: str) -> str | None:
-        data = self.read_bytes(path)
-        return None if data is None else data.decode("utf-8", errors="replace")
 
     def read_many(self, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
         for path in paths:

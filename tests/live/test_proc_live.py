@@ -51,3 +51,30 @@ def test_counts_agree_with_the_kernel():
     with open("/proc/meminfo") as fh:
         total_kb = int(next(line for line in fh if line.startswith("MemTotal:")).split()[1])
     assert counts["memory_total"] == total_kb * 1024
+
+
+def test_host_resources_counts_come_from_the_adapter_and_replay(tmp_path):
+    """On the local host host.resources.* count through the proc adapter (checked against the kernel's
+    own numbers read here), and a collected snapshot replays the same counts from its recorded answers."""
+    from tests.helpers import run_check_ids
+
+    online = os.sysconf("SC_NPROCESSORS_ONLN")
+    with open("/proc/meminfo") as fh:
+        total = int(next(line for line in fh if line.startswith("MemTotal:")).split()[1]) * 1024
+    shown = f"{total / 1024**3:.1f} GiB"
+    recorder = RecordingTarget(LocalTarget())
+    try:
+        live = {f.check_id: f for f in run_check_ids(recorder, ["host.resources.cpu", "host.resources.memory"])}
+        path = recorder.save(str(tmp_path / "snap"))
+    finally:
+        recorder.close()
+    assert live["host.resources.cpu"].observed == online
+    assert live["host.resources.memory"].observed.startswith(shown) or shown in live["host.resources.memory"].message
+    snap = SnapshotTarget(path)
+    try:
+        assert any(key.startswith("proc.counts(") for key in snap._api)
+        again = {f.check_id: f for f in run_check_ids(snap, ["host.resources.cpu", "host.resources.memory"])}
+    finally:
+        snap.close()
+    for cid, finding in live.items():
+        assert (again[cid].status, again[cid].observed) == (finding.status, finding.observed)

@@ -7,7 +7,7 @@ from autoglm_doctor.check import Check, Context
 from autoglm_doctor.config import Profile
 from autoglm_doctor.model import CheckMeta, Scope, Severity, Status
 from autoglm_doctor.runner import run_checks
-from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
+from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetDefaults, TargetError
 
 
 def meta(cid, requires=()):
@@ -20,7 +20,7 @@ def make(cid, body, requires=()):
 
 
 def run(*classes, timeout=5.0, jobs=4):
-    return run_checks(list(classes), Context(None, Profile({})), timeout=timeout, jobs=jobs)
+    return run_checks(list(classes), Context(Host(), Profile({})), timeout=timeout, jobs=jobs)
 
 
 def test_pass_and_fail_come_through_with_duration():
@@ -78,7 +78,7 @@ class FakeClock:
         self.t += seconds
 
 
-class Host:
+class Host(TargetDefaults):
     name, kind, role, can_run, writable = "test", "local", "host", True, False
 
     def __init__(self):

@@ -11,6 +11,7 @@ from autoglm_doctor.config import Profile
 from autoglm_doctor.model import CheckMeta, Scope, Severity, Status
 from autoglm_doctor.registry import load_registry
 from autoglm_doctor.runner import run_checks
+from autoglm_doctor.targets.base import TargetDefaults
 from tests.helpers import ROOT, doctor
 
 HEALTHY = ROOT / "tests" / "scenarios" / "host-healthy-intel"
@@ -22,10 +23,15 @@ def make(cid, scope, runs_on=(), requires=()):
     return type(cid.replace(".", "_"), (Check,), {"meta": meta, "run": lambda self, ctx: [self.passed("ran")]})
 
 
-class Role:
+class Role(TargetDefaults):
+    kind, can_run, writable = "local", True, False
+
     def __init__(self, role):
         self.role = role
         self.name = f"test-{role}"
+
+    def now(self):
+        return 0.0
 
 
 def test_roles_come_from_runs_on_or_from_scope():
