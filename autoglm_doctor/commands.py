@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -13,10 +14,14 @@ from typing import TYPE_CHECKING, Any
 from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    from autoglm_doctor.app import RunOptions
+    from autoglm_doctor.config import Config
+    from autoglm_doctor.model import Finding, Report
+    from autoglm_doctor.registry import Registry
     from autoglm_doctor.targets.base import Target
 
 
-def _open_target(spec: str, args: Any = None) -> Any:
+def _open_target(spec: str, args: argparse.Namespace | None = None) -> Target:
     from autoglm_doctor.targets import TargetSpecError, open_target
     from autoglm_doctor.targets.base import SnapshotError, TargetError
 
@@ -26,7 +31,7 @@ def _open_target(spec: str, args: Any = None) -> Any:
         raise UsageError(" ".join(str(exc).split())) from exc
 
 
-def _ready(target: Any) -> None:
+def _ready(target: Target) -> None:
     """Wait for a remote target's session (ssh connects in the background while checks load); a session
     that cannot be had is a one-line usage error."""
     from autoglm_doctor.targets.base import TargetError
@@ -37,13 +42,13 @@ def _ready(target: Any) -> None:
         raise UsageError(" ".join(str(exc).split())) from exc
 
 
-def _open_guests(specs: list[str], args: Any) -> tuple[list[Any], list[Any]]:
+def _open_guests(specs: list[str], args: argparse.Namespace) -> tuple[list[Target], list[Finding]]:
     """Open every guest target; one that cannot be reached becomes an error finding of that target."""
     from autoglm_doctor.model import Finding, Severity, Status
 
-    guests: list[Any] = []
-    unreachable: list[Any] = []
-    opened = []
+    guests: list[Target] = []
+    unreachable: list[Finding] = []
+    opened: list[tuple[str, Target | UsageError]] = []
     for spec in specs:  # remote sessions connect in the background, all at once
         try:
             opened.append((spec, _open_target(spec, args)))
@@ -67,7 +72,7 @@ def _open_guests(specs: list[str], args: Any) -> tuple[list[Any], list[Any]]:
     return guests, unreachable
 
 
-def _run_with_guests(args: Any, target: Any) -> Any:
+def _run_with_guests(args: argparse.Namespace, target: Target) -> Report:
     """The primary target and its guests (--guest, else the profile's ``guests``) in one report, every
     finding labelled with its target. Targets named on the command line are checked at once."""
     from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +103,7 @@ def _run_with_guests(args: Any, target: Any) -> Any:
     return report
 
 
-def _config(path: str | None) -> Any:
+def _config(path: str | None) -> Config:
     from autoglm_doctor.config import ConfigError, load_config
 
     try:
@@ -107,7 +112,7 @@ def _config(path: str | None) -> Any:
         raise UsageError(str(exc)) from exc
 
 
-def _with_libvirt_uri(config: Any, uri: str | None) -> Any:
+def _with_libvirt_uri(config: Config, uri: str | None) -> Config:
     """--libvirt-uri sets profile.libvirt_uri (validated like the profile key)."""
     if not uri:
         return config
@@ -122,7 +127,7 @@ def _with_libvirt_uri(config: Any, uri: str | None) -> Any:
     return replace(config, profile=Profile({**config.profile.values, "libvirt_uri": uri}))
 
 
-def _options(args: Any) -> Any:
+def _options(args: argparse.Namespace) -> RunOptions:
     from autoglm_doctor.app import RunOptions
 
     for flag, value in (("--timeout", args.timeout), ("--deadline", args.deadline)):
@@ -135,7 +140,7 @@ def _options(args: Any) -> Any:
                       allow_pending_reboot=getattr(args, "allow_pending_reboot", False))
 
 
-def _check_patterns(registry: Any, args: Any, config: Any) -> None:
+def _check_patterns(registry: Registry, args: argparse.Namespace, config: Config) -> None:
     unmatched = registry.unmatched(list(args.only) + list(args.skip))
     if unmatched:
         raise UsageError(f"no check matches {', '.join(repr(p) for p in unmatched)} (see: autoglm-doctor list)")
@@ -166,7 +171,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _run(args: Any, target: Target, peers: dict[str, Target] | None = None) -> tuple[Any, Any, Any]:
+def _run(args: argparse.Namespace, target: Target, peers: dict[str, Target] | None = None) -> tuple[Report, Config, Registry]:
     from autoglm_doctor.app import build_report, new_run_id
     from autoglm_doctor.logs import configure
     from autoglm_doctor.registry import load_registry
@@ -196,7 +201,7 @@ def _write(text: str, output: str | None) -> None:
     write_report(text, output)
 
 
-def cmd_check(args: Any) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from autoglm_doctor.model import Severity
     from autoglm_doctor.render import renderer
 
@@ -218,7 +223,7 @@ def cmd_check(args: Any) -> int:
     return EXIT_OK if report.passed_gate(fail_on) else EXIT_GATE
 
 
-def cmd_list(args: Any) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from autoglm_doctor.app import catalogue
     from autoglm_doctor.registry import load_registry
 
@@ -246,7 +251,7 @@ def cmd_list(args: Any) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: Any) -> int:
+def cmd_explain(args: argparse.Namespace) -> int:
     from autoglm_doctor.app import catalogue
     from autoglm_doctor.registry import load_registry
 
@@ -287,7 +292,7 @@ def _log_window_start(config: Any, now: float) -> float:
     return now - parse_duration(config.profile.get("logs_window"))
 
 
-def cmd_collect(args: Any) -> int:
+def cmd_collect(args: argparse.Namespace) -> int:
     from autoglm_doctor.targets.recorder import RecordingTarget
 
     if not args.output.endswith((".tar.gz", ".tgz")) and os.path.exists(args.output) and os.listdir(args.output):
@@ -314,7 +319,7 @@ def cmd_collect(args: Any) -> int:
     return EXIT_OK
 
 
-def cmd_fix(args: Any) -> int:
+def cmd_fix(args: argparse.Namespace) -> int:
     import fnmatch
 
     from autoglm_doctor.app import plan_fixes
@@ -350,7 +355,7 @@ def cmd_fix(args: Any) -> int:
         target.close()
 
 
-def cmd_report(args: Any) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from autoglm_doctor.fleet.command import cmd_report as run_report
 
     return run_report(args, _write)

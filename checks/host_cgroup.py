@@ -31,7 +31,7 @@ class CgroupControllers(Check):
         if cg.version == 2:
             yield self.passed("cgroup v2 (unified hierarchy at /sys/fs/cgroup)", resource="version",
                               observed="v2", expected="v2")
-            wanted = V2_CONTROLLERS
+            wanted: tuple[str, ...] = V2_CONTROLLERS
         else:
             extra = f", cgroup2 also mounted at {cg.hybrid_v2_mount} (hybrid)" if cg.hybrid_v2_mount else ""
             yield self.warn(

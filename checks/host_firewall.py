@@ -16,6 +16,7 @@ from autoglm_doctor.facts.firewall import (
     ipv6_rulesets,
     sysctl_config,
 )
+from autoglm_doctor.facts.fwrules import Verdict
 from autoglm_doctor.facts.vmnet import BridgeView, vm_networking
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.per_resource import PerBridge
@@ -132,7 +133,8 @@ class BridgedForward(PerBridge):
                         f"({sysctl_key}={nf.values.get(sysctl_key, 'absent')}, bridge/{bridge_attr}=0)")
             yield self.passed(text, resource=resource, observed="not filtered", expected="accepted")
             return
-        decided, partial = [], []
+        decided: list[tuple[FilterView, Verdict]] = []
+        partial: list[str] = []
         for fv in views:
             for verdict in fv.verdicts(br.name, br.name):
                 decided.append((fv, verdict))

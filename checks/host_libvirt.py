@@ -39,7 +39,8 @@ def kvm_archs(capabilities_xml: object) -> tuple[list[str], list[str]]:
         root = ET.fromstring(capabilities_xml)
     except ET.ParseError as exc:
         raise GarbageValue(f"libvirt capabilities XML does not parse: {exc}") from exc
-    kvm, tcg = [], []
+    kvm: list[str] = []
+    tcg: list[str] = []
     for guest in root.findall("guest"):
         if (guest.findtext("os_type") or "").strip() != "hvm":
             continue

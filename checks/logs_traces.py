@@ -77,7 +77,7 @@ class TraceErrors(_WindowCheck):
         examples: dict[str, list[str]] = {}
         for f in report["failing"]:
             examples.setdefault(f["service"], []).append(f["trace"])
-        top = {}
+        top: dict[str, str] = {}
         for e in report["top_errors"]:
             top.setdefault(e["service"], e["message"])
         seen = [p["service"] for p in report["propagation"]]

@@ -104,7 +104,7 @@ class HugepageBacking(DomainCheck):
         param = f"{size_kb >> 10}M" if size_kb < 1 << 20 else f"{size_kb >> 20}G"
         arithmetic = f"{gib:g} GiB / {label} = {need} pages"
         verdict = pool_verdict(pool.total, pool.free, need) if pool else "short"
-        if verdict == "short":
+        if verdict == "short" or pool is None:
             yield self.fail(f"{rec.name} asks for {label} hugepages but the host reserves {pool.total if pool else 0}; "
                             f"{arithmetic}: the start fails to allocate its memory", resource=rec.name,
                             observed=pool.total if pool else 0, expected=f">= {need}",

@@ -122,7 +122,7 @@ def permitted(st: StatResult, who: Account, want: int, acl: list[AclEntry] | Non
 def vm_user(ctx: Context) -> str:
     """The account that runs the VMs: the profile's, else the distribution's QEMU user, else root."""
     if ctx.profile.is_set("vm_user"):
-        return ctx.profile.get("vm_user")
+        return str(ctx.profile.get("vm_user"))
     users = ctx.fact(accounts).users
     return next((u for u in VM_USER_CANDIDATES if u in users), "root")
 

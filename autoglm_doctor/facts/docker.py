@@ -137,7 +137,7 @@ def host_volumes(ctx: Context) -> list[dict[str, Any]]:
 
 def describe_spec(spec: dict[str, Any]) -> str:
     if spec.get("name"):
-        return spec["name"]
+        return str(spec["name"])
     if spec.get("label"):
         return f"label {spec['label']}"
     return f"{spec['role']} server (image matching {'|'.join(spec['image'])})"

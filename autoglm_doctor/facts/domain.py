@@ -350,7 +350,10 @@ def record_from(entry: dict[str, Any]) -> DomainRecord:
         problem = ""
     except ValueError as exc:
         dom, problem = None, str(exc)
-    flag = lambda key: bool(entry[key]) if isinstance(entry.get(key), bool) else None  # noqa: E731
+
+    def flag(key: str) -> bool | None:
+        return bool(entry[key]) if isinstance(entry.get(key), bool) else None
+
     return DomainRecord(name, dom, int(entry.get("state") or 0), int(entry.get("reason") or 0),
                         bool(entry.get("active")), flag("persistent"), flag("autostart"), problem, str(xml))
 

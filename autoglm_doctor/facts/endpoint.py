@@ -3,11 +3,14 @@ and whether a local endpoint listens on every address (reachable by anyone who r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from autoglm_doctor.facts.listeners import listening_on
 from autoglm_doctor.targets.base import TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 PROBE_TIMEOUT = 5.0
 PROBE_MARGIN = 1.0  # of the check's budget, kept for judging the answer
@@ -18,7 +21,7 @@ def port_of(base: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def probe_timeout(ctx: Any) -> float:
+def probe_timeout(ctx: Context) -> float:
     """The HTTP timeout, inside the check's own budget: a probe that outlives the budget would be cut off
     as a bare error with no resource, instead of the timeout verdict it deserves."""
     try:
@@ -32,7 +35,7 @@ def probe_timeout(ctx: Any) -> float:
     return round(max(0.1, (left - PROBE_MARGIN * 0.5) * 0.8), 1)
 
 
-def open_to_all(ctx: Any, base: str) -> str:
+def open_to_all(ctx: Context, base: str) -> str:
     """How a local endpoint is reachable from everywhere ("it listens on 0.0.0.0:8000"), or ""."""
     host = (urlsplit(base).hostname or "").lower()
     if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 from autoglm_doctor.facts.kernel import GarbageValue
 
@@ -203,7 +204,7 @@ class NftTable:
     iptables_nft: bool = False  # managed by iptables-nft (read through iptables-save instead)
 
 
-def _nft_iface(expr: dict, rule: Rule) -> bool:
+def _nft_iface(expr: dict[str, Any], rule: Rule) -> bool:
     match = expr.get("match")
     if not isinstance(match, dict):
         return False
@@ -219,7 +220,7 @@ def _nft_iface(expr: dict, rule: Rule) -> bool:
     return True
 
 
-def _nft_rule(chain: str, exprs: list, family: str) -> Rule:
+def _nft_rule(chain: str, exprs: list[Any], family: str) -> Rule:
     rule = Rule(text="", chain=chain)
     for expr in exprs:
         if not isinstance(expr, dict) or not expr:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autoglm_doctor.facts.kernel import GarbageValue
+from autoglm_doctor.facts.kernel import GarbageValue, KernelConfig
 from autoglm_doctor.targets.base import NotCaptured, TargetError
 
 if TYPE_CHECKING:
@@ -159,8 +159,8 @@ def explain_inactive(state: IommuState, cpu_vendor: str, cmdline: Any, config: A
             "check the kernel log (dmesg | grep -i -e iommu -e smmu) for why the IOMMU driver did not initialise")
 
 
-def _config_state(config: Any, name: str) -> str | None:
-    if config is None or not getattr(config, "source", None):
+def _config_state(config: KernelConfig | None, name: str) -> str | None:
+    if config is None or not config.source:
         return None
     return config.state(name)
 

@@ -36,7 +36,7 @@ def _ifname(value: Any) -> str:
 def _network_mode(value: Any) -> str:
     if value not in ("bridged", "nat"):
         raise ValueError(f"{value!r} is not 'bridged' or 'nat'")
-    return value
+    return str(value)
 
 
 def _vlans(value: Any) -> list[int]:
@@ -148,7 +148,7 @@ def read_interface(target: Target, name: str) -> Interface | None:
 PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
 
 
-def _port_state(target: Any, base: str) -> str | None:
+def _port_state(target: Target, base: str) -> str | None:
     """The STP state of a bridge port (brport/state), or None when it is not a bridge port or not recorded."""
     try:
         text = target.read_text(f"{base}/brport/state")

@@ -90,7 +90,7 @@ def _shadowed_files(ctx: Context, dirs: tuple[str, ...], suffixes: tuple[str, ..
 
 
 # -- netplan ------------------------------------------------------------------------------------------
-def _merge(into: dict, new: dict) -> None:
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
     for key, value in new.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge(into[key], value)
@@ -99,7 +99,7 @@ def _merge(into: dict, new: dict) -> None:
 
 
 def parse_netplan(ctx: Context, cfg: NetConfig) -> None:
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     sources: dict[str, list[str]] = {}
     for path in _shadowed_files(ctx, NETPLAN_DIRS, (".yaml", ".yml")):
         cfg.looked_in.append(path)

@@ -17,7 +17,7 @@ LABEL_XATTR = "security.selinux"
 MODES = ("enforcing", "permissive", "disabled")
 
 
-def _abs_path(value):
+def _abs_path(value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/"):
         raise ValueError(f"must be an absolute path, got {value!r}")
     return value.rstrip("/") or "/"

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autoglm_doctor.check import Context
 
 GIB = 1024**3
 HOST_RESERVE_GIB = 4.0
 MEMTOTAL_SLACK = 0.95  # MemTotal excludes what firmware and the kernel reserved at boot
 
 
-def vm_memory_gib(ctx: Any) -> float:
+def vm_memory_gib(ctx: Context) -> float:
     """The AutoGLM VM's memory: profile.vm_memory_gb, else 64 GiB on a gpu-host, else the size preset's."""
     profile = ctx.profile
     return float(profile.get("vm_memory_gb") or (64 if profile.size.name == "gpu-host" else profile.size.memory_gb))
@@ -66,7 +69,7 @@ class HostMemoryNeed:
                 f"overcommitted) plus {self.host_gib:g} GiB for the host itself")
 
 
-def host_memory_need(ctx: Any) -> HostMemoryNeed:
+def host_memory_need(ctx: Context) -> HostMemoryNeed:
     """The rule for this profile: a VM is sized when profile.vm_memory_gb is set or the preset is gpu-host."""
     profile = ctx.profile
     has_vm = profile.is_set("vm_memory_gb") or profile.size.name == "gpu-host"

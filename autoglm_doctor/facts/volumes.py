@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import stat as stat_mod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from autoglm_doctor.facts.access import (
     ACL_XATTR,
     Account,
+    AclEntry,
+    Accounts,
     R,
     Traversal,
     W,
@@ -54,7 +56,7 @@ class MountInfo:
         return "Z" if "Z" in flags else "z" if "z" in flags else None
 
 
-def mounts_of(inspect: dict) -> list[MountInfo]:
+def mounts_of(inspect: dict[str, Any]) -> list[MountInfo]:
     out = []
     for m in inspect.get("Mounts") or []:
         out.append(MountInfo(
@@ -118,7 +120,7 @@ def _file(ctx: Context, name: str, path: str) -> str | None:
     return None if not data else data.get("content")
 
 
-def container_user(ctx: Context, name: str, inspect: dict) -> ContainerUser:
+def container_user(ctx: Context, name: str, inspect: dict[str, Any]) -> ContainerUser:
     """The user the container's processes run as, resolved like Docker does (numeric uid without a
     passwd entry gets gid 0; a name must exist in the container's /etc/passwd)."""
     spec = str((inspect.get("Config") or {}).get("User") or "")
@@ -172,7 +174,7 @@ class Access:
     parents: Traversal | None = None  # None: parents not relevant (plain daemon mounts as root)
 
 
-def _acl(target: Target, path: str):
+def _acl(target: Target, path: str) -> list[AclEntry] | None:
     blob = target.getxattr(path, ACL_XATTR)
     if not blob:
         return None
@@ -182,7 +184,10 @@ def _acl(target: Target, path: str):
         raise TargetError(f"{path}: {exc}") from exc
 
 
-def evaluate(target: Target, path: str, who: Account, privileged, *, check_parents: bool) -> Access:
+Privileged = Callable[[StatResult], bool]  # does DAC override apply to this file?
+
+
+def evaluate(target: Target, path: str, who: Account, privileged: Privileged, *, check_parents: bool) -> Access:
     """``privileged(st) -> bool`` says whether DAC override applies to a given file."""
     st = target.stat(path)
     if st is None:
@@ -197,7 +202,7 @@ def evaluate(target: Target, path: str, who: Account, privileged, *, check_paren
     return Access(st, read, write, parents)
 
 
-def mode_text(st: StatResult, acc=None) -> str:
+def mode_text(st: StatResult, acc: Accounts | None = None) -> str:
     owner = f"{st.uid}:{st.gid}" if acc is None else f"{acc.user_name(st.uid)}:{acc.group_name(st.gid)}"
     return f"{stat_mod.filemode(st.mode)} {owner}"
 
@@ -209,11 +214,11 @@ class Repair:
     group: int | None
     mode: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "owner": self.owner, "group": self.group, "mode": f"{self.mode:04o}"}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Repair":
+    def from_dict(cls, data: dict[str, Any]) -> "Repair":
         return cls(str(data["path"]), data.get("owner"), data.get("group"), int(str(data["mode"]), 8))
 
     def command(self) -> str:
@@ -271,7 +276,7 @@ class TreeAccess:
     links: tuple[str, ...] = ()  # symlinks met: not judged here, they resolve inside the container
 
 
-def walk_access(target: Target, top: str, who: Account, privileged, *, write: bool, max_entries: int = WALK_MAX_ENTRIES,
+def walk_access(target: Target, top: str, who: Account, privileged: Privileged, *, write: bool, max_entries: int = WALK_MAX_ENTRIES,
                 max_depth: int = WALK_MAX_DEPTH) -> TreeAccess:
     """Every entry below ``top`` (symlinks are not followed: the kernel checks their targets where they
     point, outside this walk) read (and, with ``write``, written) as ``who``."""

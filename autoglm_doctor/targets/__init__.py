@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from autoglm_doctor.targets.base import (
     AdapterUnavailable,
     CommandResult,
@@ -22,7 +20,7 @@ class TargetSpecError(ValueError):
     pass
 
 
-def open_target(spec: str | None, *, identity: str | None = None, ssh_config: str | None = None) -> Any:
+def open_target(spec: str | None, *, identity: str | None = None, ssh_config: str | None = None) -> Target:
     """``local`` (default), ``local:/sysroot``, ``snapshot:PATH`` (directory or .tar.gz),
     ``ssh://[user@]host[:port]`` (``identity``/``ssh_config`` become ssh's -i/-F), ``libvirt:DOMAIN``
     (the QEMU guest agent) or ``docker:CONTAINER``. A remote that cannot be reached raises

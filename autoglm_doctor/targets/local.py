@@ -6,7 +6,7 @@ import errno
 import os
 import subprocess
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from autoglm_doctor.targets.base import (
     ADAPTER_KINDS,
@@ -19,6 +19,9 @@ from autoglm_doctor.targets.base import (
     TooLarge,
     offers,
 )
+
+if TYPE_CHECKING:
+    from autoglm_doctor.targets.local_mutator import LocalMutator
 
 _ABSENT_ERRNOS = {errno.ENOENT, errno.ENOTDIR}
 _NO_XATTR = {errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA), errno.ENOTSUP}
@@ -133,7 +136,7 @@ class LocalTarget(TargetDefaults):
                 return []
             return _absent_or_raise(path, exc)
 
-    def mutator(self) -> Any:
+    def mutator(self) -> LocalMutator:
         """The write side (the fix engine's only way to change this machine or sysroot)."""
         from autoglm_doctor.targets.local_mutator import LocalMutator
 

@@ -18,9 +18,13 @@ import fcntl
 import os
 import signal
 import subprocess
-from typing import Any, Sequence
+from typing import IO, TYPE_CHECKING, Any, Sequence
 
 from autoglm_doctor.targets.base import CommandResult, TargetError
+
+if TYPE_CHECKING:
+    from autoglm_doctor.adapters.libvirt_write import LibvirtWriter
+    from autoglm_doctor.targets.local import LocalTarget
 
 # removing an attribute that is not there, or of a namespace this filesystem does not have, is done
 _NO_XATTR = {errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA), errno.EOPNOTSUPP}
@@ -31,7 +35,7 @@ def _fail(path: str, exc: OSError) -> TargetError:
 
 
 class LocalMutator:
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: LocalTarget) -> None:
         self.target = target
         self.root = target.root
         self.name = target.name
@@ -192,14 +196,14 @@ class LocalMutator:
                                  f"timed out after {timeout:g}s", timed_out=True)
         return CommandResult(argv, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
-    def libvirt(self, uri: str) -> Any:
+    def libvirt(self, uri: str) -> LibvirtWriter:
         if self.sysroot:
             raise TargetError(f"{self.root} is a sysroot: it has no libvirt to redefine domains in")
         from autoglm_doctor.adapters.libvirt_write import LibvirtWriter
 
         return LibvirtWriter.connect(uri)
 
-    def lock(self, path: str) -> Any:
+    def lock(self, path: str) -> IO[str]:
         """An exclusive, non-blocking lock file: returns the open handle (released when closed or
         when the process dies), or raises BlockingIOError with the holder's text readable."""
         real = self._p(path)
