@@ -81,6 +81,7 @@ class NouveauAbsent(Check):
         docs=docs_link("guest.driver.nouveau"),
         description="The in-tree nouveau driver claims NVIDIA GPUs first and keeps the NVIDIA driver from binding.",
         requires=("guest.gpu.visible",),
+        fix="fix.guest.nouveau_blacklist",
     )
 
     def run(self, ctx: Context) -> Iterable[Finding]:

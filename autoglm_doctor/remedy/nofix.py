@@ -40,7 +40,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("host.bridge.present", "the bridge must be created in the host's own network configuration system"),
     ("model.*", "deployment options, images and weights belong to the operator"),
     ("guest.gpu.visible", "follows from the host binding and the domain: see fix.vfio.bind and fix.vm.domain_xml"),
-    ("guest.driver.*", "guest packages: install the vendor driver built for the guest's kernel (a package choice)"),
+    ("guest.driver.vendor", "guest packages: install the vendor driver built for the guest's kernel (a package choice)"),
     ("guest.system.kernel", "guest packages: install the vendor driver built for the guest's kernel (a package "
                             "choice)"),
     ("guest.nvidia.errors", "hardware errors: reset or replace the GPU"),

@@ -223,3 +223,42 @@ def test_tun_loaded_without_a_node_is_not_a_module_problem(tmp_path):
     res = run_fix(root, "host.kvm.tun", "fix.kvm.tun", "--format", "json")
     plan = json.loads(res.stdout)["plans"][0]
     assert plan["changes"] == [] and "tun is loaded but /dev/net/tun is missing" in plan["notes"][0]
+
+
+# -- nouveau in the guest: blacklisted, the guest's initramfs rebuilt, pending until it reboots ----------
+def test_guest_nouveau_blacklisted_and_initramfs_rebuilt(tmp_path):
+    """The guest's findings read from its snapshot (guest.gpu.visible needs the guest's dmesg, which a
+    sysroot cannot run); the plan made and applied on a writable sysroot copy of the same tree with the
+    engine in-process, the same calls the CLI makes (the CLI's local target is always a host)."""
+    from autoglm_doctor.app import RunOptions, build_report, plan_fixes
+    from autoglm_doctor.config import Config
+    from autoglm_doctor.registry import load_registry
+    from autoglm_doctor.remedy.engine import apply_plans, rollback
+    from autoglm_doctor.remedy.pending import mark_pending
+    from autoglm_doctor.targets.local import LocalTarget
+    from autoglm_doctor.targets.snapshot import SnapshotTarget
+    from tests.helpers import scenario_path
+
+    root = sysroot("guest-nouveau", tmp_path / "sr", "debian")
+    before = outside_journal(root)
+    target = LocalTarget(str(root), "guest-sysroot")
+    registry, config, journal_dir = load_registry(), Config(), "/var/lib/autoglm-doctor/journal"
+    snap = SnapshotTarget(str(scenario_path("guest-nouveau")))
+    try:
+        report = build_report(snap, config, RunOptions(only=("guest.driver.nouveau",)), registry=registry)
+    finally:
+        snap.close()
+    [plan] = plan_fixes(registry, target, config, report, ["fix.guest.nouveau_blacklist"])
+    assert [f.status.value for f in plan.addresses] == ["fail"] and plan.risks == ("needs reboot",)
+    out = apply_plans(target, [plan], root=journal_dir, run_id="guestnouveau1", verify=lambda plans: [])
+    assert out.state == "applied" and out.reboot_pending is True
+    assert [s["info"]["argv"] for s in out.steps if (s.get("info") or {}).get("recorded")] == [
+        ["update-initramfs", "-u", "-k", "all"]]
+    assert (root / "etc/modprobe.d/autoglm-doctor-blacklist-nouveau.conf").read_bytes() == (
+        b"# Written by autoglm-doctor (fix.guest.nouveau_blacklist): nouveau would claim the passed-through\n"
+        b"# NVIDIA GPU before the NVIDIA driver.\nblacklist nouveau\noptions nouveau modeset=0\n")
+    [finding] = mark_pending([f for f in report.findings if f.check_id == "guest.driver.nouveau"], target,
+                             root=journal_dir)
+    assert (finding.status.value, finding.staged_by) == ("pending_reboot", "guestnouveau1")
+    assert rollback(target, journal_dir, "guestnouveau1").state == "rolled_back"
+    assert outside_journal(root) == before
