@@ -181,6 +181,9 @@ def apply(args: Any, target: Any, plans: Sequence[Any], root: str, run_id: str,
     notes = interrupted_note(target, root)
     if notes:
         raise UsageError("; ".join(notes) + " (before applying anything new)")
+    from autoglm_doctor.remedy.lock import ensure_free
+
+    _guarded(lambda: ensure_free(target, root))
     plans = [p for p in plans if not p.empty]
     if not plans:
         _emit(args, {"mode": "apply", "run_id": run_id, "state": "unchanged", "steps": []},

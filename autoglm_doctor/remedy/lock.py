@@ -11,6 +11,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+from autoglm_doctor.targets.base import TargetError
+
 
 class LockHeld(Exception):
     def __init__(self, run_id: str, pid: int | None) -> None:
@@ -32,6 +34,30 @@ class Lock:
         self.handle.close()
 
 
+def _holder(exc: BlockingIOError) -> LockHeld:
+    try:
+        holder = json.loads(str(exc.args[0]) if exc.args else "{}")
+    except ValueError:
+        holder = {}
+    if not isinstance(holder, dict):
+        holder = {}
+    return LockHeld(holder.get("run_id", ""), holder.get("pid"))
+
+
+def ensure_free(target: Any, root: str) -> None:
+    """Raise LockHeld when another apply holds the lock now. Called before deciding there is nothing
+    to do: a half-applied state read while another run works must not be reported as "nothing to
+    apply". Takes nothing: the flock is dropped at once and the file is left as it was."""
+    path = posixpath.join(root, ".lock")
+    locker = getattr(target.mutator(), "lock", None)
+    if not callable(locker) or target.stat(path, follow=False) is None:
+        return
+    try:
+        locker(path).close()
+    except BlockingIOError as exc:
+        raise _holder(exc) from None
+
+
 def acquire(mut: Any, root: str, run_id: str) -> Lock:
     locker = getattr(mut, "lock", None)
     if not callable(locker):
@@ -41,19 +67,22 @@ def acquire(mut: Any, root: str, run_id: str) -> Lock:
     try:
         fh = locker(path)
     except BlockingIOError as exc:
-        try:
-            holder = json.loads(str(exc.args[0]) if exc.args else "{}")
-        except ValueError:
-            holder = {}
-        raise LockHeld(holder.get("run_id", ""), holder.get("pid")) from None
+        raise _holder(exc) from None
     fh.seek(0)
     old = fh.read(4096)
     try:
         recovered = json.loads(old) if old.strip() else None
     except ValueError:
         recovered = None
-    fh.seek(0)
-    fh.truncate(0)
-    fh.write(json.dumps({"run_id": run_id, "pid": os.getpid()}))
-    fh.flush()
+    try:
+        fh.seek(0)
+        fh.truncate(0)
+        fh.write(json.dumps({"run_id": run_id, "pid": os.getpid()}))
+        fh.flush()
+    except OSError as exc:  # a full or failing filesystem: the journal could not be written either
+        try:
+            fh.close()  # flushes what is still buffered: fails the same way
+        except OSError:
+            pass
+        raise TargetError(f"{path}: {exc.strerror or exc}") from None
     return Lock(fh, recovered)

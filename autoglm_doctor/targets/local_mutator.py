@@ -207,8 +207,11 @@ class LocalMutator:
         """An exclusive, non-blocking lock file: returns the open handle (released when closed or
         when the process dies), or raises BlockingIOError with the holder's text readable."""
         real = self._p(path)
-        os.makedirs(os.path.dirname(real), exist_ok=True)
-        fh = open(real, "a+", encoding="utf-8")  # noqa: SIM115 - the lock lives as long as the handle
+        try:
+            os.makedirs(os.path.dirname(real), exist_ok=True)
+            fh = open(real, "a+", encoding="utf-8")  # noqa: SIM115 - the lock lives as long as the handle
+        except OSError as exc:
+            raise _fail(path, exc) from exc
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

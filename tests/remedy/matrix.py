@@ -42,8 +42,19 @@ class Env:
 
     only: tuple[str, ...] = ()
 
-    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def argv(self, command: str, *args: str) -> tuple[list[str], dict[str, str]]:
+        """The command line that runs ``autoglm-doctor COMMAND ARGS`` against this place, and its environment."""
         raise NotImplementedError
+
+    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        argv, base = self.argv(command, *args)
+        return run_cli(argv, {**base, **(env or {})})
+
+    def journal_root(self) -> Path:
+        raise NotImplementedError
+
+    def journal(self, run_id: str) -> dict[str, Any]:
+        return json.loads((self.journal_root() / run_id / "journal.json").read_text())  # type: ignore[no-any-return]
 
     def fix(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return self.cli("fix", *[w for c in self.only for w in ("--only", c)], *args, env=env)
@@ -54,9 +65,6 @@ class Env:
         return {(f["check_id"], f["resource"]): f["status"] for f in json.loads(res.stdout)["findings"]}
 
     def state(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def journal(self, run_id: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def recorded(self, run_id: str) -> list[list[str]]:
@@ -71,15 +79,15 @@ class SysrootEnv(Env):
         self.only = only
         self.config = ("--config", str(config)) if config else ()
 
-    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return run_cli([sys.executable, "-m", "autoglm_doctor", command, "--target", f"local:{self.root}",
-                        *self.config, *args], env)
+    def argv(self, command: str, *args: str) -> tuple[list[str], dict[str, str]]:
+        return [sys.executable, "-m", "autoglm_doctor", command, "--target", f"local:{self.root}", *self.config,
+                *args], {}
+
+    def journal_root(self) -> Path:
+        return self.root / JOURNAL
 
     def state(self) -> dict[str, Any]:
         return {k: v for k, v in tree_state(str(self.root)).items() if not k.startswith("var")}
-
-    def journal(self, run_id: str) -> dict[str, Any]:
-        return json.loads((self.root / JOURNAL / run_id / "journal.json").read_text())  # type: ignore[no-any-return]
 
 
 # -- what a recorded command would have done on a real machine ------------------------------------------
@@ -258,16 +266,15 @@ class LiveEnv(Env):
         self.prefix = prefix
         self.env = env or {}
 
-    def cli(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def argv(self, command: str, *args: str) -> tuple[list[str], dict[str, str]]:
         extra = ("--journal-dir", str(self.journal_dir)) if command == "fix" else ()
-        return run_cli([*self.prefix, str(EXE), command, "--config", str(self.config), *extra, *args],
-                       {**self.env, **(env or {})})
+        return [*self.prefix, str(EXE), command, "--config", str(self.config), *extra, *args], self.env
+
+    def journal_root(self) -> Path:
+        return self.journal_dir
 
     def state(self) -> Any:
         return self._state()
-
-    def journal(self, run_id: str) -> dict[str, Any]:
-        return json.loads((self.journal_dir / run_id / "journal.json").read_text())  # type: ignore[no-any-return]
 
 
 def _bridge_down(lab: dict[str, Any]) -> None:
