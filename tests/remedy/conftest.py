@@ -111,7 +111,7 @@ def volume_env(case: Case, container) -> Env:  # noqa: F811 - the fixture import
 def domain_env(case: Case, tmp_path) -> Env:
     """A domain on the real libvirtd with an emulated CPU model and no guest-agent channel; its state
     is the inactive definition with secure data, devices compared as a set (libvirt re-serialises a
-    redefined domain's controllers in its own order)."""
+    redefined domain's controllers in its own order), and whether it autostarts."""
     import shutil
     import subprocess
     import uuid
@@ -134,7 +134,8 @@ def domain_env(case: Case, tmp_path) -> Env:
         def state():
             out = subprocess.run([*virsh, "dumpxml", "--inactive", "--security-info", name], check=True,
                                  capture_output=True, text=True).stdout
-            return unordered(out)
+            info = subprocess.run([*virsh, "dominfo", name], check=True, capture_output=True, text=True).stdout
+            return unordered(out), [ln for ln in info.splitlines() if ln.startswith("Autostart:")]
 
         yield LiveEnv(case.only, cfg, tmp_path / "journal", state)
     finally:

@@ -98,14 +98,14 @@ Undo = Callable[[], None]
 def char_device(path: str, major: int, minor: int, mode: int = 0o600) -> Callable[[Path], Undo]:
     def make(root: Path) -> Undo:
         node = root / path.lstrip("/")
-        new_parent = not node.parent.exists()
+        new_dirs = [d for d in node.parents if not d.exists()]
         node.parent.mkdir(parents=True, exist_ok=True)
         os.mknod(node, stat.S_IFCHR | mode, os.makedev(major, minor))
 
         def undo() -> None:
             node.unlink()
-            if new_parent:
-                node.parent.rmdir()
+            for d in new_dirs:  # innermost first
+                d.rmdir()
         return undo
     return make
 
@@ -230,6 +230,10 @@ def _one_gig_pool(root: Path) -> None:
 
 
 SYSROOT_CASES += [
+    Case("fix.kvm.tun", "sysroot_env", "host-old-amd", None, ("host.kvm.tun",),
+         files={"etc/modules-load.d": None,
+                "etc/modules-load.d/autoglm-doctor-tun.conf": "# Written by autoglm-doctor (fix.kvm.tun)\ntun\n"},
+         recorded=[["modprobe", "tun"]], after={"host.kvm.tun": "pass"}, effects=(char_device("/dev/net/tun", 10, 200),)),
     Case("fix.selinux.config_mode", "sysroot_env", "ctr-broken", None, ("container.selinux.mode",),
          files={"etc/selinux/config": "# written by the installer\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"},
          after={"container.selinux.mode": "pass"}, prepare=_selinux_enforcing_configured_permissive),
@@ -312,6 +316,7 @@ DOCKER_CASES = [
 LIBVIRT_CASES = [
     Case("fix.vm.domain_xml", "domain_env", only=("vm.*",),
          after={"vm.cpu.mode": "pass", "vm.agent.channel": "pass"}),
+    Case("fix.vm.autostart", "domain_env", only=("vm.domain.autostart",), after={"vm.domain.autostart": "pass"}),
 ]
 
 
