@@ -37,6 +37,8 @@ GAPS: dict[str, str] = {
                          "sysroot cannot run adb",
     "fix.usb.hostdev": "needs a phone in /sys/bus/usb and a libvirt domain on the same target: a sysroot has no "
                        "libvirt, this machine has no USB phone",
+    "fix.guest.nouveau_blacklist": "a guest fix: the CLI's local:/SYSROOT target is always a host and guest checks read "
+                                   "the guest's dmesg; applied in-process in tests/remedy/test_sysroot_fixes.py",
     "fix.container.nvidia_runtime": "restarts dockerd (shared by every live test) and reads docker info through the "
                                     "daemon, so a sysroot cannot make it applicable",
 }
