@@ -1,15 +1,19 @@
 """The process table of the local host through psutil: listening sockets with the process that owns
-each one, processes, CPU and memory counts.
+each one, processes; and the CPU and memory counts.
 
 Finding the owner of a socket from /proc means reading every /proc/PID/fd link of every process (one
 readlink per descriptor: tens of thousands on a busy host). psutil does that walk in one call, in
 its C extension. Answers are plain JSON, so a recorder captures them and a snapshot replays them like
 the docker answers; a target without this adapter (a hand-made snapshot, a remote system) keeps
-reading /proc/net/tcp through the Target. Imported lazily: psutil is never loaded by a check.
+reading /proc/net/tcp through the Target. Imported lazily: psutil is never loaded by a check, and
+only by the calls that need it: the counts are the kernel's own (sysconf: the online CPUs, and the
+physical pages that /proc/meminfo's MemTotal counts, the very numbers psutil reports), so the
+host.resources checks do not pay psutil's import at start-up.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from autoglm_doctor.targets.base import AdapterUnavailable, TargetError
@@ -20,20 +24,27 @@ MAX_PROCESSES = 20_000
 class ProcAdapter:
     API = ("listeners", "processes", "counts")
 
-    def __init__(self, psutil: Any) -> None:
-        self._psutil = psutil
+    def __init__(self) -> None:
+        self._psutil: Any = None
 
     @classmethod
     def connect(cls) -> "ProcAdapter":
-        try:
-            import psutil
-        except ImportError as exc:
-            raise AdapterUnavailable("psutil is not installed", hint="pip install psutil", reason="missing") from exc
-        return cls(psutil)
+        return cls()
+
+    @property
+    def _ps(self) -> Any:
+        if self._psutil is None:
+            try:
+                import psutil
+            except ImportError as exc:
+                raise AdapterUnavailable("psutil is not installed", hint="pip install psutil",
+                                         reason="missing") from exc
+            self._psutil = psutil
+        return self._psutil
 
     def listeners(self) -> list[dict[str, Any]]:
         """Listening TCP sockets: address, port, owning pid and process name (None when not visible)."""
-        ps = self._psutil
+        ps = self._ps
         try:
             conns = ps.net_connections(kind="tcp")
         except (ps.Error, OSError) as exc:
@@ -56,7 +67,7 @@ class ProcAdapter:
 
     def processes(self) -> list[dict[str, Any]]:
         """pid, name, user and command line of every process (at most MAX_PROCESSES)."""
-        ps = self._psutil
+        ps = self._ps
         out = []
         for proc in ps.process_iter(["pid", "name", "username", "cmdline"]):
             info = proc.info
@@ -67,6 +78,9 @@ class ProcAdapter:
         return out
 
     def counts(self) -> dict[str, Any]:
-        ps = self._psutil
-        return {"cpus": ps.cpu_count(), "cpus_physical": ps.cpu_count(logical=False),
-                "memory_total": ps.virtual_memory().total, "swap_total": ps.swap_memory().total}
+        """Online logical CPUs and total memory in bytes (sysinfo's totalram: /proc/meminfo's MemTotal)."""
+        try:
+            return {"cpus": os.sysconf("SC_NPROCESSORS_ONLN"),
+                    "memory_total": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")}
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"CPU and memory counts: {exc}") from exc

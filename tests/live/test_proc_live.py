@@ -45,9 +45,21 @@ def test_local_listener_has_this_process_as_owner_and_replays(listening, tmp_pat
     assert listener_owner(replay, again) == f"PID {os.getpid()} ({comm})"
 
 
-def test_counts_agree_with_the_kernel():
+def _online_cpus() -> int:
+    with open("/sys/devices/system/cpu/online") as fh:
+        spans = [part.split("-") for part in fh.read().strip().split(",") if part]
+    return sum(int(s[-1]) - int(s[0]) + 1 for s in spans)
+
+
+def test_counts_agree_with_the_kernel_without_loading_psutil():
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom autoglm_doctor.targets.local import LocalTarget\n"
+             "LocalTarget().adapter('proc').counts()\nprint('psutil' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
     counts = LocalTarget().adapter("proc").counts()
-    assert counts["cpus"] == os.cpu_count()
+    assert counts["cpus"] == _online_cpus()
     with open("/proc/meminfo") as fh:
         total_kb = int(next(line for line in fh if line.startswith("MemTotal:")).split()[1])
     assert counts["memory_total"] == total_kb * 1024
@@ -58,7 +70,7 @@ def test_host_resources_counts_come_from_the_adapter_and_replay(tmp_path):
     own numbers read here), and a collected snapshot replays the same counts from its recorded answers."""
     from tests.helpers import run_check_ids
 
-    online = os.sysconf("SC_NPROCESSORS_ONLN")
+    online = _online_cpus()
     with open("/proc/meminfo") as fh:
         total = int(next(line for line in fh if line.startswith("MemTotal:")).split()[1]) * 1024
     shown = f"{total / 1024**3:.1f} GiB"
