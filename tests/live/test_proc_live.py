@@ -90,3 +90,43 @@ def test_host_resources_counts_come_from_the_adapter_and_replay(tmp_path):
         snap.close()
     for cid, finding in live.items():
         assert (again[cid].status, again[cid].observed) == (finding.status, finding.observed)
+
+
+class _Counting(LocalTarget):
+    """The local host read the way a remote target is: every call counted (and find refused, when asked)."""
+
+    def __init__(self, refuse_find: bool = False) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.refuse_find = refuse_find
+
+    def run(self, argv, *, timeout=10.0):
+        self.calls.append("run")
+        if self.refuse_find and argv[0] == "find":
+            from autoglm_doctor.targets.base import CommandResult
+
+            return CommandResult(tuple(argv), 1, "", "find: unrecognized: -lname")
+        return super().run(argv, timeout=timeout)
+
+    def listdir(self, path):
+        self.calls.append("listdir")
+        return super().listdir(path)
+
+    def readlink(self, path):
+        self.calls.append("readlink")
+        return super().readlink(path)
+
+
+def test_a_socket_owner_is_found_with_one_command_where_the_target_runs_them(listening):
+    from autoglm_doctor.facts.listeners import parse_proc_net_tcp, socket_owner
+
+    with open("/proc/self/comm") as fh:
+        comm = fh.read().strip()
+    with open("/proc/net/tcp") as fh:
+        [mine] = [s for s in parse_proc_net_tcp(fh.read(), "/proc/net/tcp") if s.port == listening]
+    one = _Counting()
+    assert socket_owner(one, mine.inode) == f"PID {os.getpid()} ({comm})"
+    assert one.calls == ["run"]  # no per-descriptor walk
+    walked = _Counting(refuse_find=True)  # a find without -lname (some busybox builds): the walk answers
+    assert socket_owner(walked, mine.inode) == f"PID {os.getpid()} ({comm})"
+    assert walked.calls[0] == "run" and walked.calls.count("readlink") >= 1
