@@ -84,9 +84,35 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
+def _early_searches(args: argparse.Namespace, trace_id: str) -> dict[tuple[str, int, tuple[bytes, ...]], Any]:
+    """The search of big local files given with --source starts at once, in forked children, and runs
+    while the configuration and the sources are loaded (``find_trace`` takes its results when the
+    resolved streams and the needles are the same; otherwise it is cancelled)."""
+    import os
+    import posixpath
+
+    from autoglm_doctor.logscan import bigfile
+    from autoglm_doctor.logscan.ids import needles
+
+    if args.target != "local" or not args.source:
+        return {}
+    wanted = needles(trace_id)
+    jobs = args.jobs or os.cpu_count() or 1
+    early = {}
+    for spec in args.source:
+        path = posixpath.normpath(spec.strip())
+        try:
+            size = os.stat(path).st_size if path.startswith("/") and not path.endswith(".gz") else 0
+        except OSError:
+            continue
+        if size >= bigfile.PARALLEL_MIN and os.path.isfile(path):
+            early[(path, size, tuple(wanted))] = bigfile.start_search(path, wanted, size, jobs)
+    return early
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, UsageError
-    from autoglm_doctor.logscan.engine import TerminalProgress
+    from autoglm_doctor.logscan.progress import TerminalProgress
     from autoglm_doctor.logscan.render import as_json, timeline_text
     from autoglm_doctor.logscan.timeline import find_trace
     from autoglm_doctor.redact import redact
@@ -94,10 +120,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     trace_id = args.trace_id.strip()
     if len(trace_id) < 4 or any(c.isspace() for c in trace_id):
         raise UsageError(f"{args.trace_id!r} is not a trace or request id")
+    early = _early_searches(args, trace_id)
     target, settings, streams, notes, log = _prepare(args)
     progress = TerminalProgress("searching")
     try:
-        result = find_trace(target, streams, settings, trace_id, jobs=args.jobs, progress=progress, notes=notes)
+        result = find_trace(target, streams, settings, trace_id, jobs=args.jobs, progress=progress, notes=notes,
+                            early=early)
     finally:
         progress.finish()
         target.close()
@@ -109,7 +137,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from autoglm_doctor.errors import EXIT_GATE, EXIT_OK
-    from autoglm_doctor.logscan.engine import TerminalProgress, summarize
+    from autoglm_doctor.logscan.engine import summarize
+    from autoglm_doctor.logscan.progress import TerminalProgress
     from autoglm_doctor.logscan.render import as_json, summary_text
     from autoglm_doctor.redact import redact
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import gc
 import os
-import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from autoglm_doctor.logscan import bigfile
 from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 from autoglm_doctor.logscan.settings import ScanSettings
-from autoglm_doctor.logscan.sources import Stream
+from autoglm_doctor.logscan.progress import Progress
+from autoglm_doctor.logscan.sources import Stream, reference_time, skip_old
 from autoglm_doctor.logscan.summary import Summary
 
 if TYPE_CHECKING:
     from autoglm_doctor.targets.base import Target
 
-Progress = Callable[[int, int], Any]
 _worker_scanner: ChunkScanner | None = None
 
 
@@ -78,19 +77,6 @@ def pool(jobs: int, settings: ScanSettings, fast: bool = True) -> Any:
                                initializer=_init_worker, initargs=(settings, fast))
 
 
-def reference_time(target: Target, stream: Stream, settings: ScanSettings) -> float | None:
-    """A time no line of the stream was written after, for its yearless times: the file's mtime, else
-    the end of the window, else the target's now (a snapshot's capture time)."""
-    if stream.host_path is not None:
-        ident = bigfile.identity(stream.host_path)
-        if ident is not None:
-            return ident.mtime_ns / 1e9
-    if settings.until is not None:
-        return settings.until
-    now = target.now()
-    return float(now) if isinstance(now, (int, float)) else None
-
-
 def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
               progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True,
               chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN) -> Summary:
@@ -108,7 +94,7 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
     identities: dict[str, Any] = {}
     for stream in streams:
         stats = summary.source(stream.name, stream.service, stream.kind)
-        if _skip_old(stream, settings):
+        if skip_old(stream, settings):
             summary.notes.append(f"{stream.name}: last written before the window; not read")
             done += stream.size
             continue
@@ -177,42 +163,3 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
         return
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _skip_old(stream: Stream, settings: ScanSettings) -> bool:
-    """A local file last modified before ``since`` holds no line of the window."""
-    if settings.since is None or stream.host_path is None or stream.kind == "docker":
-        return False
-    ident = bigfile.identity(stream.host_path)
-    return ident is not None and ident.mtime_ns / 1e9 < settings.since - 1
-
-
-class TerminalProgress:
-    """A progress bar on stderr, only on a terminal and only once a scan has run for a second."""
-
-    def __init__(self, label: str, stream: Any = None) -> None:
-        import sys
-
-        self.out = stream or sys.stderr
-        self.enabled = self.out.isatty()
-        self.start = time.monotonic()
-        self.label = label
-        self.shown = False
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.start < 1.0 or now - self.last < 0.1:
-            return
-        self.last = now
-        self.shown = True
-        frac = min(1.0, done / total) if total else 0.0
-        bar = "#" * int(frac * 30)
-        rate = done / (now - self.start) / 1e6
-        self.out.write(f"\r{self.label} [{bar:<30}] {frac * 100:5.1f}% {rate:7.1f} MB/s")
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.shown:
-            self.out.write("\r\033[K")
-            self.out.flush()

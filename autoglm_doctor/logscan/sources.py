@@ -15,6 +15,7 @@ from autoglm_doctor.logscan import bigfile
 from autoglm_doctor.targets.base import AdapterUnavailable, NotCaptured, TargetError
 
 if TYPE_CHECKING:
+    from autoglm_doctor.logscan.settings import ScanSettings
     from autoglm_doctor.targets.base import Target
 
 LIBVIRT_QEMU_LOGS = "/var/log/libvirt/qemu"
@@ -276,3 +277,24 @@ def default_specs(profile: Any) -> list[SourceSpec]:
     if configured:
         return [parse_source_spec(s) for s in configured]
     return [SourceSpec("docker", name) for name in profile.get("logs_services")]
+
+
+def reference_time(target: Target, stream: Stream, settings: ScanSettings) -> float | None:
+    """A time no line of the stream was written after, for its yearless times: the file's mtime, else
+    the end of the window, else the target's now (a snapshot's capture time)."""
+    if stream.host_path is not None:
+        ident = bigfile.identity(stream.host_path)
+        if ident is not None:
+            return ident.mtime_ns / 1e9
+    if settings.until is not None:
+        return settings.until
+    now = target.now()
+    return float(now) if isinstance(now, (int, float)) else None
+
+
+def skip_old(stream: Stream, settings: ScanSettings) -> bool:
+    """A local file last modified before ``since`` holds no line of the window."""
+    if settings.since is None or stream.host_path is None or stream.kind == "docker":
+        return False
+    ident = bigfile.identity(stream.host_path)
+    return ident is not None and ident.mtime_ns / 1e9 < settings.since - 1

@@ -11,19 +11,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autoglm_doctor.logscan import bigfile
-from autoglm_doctor.logscan.engine import Progress, _skip_old, pool, reference_time
+from autoglm_doctor.logscan.bigfile import PendingSearch
 from autoglm_doctor.logscan.extract import LineParser, Record
 from autoglm_doctor.logscan.ids import canonical, needles
 from autoglm_doctor.logscan.scan import DOCKER_TS
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.skew import estimate_offsets
-from autoglm_doctor.logscan.sources import Stream
+from autoglm_doctor.logscan.progress import Progress
+from autoglm_doctor.logscan.sources import Stream, reference_time, skip_old
 from autoglm_doctor.logscan.timeparse import iso, parse_timestamp
 
 if TYPE_CHECKING:
     from autoglm_doctor.targets.base import Target
 
-WINDOW = 64 << 20
 MAX_ALIASES = 8
 MAX_EVENTS = 10_000
 TRACEBACK_BYTES = 16 << 10  # read after a hit line for its traceback
@@ -52,16 +52,11 @@ class Event:
         }
 
 
-def _window_hits(task: tuple[str, list[bytes], int, int]) -> list[tuple[int, bytes]]:
-    host, needles, start, end = task
-    return bigfile.find_offsets(host, needles, start, end)
-
-
 class TraceFinder:
     def __init__(self, target: Target, streams: list[Stream], settings: ScanSettings, jobs: int = 0,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, early: dict[tuple[str, int, tuple[bytes, ...]], PendingSearch] | None = None) -> None:
         self.target = target
-        self.streams = [s for s in streams if not _skip_old(s, settings)]
+        self.streams = [s for s in streams if not skip_old(s, settings)]
         self.skipped = [s.name for s in streams if s not in self.streams]
         self.s = settings
         self.parser = LineParser(settings)
@@ -69,6 +64,7 @@ class TraceFinder:
         self.progress = progress
         self.notes: list[str] = []
         self._blocks: dict[str, list[tuple[int, bytes]]] = {}  # small streams, read once
+        self.early = dict(early or {})  # searches started before the streams were resolved
 
     def _lines_with(self, needles: list[bytes]) -> list[tuple[Stream, int, bytes, bytes]]:
         """(stream, offset of the line, line bytes, bytes after it) for every line holding one of
@@ -77,6 +73,7 @@ class TraceFinder:
         total = sum(s.size for s in self.streams) or 1
         done = 0
         big = [s for s in self.streams if s.parallel()]
+        results: list[tuple[Stream, list[tuple[int, bytes]]]] = []
         for stream in self.streams:
             if stream in big:
                 continue
@@ -93,34 +90,24 @@ class TraceFinder:
                             found.append((stream, base + start, block[start:end], block[end + 1:end + 1 + TRACEBACK_BYTES]))
                         pos = block.find(needle, pos + 1)
                 done += len(block)
-        if big:
-            tasks = [(s, (s.host_path or "", needles, a, min(a + WINDOW, s.size))) for s in big for a in range(0, s.size, WINDOW)]
-            if self.jobs > 1 and len(tasks) > 1:
-                from concurrent.futures import as_completed
-
-                executor = pool(self.jobs, self.s)
-                try:
-                    futures = {executor.submit(_window_hits, task): (stream, task) for stream, task in tasks}
-                    results = []
-                    for fut in as_completed(futures):
-                        stream, task = futures[fut]
-                        results.append((stream, fut.result()))
-                        done += task[3] - task[2]
-                        if self.progress:
-                            self.progress(done, total)
-                finally:
-                    executor.shutdown(wait=True, cancel_futures=True)
-            else:
-                results = [(stream, _window_hits(task)) for stream, task in tasks]
-            for stream, hits in results:
-                seen_starts = set()
-                for offset, _needle in sorted(hits):
-                    start, line = bigfile.line_at(stream.host_path or "", offset)
-                    if start not in seen_starts:
-                        seen_starts.add(start)
-                        after = bigfile.read_window(stream.host_path or "", start + len(line) + 1,
-                                                    start + len(line) + 1 + TRACEBACK_BYTES)
-                        found.append((stream, start, line, after))
+        for stream in big:
+            early = self.early.pop((stream.host_path or "", stream.size, tuple(needles)), None)
+            hits, note = (early or bigfile.start_search(stream.host_path or "", needles, stream.size, self.jobs)).finish()
+            if note and note not in self.notes:
+                self.notes.append(note)
+            results.append((stream, hits))
+            done += stream.size
+            if self.progress:
+                self.progress(done, total)
+        for stream, hits in results:
+            seen_starts = set()
+            for offset, _needle in sorted(hits):
+                start, line = bigfile.line_at(stream.host_path or "", offset)
+                if start not in seen_starts:
+                    seen_starts.add(start)
+                    after = bigfile.read_window(stream.host_path or "", start + len(line) + 1,
+                                                start + len(line) + 1 + TRACEBACK_BYTES)
+                    found.append((stream, start, line, after))
         return found
 
     def _stream_blocks(self, stream: Stream) -> list[tuple[int, bytes]]:
@@ -271,8 +258,14 @@ def _duration_ms(end: float | None, start: float | None) -> float | None:
 
 
 def find_trace(target: Target, streams: list[Stream], settings: ScanSettings, trace_id: str, *, jobs: int = 0,
-               progress: Progress | None = None, notes: list[str] | None = None) -> dict[str, Any]:
-    finder = TraceFinder(target, streams, settings, jobs, progress)
+               progress: Progress | None = None, notes: list[str] | None = None,
+               early: dict[tuple[str, int, tuple[bytes, ...]], PendingSearch] | None = None) -> dict[str, Any]:
+    """``early``: searches already started for (host path, size, needles) (``bigfile.start_search``)."""
+    finder = TraceFinder(target, streams, settings, jobs, progress, early)
     if notes:
         finder.notes.extend(notes)
-    return finder.find(trace_id)
+    try:
+        return finder.find(trace_id)
+    finally:
+        for pending in finder.early.values():  # not needed after all (outside the window, say)
+            pending.cancel()

@@ -149,7 +149,7 @@ def test_a_captured_journal_export_is_a_file_source(tmp_path):
 def test_progress_bar_only_on_a_terminal_after_a_second(monkeypatch):
     import io
 
-    from autoglm_doctor.logscan.engine import TerminalProgress
+    from autoglm_doctor.logscan.progress import TerminalProgress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
