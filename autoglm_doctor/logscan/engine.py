@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from autoglm_doctor.targets.base import Target
 
 _worker_scanner: ChunkScanner | None = None
+_worker_columnar: Any = None
+COLUMNAR_CHUNK = 16 << 20  # columnar windows: polars' per-call costs spread over ~70k lines
 
 
-def _init_worker(settings: ScanSettings, fast: bool = True) -> None:
-    global _worker_scanner
+def _init_worker(settings: ScanSettings, fast: bool = True, columnar: bool = False) -> None:
+    global _worker_scanner, _worker_columnar
     _worker_scanner = ChunkScanner(settings, fast)
+    if columnar:  # polars is imported in the worker only: a forked copy of its thread pool would hang
+        from autoglm_doctor.logscan.columnar import ColumnarScanner
+
+        _worker_columnar = ColumnarScanner(settings)
     # A scan allocates ~1 tuple and 2 small bytes per line and keeps them until the window is done:
     # the cyclic GC would walk them again and again for nothing (they hold no cycles).
     gc.disable()
@@ -51,6 +57,15 @@ def _keep_freed_memory() -> None:
 def _scan_window(task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
     """A worker's task."""
     assert _worker_scanner is not None
+    if _worker_columnar is not None:
+        host_path, start, end, name, service, ref = task
+        res = ChunkResult(name)
+        try:
+            data = bigfile.read_window(host_path, start, end)
+        except OSError:  # the file vanished
+            data = b""
+        _worker_columnar.scan_window(data, res, service, ref)
+        return res
     return scan_window(_worker_scanner, task)
 
 
@@ -68,26 +83,45 @@ def scan_window(scanner: ChunkScanner, task: tuple[str, int, int, str, str, Any]
     return res
 
 
-def pool(jobs: int, settings: ScanSettings, fast: bool = True) -> Any:
-    """Worker processes (forked: they inherit the compiled settings; imported only when needed)."""
+def pool(jobs: int, settings: ScanSettings, fast: bool = True, columnar: bool = False) -> Any:
+    """Worker processes (imported only when needed): forked, or started afresh for the columnar
+    engine - polars' thread pool does not survive a fork (a child of a process that used it hangs),
+    and a library caller may have used it."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_init_worker, initargs=(settings, fast))
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn" if columnar else "fork"),
+                               initializer=_init_worker, initargs=(settings, fast, columnar))
+
+
+def choose_engine(settings: ScanSettings, fast: bool, jobs: int, engine: str = "auto") -> str:
+    """"columnar" (polars, in the worker processes of big local files), "orjson" or "json" (the
+    per-line parser; json is the exact reference). ``engine``: auto, columnar or line."""
+    from autoglm_doctor.logscan.extract import orjson_loads
+
+    if fast and jobs > 1 and engine in ("auto", "columnar"):
+        from autoglm_doctor.logscan.columnar import available
+
+        if available(settings):
+            return "columnar"
+    return "orjson" if fast and orjson_loads is not None else "json"
 
 
 def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
               progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True,
-              chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN) -> Summary:
+              chunk: int | None = None, parallel_min: int = bigfile.PARALLEL_MIN, engine: str = "auto") -> Summary:
     """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU; ``fast`` False uses the
     exact reference parser throughout; local files of ``parallel_min`` bytes or more are scanned in
-    windows of about ``chunk`` bytes."""
+    windows of about ``chunk`` bytes, by the columnar engine when it is installed (``engine``
+    "line" keeps the per-line parser there too)."""
     summary = Summary(settings)
     if notes:
         summary.notes.extend(notes)
     scanner = ChunkScanner(settings, fast)
     jobs = jobs or os.cpu_count() or 1
+    summary.engine = choose_engine(settings, fast, jobs, engine)
+    if chunk is None:
+        chunk = COLUMNAR_CHUNK if summary.engine == "columnar" else bigfile.CHUNK
     total = sum(s.size for s in streams)
     done = 0
     tasks: list[tuple[tuple[str, int, int, str, str, Any], Stream]] = []
@@ -116,7 +150,7 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
         scanner.finish(res)
         summary.merge(res, stats)
     if tasks:
-        for res, size in _run_parallel(tasks, scanner, jobs, summary.notes):
+        for res, size in _run_parallel(tasks, scanner, jobs, summary.notes, summary.engine == "columnar"):
             summary.merge(res, summary.sources[res.source])
             done += size
             if progress:
@@ -129,13 +163,14 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
     return summary
 
 
-def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str]) -> Iterator[tuple[ChunkResult, int]]:
+def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str],
+                  columnar: bool = False) -> Iterator[tuple[ChunkResult, int]]:
     """Results in window order (whatever order the workers finish in), so that merging - and with
     it every list and tie in the report - is the same from run to run."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    executor = pool(jobs, scanner.s, scanner.parser.fast_loads is not None)
+    executor = pool(jobs, scanner.s, scanner.parser.fast_loads is not None, columnar)
     in_flight: dict[Any, int] = {}
     done: dict[int, ChunkResult] = {}
     submitted = yielded = 0

@@ -60,6 +60,7 @@ class Summary:
         self.spans: dict[bytes, dict[str, list[float]]] = {}
         self.sources: dict[str, SourceStats] = {}
         self.notes: list[str] = []
+        self.engine = ""  # which engine read the big files (``engine.choose_engine``)
 
     def source(self, name: str, service: str, kind: str) -> SourceStats:
         if name not in self.sources:
@@ -222,6 +223,7 @@ class Summary:
             notes.append(f"{self.untracked} more trace ids were not tracked (profile.logs_max_traces = {s.max_traces})")
         return {
             "window": {"since": iso(s.since), "until": iso(s.until)},
+            "engine": self.engine,
             "services": list(s.services),
             "lines": sum(st.lines for st in self.sources.values()),
             "traces": {"seen": len(self.traces), "failing": len(failing), "untracked": self.untracked,
