@@ -27,6 +27,8 @@ def add_parser(sub: Any) -> None:
                    help="name each host by the report's hostname (default) or by its file name without .json "
                         "(what the Ansible role writes: the inventory name)")
     m.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    m.add_argument("--json-output", metavar="FILE",
+                   help="also write the fleet view as JSON here (one merge gives the table and the JSON)")
     d = rsub.add_parser("diff", help="what changed between runs of one host: new failures, fixed, flapping")
     d.add_argument("reports", nargs="+", metavar="REPORT", help="two or more JSON reports of one host, oldest first")
     d.add_argument("--format", choices=("console", "json"), default="console")
@@ -51,6 +53,8 @@ def cmd_report(args: argparse.Namespace, write: Callable[[str, str | None], None
             raise UsageError("--max-failing-hosts must be 0 or more")
         fleet = merge(_load(args.reports, args.host_from), fail_on=args.fail_on, max_failing_hosts=args.max_failing_hosts,
                       expect=args.expect)
+        if args.json_output:
+            write(FLEET_RENDERERS["json"](fleet), args.json_output)
         write(FLEET_RENDERERS[args.format](fleet), args.output)
         return EXIT_OK if fleet.passed else EXIT_GATE
     from autoglm_doctor.fleet.diff import diff

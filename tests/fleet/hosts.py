@@ -175,7 +175,7 @@ def fleet(tmp: Path, tag: str, count: int = 5) -> Iterator[Fleet]:
         known_hosts = tmp / "known_hosts"
         known_hosts.write_text("\n".join(known) + "\n")
         inventory = tmp / "inventory.yml"
-        ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o ControlMaster=no"
+        ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
         inventory.write_text(json.dumps({"autoglm": {"hosts": {h.name: {
             "ansible_host": "127.0.0.1", "ansible_port": h.port, "ansible_user": "root",
             "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": ssh_args,

@@ -32,8 +32,8 @@ def _need(tool: str) -> str:
 
 
 def playbook(fl, reports: Path, wh: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANSIBLE_FORKS": "5", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
-           "ANSIBLE_LOCAL_TEMP": str(fl.dir / "ansible-local"), "ANSIBLE_PIPELINING": "1"}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCAL_TEMP": str(fl.dir / "ansible-local"), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(fl.dir / "cp")}
     argv = [str(BIN / "ansible-playbook"), "-i", str(fl.inventory), str(ANSIBLE_DIR / "preflight.yml"),
             "-e", json.dumps({"autoglm_doctor_wheelhouse": str(wh), "autoglm_doctor_report_dir": str(reports),
                               "autoglm_doctor_only": ONLY, "autoglm_doctor_controller_cmd": str(BIN / "autoglm-doctor")}),
