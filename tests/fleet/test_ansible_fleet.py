@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.fleet.hosts import ROOT, fleet, wheelhouse
 pytestmark = pytest.mark.live
 ANSIBLE_DIR = ROOT / "deploy" / "ansible"
 BIN = Path(sys.executable).parent
+INSTALL_TASK = "TASK [autoglm_doctor : Install autoglm-doctor into its venv"
 ONLY = ["host.bridge.present", "host.bridge.stp", "container.volumes.access", "container.deploy.model_endpoint"]
 
 
@@ -109,10 +111,14 @@ def test_preflight_five_hosts(tmp_path: Path, wheels: Path) -> None:
         assert {n: h["gate"]["passed"] for n, h in hosts.items()} == {
             "fleet1": True, "fleet2": False, "fleet3": True, "fleet4": False, "fleet5": False}
 
-        # idempotent: a second run installs nothing; only each host's fetched report changes
+        # idempotent: a second run installs nothing; only each host's fetched report changes. The fast path:
+        # the runner finds the same install key and profile, runs the doctor, and no install task runs
+        stamps = {h.name: (h.home / "venv" / "autoglm-doctor.stamp").stat().st_mtime_ns for h in fl.hosts}
         second = playbook(fl, reports, wheels)
         rows = recap(second.stdout)
         assert {h.name: rows[h.name]["changed"] for h in fl.hosts} == {h.name: 1 for h in fl.hosts}, second.stdout[-3000:]
+        assert INSTALL_TASK not in second.stdout and "Write the deployment profile" not in second.stdout
+        assert {h.name: (h.home / "venv" / "autoglm-doctor.stamp").stat().st_mtime_ns for h in fl.hosts} == stamps
 
         # check mode on provisioned hosts: the checks run, the hosts do not change
         before = {h.name: tree_digest(h.home) for h in fl.hosts}
@@ -120,6 +126,22 @@ def test_preflight_five_hosts(tmp_path: Path, wheels: Path) -> None:
         checked = playbook(fl, reports, wheels, "--check")
         assert {h.name: tree_digest(h.home) for h in fl.hosts} == before
         assert json.loads((reports / "fleet1.json").read_text())["findings"], checked.stdout[-2000:]
+
+        # a wheel rebuilt under the same version is installed again on every host (its content is in the
+        # install key), then the fast path holds again
+        rebuilt = tmp_path / "wheelhouse-rebuilt"
+        shutil.copytree(wheels, rebuilt)
+        own = next(rebuilt.glob("autoglm_doctor-*.whl"))
+        dist_info = own.name.split("-")[0] + "-" + own.name.split("-")[1] + ".dist-info"
+        with zipfile.ZipFile(own, "a") as z:
+            z.writestr(f"{dist_info}/REBUILT", "rebuilt\n")
+        third = playbook(fl, reports, rebuilt)
+        assert "fleet gate FAILED" in third.stdout and INSTALL_TASK in third.stdout, third.stdout[-3000:]
+        for h in fl.hosts:
+            assert list((h.home / "venv").glob(f"lib/python3*/site-packages/{dist_info}/REBUILT")), h.name
+        fourth = playbook(fl, reports, rebuilt)
+        assert INSTALL_TASK not in fourth.stdout, fourth.stdout[-3000:]
+        assert {h.name: recap(fourth.stdout)[h.name]["changed"] for h in fl.hosts} == {h.name: 1 for h in fl.hosts}
 
 
 def test_max_failing_hosts_lets_the_fleet_pass(tmp_path: Path) -> None:

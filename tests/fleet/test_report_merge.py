@@ -107,6 +107,14 @@ def test_console_table_and_recap(fleet_dir: Path) -> None:
     assert lines[-1] == "fleet gate FAILED: 2 hosts of 4 failing (fail-on high, at most 0 allowed): gpu2, gpu4"
 
 
+def test_one_merge_gives_the_table_and_the_json(fleet_dir: Path, tmp_path: Path) -> None:
+    out = doctor("report", "merge", str(fleet_dir), "--json-output", str(tmp_path / "fleet.json"))
+    assert out.returncode == 1
+    assert out.stdout == doctor("report", "merge", str(fleet_dir)).stdout
+    assert json.loads((tmp_path / "fleet.json").read_text()) == json.loads(
+        doctor("report", "merge", str(fleet_dir), "--format", "json").stdout)
+
+
 def test_junit_one_suite_per_host(fleet_dir: Path) -> None:
     from junitparser import JUnitXml
 
