@@ -27,7 +27,9 @@ class VolumeAccess(Fix):
         description="setfacl -R -m u:UID:rX (rwX where the container writes) on the mount source for exactly the "
                     "container's effective host uid (userns-remap shifted), plus the same default ACL on every "
                     "directory so files created later are covered; owners, groups and mode bits of everyone else "
-                    "stay as they are. A parent the remapped root cannot search gets o+x.",
+                    "stay as they are. A parent the remapped root cannot search gets o+x. Verified by re-running "
+                    "container.volumes.access, which reads the mount again from inside the running container as "
+                    "its user: a grant the container does not see is rolled back.",
     )
 
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
