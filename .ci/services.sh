@@ -29,6 +29,7 @@ PKGS+=(tmux prometheus)  # console tests in a real terminal; promtool checks the
 PKGS+=(openssh-server openssh-client prometheus systemd util-linux)  # fleet: sshd per simulated host, promtool, systemd-analyze, setpriv
 PKGS+=(adb)  # device.adb checks: the real adb client and server
 PKGS+=(openssh-server openssh-client)  # remote targets: sshd on loopback for the ssh:// tests
+PKGS+=(acl)  # setfacl/getfacl: volume-access remediations run literally, ACLs read independently in live tests
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

@@ -131,8 +131,9 @@ class VolumeAccess(Check):
                     "searchable too. When the container runs, the same paths (the top, every path the walk denied, "
                     "a sample of the rest, the symlinks) are read from inside it with docker exec as its own user, "
                     "and that answer wins: a denial the computation missed FAILs with the container's error, a "
-                    "read it said was impossible PASSes with a note. A stopped container, or an image without sh, "
-                    "leaves the computed verdict, marked as not confirmed.",
+                    "read it said was impossible PASSes with a note. Writing is not tried inside (it would change "
+                    "the mount): it stays computed. A stopped container, or an image without sh, leaves the "
+                    "computed verdict, marked as not confirmed.",
         requires=REQUIRES,
         fix="fix.container.volume_access",
     )
@@ -206,7 +207,7 @@ class VolumeAccess(Check):
         if tree is not None:
             observed.update(walked=tree.walked, not_walked=tree.not_walked)
         computed = self._computed(m, access, node, user, need_write, want_mode, tree, kw)
-        items = [Item(m.source, "r", access.read)] + ([Item(m.source, "w", access.write)] if need_write else [])
+        items = [Item(m.source, "r", access.read)]
         if tree is not None:
             items += [Item(p, "r", False) for p in tree.denied] + [Item(p, "r", True) for p in tree.sample]
             items += [Item(p, "r", None) for p in tree.links]
@@ -264,7 +265,7 @@ class VolumeAccess(Check):
             shown = "; ".join(t.error if t.inside in t.error else f"{t.inside}: {t.error or 'denied'}"
                               for t in denied[:3]) + (f"; {len(denied) - 3} more" if len(denied) > 3 else "")
             if any(t.item.computed is not False for t in denied):
-                message = (f"inside {name}, {user.describe()} cannot {'use' if need_write else 'read'} {len(denied)} "
+                message = (f"inside {name}, {user.describe()} cannot read {len(denied)} "
                            f"of {len(answer.tried)} path(s) tried: {shown} — the computed access said it could: the "
                            "container's answer wins (symlinks resolve inside the container, a host mount made after "
                            "it started is not seen by it, LSMs and capabilities are not modelled)")
@@ -280,11 +281,17 @@ class VolumeAccess(Check):
                 "make what the container opens exist inside it: mount a symlink's target too (or copy the file in "
                 "place of the link); re-create the container after mounting something new under the source"), **base)
         tried = len(answer.tried)
+        # only reads are tried inside (a write test would change the mount): writing stays computed
+        write_note = "; write access computed, not tried inside" if need_write else ""
         if computed["status"] != "fail":
             return make[computed["status"]](f"{computed['message']}; confirmed from inside {name} ({tried} path(s) "
-                                            "tried)", expected=computed["expected"],
+                                            f"read){write_note}", expected=computed["expected"],
                                             remediation=computed.get("remediation"), **base)
         untried = (tree.denied_count - len(tree.denied)) if tree is not None else 0
+        if need_write and not observed["write"]:
+            return self.fail(f"{computed['message']}; inside {name} the {tried} path(s) tried can be read, writing "
+                             "is computed (not tried inside: that would change the mount)",
+                             expected=computed["expected"], remediation=computed.get("remediation"), **base)
         if untried > 0:
             return self.fail(f"{computed['message']}; inside {name} the {tried} path(s) tried can be read, "
                              f"{untried} more computed as denied were not tried", expected=computed["expected"],

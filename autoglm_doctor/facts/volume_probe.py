@@ -9,11 +9,13 @@ model does not cover grant or deny. So when the container runs, the same paths a
 (``docker exec`` with the container's Config.User: the same uid, gids, GroupAdd and capabilities as its
 main process) and that answer wins.
 
-Reading is an open(2) of one byte of a regular file (``head -c 1``), a directory is listed and entered
-(``ls -a``, ``cd``); writing is ``test -w`` (access(2)): nothing is created or changed. FIFOs, sockets
-and devices are not opened (a FIFO would block). The paths are bounded (MAX_TRIED); the script runs
-under the image's ``sh`` (busybox has everything it uses); an image without one cannot be asked, and
-the computed verdict then stands. The exec goes through the docker adapter, so a snapshot records the
+Reading is an open(2) of one byte of a regular file (``head -c 1``, the byte goes to /dev/null), a
+directory is listed and entered (``ls -a``, ``cd``): nothing is created or changed. FIFOs, sockets and
+devices are not opened (a FIFO would block). Write access is not tried: only creating a file proves it
+(which a check must not do), and ``test -w`` is no witness (busybox's compares mode bits and ignores
+ACLs: after ``setfacl -m u:1000:rwX`` a ``touch`` succeeds where ``test -w`` says no). The paths are
+bounded (MAX_TRIED); the script runs under the image's ``sh`` (busybox has everything it uses); an
+image without one cannot be asked, and the computed verdict then stands. The exec goes through the docker adapter, so a snapshot records the
 container's answer and replays the same verdict.
 """
 
@@ -34,9 +36,8 @@ SCRIPT = (
     'if [ -d "$p" ]; then e=$(ls -a "$p" 2>&1 >/dev/null) && e=$(cd "$p" 2>&1); '
     'elif [ -f "$p" ]; then e=$(head -c 1 "$p" 2>&1 >/dev/null); '
     'elif [ -e "$p" ]; then echo "agd $i other"; continue; '
-    'else e=$(head -c 1 "$p" 2>&1 >/dev/null); fi; r=$?; '
-    'if [ $r -eq 0 ] && [ "${a%%:*}" = w ] && ! [ -w "$p" ]; then e="not writable (test -w)"; r=1; fi; '
-    'if [ $r -eq 0 ]; then echo "agd $i ok"; '
+    'else e=$(head -c 1 "$p" 2>&1 >/dev/null); fi; '
+    'if [ $? -eq 0 ]; then echo "agd $i ok"; '
     'else printf "agd %d no %s\\n" $i "$(printf %s "$e" | tr "\\n\\r\\t" "   ")"; fi; done'
 )
 _LINE = re.compile(r"^agd (\d+) (ok|other|no)(?: (.*))?$")
@@ -44,8 +45,8 @@ _LINE = re.compile(r"^agd (\d+) (ok|other|no)(?: (.*))?$")
 
 @dataclass(frozen=True)
 class Item:
-    """One path to try: ``want`` "r" or "w"; ``computed`` what the model said (None: not judged, e.g. a
-    symlink the walk does not follow)."""
+    """One path to read: ``want`` "r" (the only test: see above); ``computed`` what the model said (None:
+    not judged, e.g. a symlink the walk does not follow)."""
 
     host: str
     want: str
@@ -62,8 +63,7 @@ class Tried:
     @property
     def grantable(self) -> bool:
         """A denial an ACL for the container's uid can lift (not: a path missing inside the container)."""
-        return self.ok is False and (self.item.want == "w" or "denied" in self.error.lower()
-                                     or "not permitted" in self.error.lower())
+        return self.ok is False and ("denied" in self.error.lower() or "not permitted" in self.error.lower())
 
 
 @dataclass(frozen=True)

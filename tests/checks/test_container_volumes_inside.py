@@ -79,12 +79,28 @@ def test_agreement_is_confirmed_and_the_probe_runs_as_the_containers_user(inside
     holder = inside()
     f = one("ctr-healthy", "auto-glm:/app/config")
     assert f.status.value == "pass"
-    assert f.message.endswith("; confirmed from inside auto-glm (2 path(s) tried)")
+    assert f.message.endswith("; confirmed from inside auto-glm (2 path(s) read)")
     assert f.observed["inside"] == {"tried": 2, "denied": []}
     name, argv, user = holder["fake"].calls[0]
     assert (name, user) == ("auto-glm", "app")
     assert argv[:4] == ["sh", "-c", SCRIPT, "sh"]
     assert argv[4:] == ["r:/app/config", "r:/app/config/agent.yaml"]  # host paths mapped to the container's
+
+
+def test_reads_never_overrule_a_computed_write_verdict(inside):
+    """Only reads are tried inside (a write test would change the mount; busybox's test -w ignores ACLs)."""
+    inside()
+    logs = {"containers": [{"name": "auto-glm", "volumes": [{"target": "/app/logs", "write": True}]}]}
+    f = one("ctr-userns", "auto-glm:/app/logs", logs)
+    assert f.status.value == "fail"
+    assert f.message.startswith("/srv/empty (drwxr-xr-x root:root) is not writable as root (uid 0, gid 0) = host "
+                                "231072:231072")
+    assert f.message.endswith("; inside auto-glm the 1 path(s) tried can be read, writing is computed (not tried "
+                              "inside: that would change the mount)")
+    ok = one("ctr-healthy", "auto-glm:/app/config", MUST_WRITE)
+    assert ok.status.value == "pass"
+    assert ok.message.endswith("confirmed from inside auto-glm (2 path(s) read); write access computed, not tried "
+                               "inside")
 
 
 def test_a_denial_the_computation_missed_fails_with_the_containers_error_and_an_acl_plan(inside):

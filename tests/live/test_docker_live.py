@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -104,12 +105,12 @@ def test_config_dir_write_denied_then_fixed_with_the_exact_command(containers, t
         ("container.volumes.access", resource): "fail",
     }
     access = found[("container.volumes.access", resource)]
-    assert access.remediation == f"chown 1000:1000 {config} && chmod 0755 {config}"
+    assert access.remediation == f"setfacl -R -m u:1000:rwX {config} && setfacl -R -d -m u:1000:rwX {config}"
     assert "app (uid 1000, gid 1000)" in access.message
-    # ground truth: the container really cannot write, and really can after the advised change
+    # ground truth: the container really cannot write, and really can after the advised commands, run as given
     assert _docker("exec", name, "touch", "/app/config/probe", check=False).returncode != 0
-    os.chown(config, 1000, 1000)
-    os.chmod(config, 0o755)
+    for command in access.remediation.split(" && "):
+        subprocess.run(shlex.split(command), check=True, timeout=30)
     assert _docker("exec", name, "touch", "/app/config/probe", check=False).returncode == 0
     assert status(verdicts(["container.volumes.access"], profile)) == {("container.volumes.access", resource): "pass"}
 

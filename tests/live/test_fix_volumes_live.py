@@ -113,6 +113,9 @@ def test_confirmed_from_inside_fixed_with_an_acl_verified_inside_and_rolled_back
     assert inside(c) and inside(c, "/app/config/sub/prompts.txt")
     st = os.stat(c["config"] / "settings.json")
     assert (st.st_uid, st.st_gid) == (0, 0)  # no owner or group was changed
+    getfacl = subprocess.run(["getfacl", "-n", "--omit-header", str(c["config"])], capture_output=True, text=True,
+                             check=True, timeout=30).stdout.split()
+    assert {"user:1000:r-x", "default:user:1000:r-x"} <= set(getfacl)  # the default ACL covers new files
     after = finding(c)
     assert after["status"] == "pass" and "confirmed from inside" in after["message"], after
     assert after["evidence"]["observed"]["inside"]["denied"] == []

@@ -140,6 +140,9 @@ def test_the_fix_grants_the_remapped_uid_and_the_container_reads(remapped):
         assert res.returncode == 0, res.stdout + res.stderr
         assert "the addressed checks now pass" in res.stdout
         assert reads()
+        acl = subprocess.run(["getfacl", "-n", "--omit-header", str(config / "settings.json")], capture_output=True,
+                             text=True, check=True, timeout=30).stdout.split()
+        assert f"user:{base_uid + 1000}:r--" in acl and "user:1000:r--" not in acl  # the shifted uid, only
         after = finding()
         assert after["status"] == "pass" and "confirmed from inside" in after["message"], after
 
