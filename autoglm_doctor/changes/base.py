@@ -15,9 +15,9 @@ import dataclasses
 import posixpath
 import stat as stat_mod
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import Mutator, Target, TargetError
 
 # A before-state is journalled whole: a file larger than this is refused rather than half-saved.
 MAX_JOURNALLED_FILE = 16 * 1024 * 1024
@@ -38,7 +38,7 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"))
 
 
-def list_xattrs(target: Any, path: str) -> list[str]:
+def list_xattrs(target: Target, path: str) -> list[str]:
     lister = getattr(target, "listxattr", None)
     if callable(lister):
         names = lister(path)
@@ -46,7 +46,7 @@ def list_xattrs(target: Any, path: str) -> list[str]:
     return [n for n in KNOWN_XATTRS if target.getxattr(path, n) is not None]
 
 
-def capture_file(target: Any, path: str, *, content: bool = True) -> dict[str, Any]:
+def capture_file(target: Target, path: str, *, content: bool = True) -> dict[str, Any]:
     """Everything a rollback needs to put ``path`` back byte for byte: content, mode, owner and every
     extended attribute (POSIX ACLs and the SELinux label are xattrs), or the fact it did not exist
     and which of its parent directories did not either."""
@@ -71,7 +71,7 @@ def capture_file(target: Any, path: str, *, content: bool = True) -> dict[str, A
     return state
 
 
-def restore_meta(mut: Any, path: str, before: dict[str, Any], current_xattrs: list[str]) -> None:
+def restore_meta(mut: Mutator, path: str, before: dict[str, Any], current_xattrs: list[str]) -> None:
     """Owner, xattrs (exactly the captured set) and mode of an existing path, in the order that
     keeps an ACL's mask and the mode's group bits consistent."""
     mut.chown(path, before["uid"], before["gid"])
@@ -84,7 +84,7 @@ def restore_meta(mut: Any, path: str, before: dict[str, Any], current_xattrs: li
     mut.chmod(path, before["mode"])
 
 
-def restore_file(mut: Any, target: Any, path: str, before: dict[str, Any]) -> None:
+def restore_file(mut: Mutator, target: Target, path: str, before: dict[str, Any]) -> None:
     if not before["exists"]:
         mut.remove(path)
         for d in before.get("missing_dirs", []):
@@ -106,7 +106,7 @@ class Change(ABC):
     @abstractmethod
     def describe(self) -> str: ...
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         """What would change, as text (a unified diff for files, old -> new for values)."""
         return self.describe()
 
@@ -120,21 +120,21 @@ class Change(ABC):
         return bool(getattr(self, "takes_effect_at_boot", False))
 
     # -- the engine side ------------------------------------------------------------------------
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return {}
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return False
 
     @abstractmethod
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         """Make the change; may return extra facts the journal keeps (paths touched, recorded argv)."""
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return True
 
     @abstractmethod
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None: ...
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None: ...
 
     # -- journal / JSON ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -145,11 +145,12 @@ class Change(ABC):
         return out
 
 
-REGISTRY: dict[str, type] = {}
+REGISTRY: dict[str, type[Change]] = {}
+C = TypeVar("C", bound=type[Change])
 
 
-def register(cls: type) -> type:
-    REGISTRY[cls.kind] = cls  # type: ignore[attr-defined]
+def register(cls: C) -> C:
+    REGISTRY[cls.kind] = cls
     return cls
 
 
@@ -159,7 +160,7 @@ def change_from_dict(data: dict[str, Any]) -> Change:
     if cls is None:
         raise ValueError(f"unknown change kind {data.get('kind')!r} in the journal")
     kwargs = {}
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # every registered Change is a dataclass
         if f.name in data:
             value = data[f.name]
             if isinstance(value, list):

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from autoglm_doctor.targets.base import Mutator, Target
 from autoglm_doctor.changes.base import Change, ChangeFailed, capture_file, register, restore_file
 
 OUTPUT_TAIL = 2000
 
 
-def run_or_fail(mut: Any, argv: tuple[str, ...], timeout: float) -> dict[str, Any]:
+def run_or_fail(mut: Mutator, argv: tuple[str, ...], timeout: float) -> dict[str, Any]:
     result = mut.run_change(argv, timeout=timeout)
     info: dict[str, Any] = {"argv": list(argv), "returncode": result.returncode,
                             "stdout": result.stdout[-OUTPUT_TAIL:], "stderr": result.stderr[-OUTPUT_TAIL:]}
@@ -60,23 +61,23 @@ class RunCommand(Change):
     def paths(self) -> tuple[str, ...]:
         return self.outputs
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return {"outputs": {p: capture_file(target, p) for p in self.outputs}}
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         if not self.done_if or not getattr(target, "can_run", False):
             return False
         return bool(target.run(self.done_if, timeout=min(self.timeout, 30.0)).ok)
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         return run_or_fail(mut, self.argv, self.timeout)
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         if self.undo:
             run_or_fail(mut, self.undo, self.timeout)
         for path, state in before.get("outputs", {}).items():
             restore_file(mut, target, path, state)
 
-    def redo(self, mut: Any) -> dict[str, Any]:
+    def redo(self, mut: Mutator) -> dict[str, Any]:
         """The deferred undo of a regenerator."""
         return run_or_fail(mut, self.argv, self.timeout)

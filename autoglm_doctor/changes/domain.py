@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from autoglm_doctor.targets.base import Mutator, Target, mutator_of
 from autoglm_doctor.changes.base import Change, ChangeFailed, register
 
 
@@ -31,6 +32,14 @@ def canonical(xml: str) -> str:
     return ET.canonicalize(ET.tostring(root, encoding="unicode"), strip_text=True)
 
 
+def libvirt_writer(mut: Mutator, uri: str) -> Any:
+    """The Mutator's writable libvirt connection (an optional capability: a sysroot has none)."""
+    connect = getattr(mut, "libvirt", None)
+    if not callable(connect):
+        raise ChangeFailed(f"{mut.name} cannot redefine libvirt domains")
+    return connect(uri)
+
+
 @register
 @dataclass(frozen=True)
 class RedefineDomain(Change):
@@ -43,7 +52,7 @@ class RedefineDomain(Change):
     def describe(self) -> str:
         return f"redefine libvirt domain {self.domain} on {self.uri} (takes effect at its next start)"
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         import difflib
 
         try:
@@ -55,27 +64,27 @@ class RedefineDomain(Change):
                                             f"a/{self.domain}.xml", f"b/{self.domain}.xml"))
         return self.describe() + ("\n" + diff if diff else "")
 
-    def _writer(self, target: Any) -> Any:
-        return target.mutator().libvirt(self.uri)
+    def _writer(self, target: Target) -> Any:
+        return libvirt_writer(mutator_of(target), self.uri)
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         old = self._writer(target).domain_xml(self.domain)
         if old is None:
             raise ChangeFailed(f"no domain {self.domain!r} on {self.uri}")
         return {"xml": old}
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return canonical(before["xml"]) == canonical(self.new_xml)
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
-        writer = mut.libvirt(self.uri)
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
+        writer = libvirt_writer(mut, self.uri)
         writer.define_xml(self.new_xml)
         return {"after_xml": writer.domain_xml(self.domain)}
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         now = self._writer(target).domain_xml(self.domain)
         return now is not None and canonical(now) != canonical(before["xml"]) or \
             canonical(before["xml"]) == canonical(self.new_xml)
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
-        mut.libvirt(self.uri).define_xml(before["xml"])
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
+        libvirt_writer(mut, self.uri).define_xml(before["xml"])

@@ -17,10 +17,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from autoglm_doctor.targets.base import Mutator, Target
 from autoglm_doctor.changes.base import Change, ChangeFailed, capture_file, register, restore_file, unb64
 
 
-def _current_text(target: Any, path: str) -> str | None:
+def _current_text(target: Target, path: str) -> str | None:
     try:
         return target.read_text(path)
     except Exception:  # noqa: BLE001 - a preview must not fail a dry run
@@ -44,7 +45,7 @@ class _FileEdit(Change):
     def render(self, current: str | None) -> str:
         raise NotImplementedError
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         current = _current_text(target, self.path)
         return _diff(self.path, current, self.render(current))
 
@@ -52,7 +53,7 @@ class _FileEdit(Change):
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         before = capture_file(target, self.path)
         if before["exists"] and before["type"] != "file":
             raise ChangeFailed(f"{self.path}: is a {before['type']}, not a regular file: refusing to replace it")
@@ -62,19 +63,19 @@ class _FileEdit(Change):
         current = unb64(before["content"]).decode("utf-8", "replace") if before["exists"] else None
         return self.render(current).encode("utf-8")
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return bool(before["exists"]) and unb64(before["content"]) == self._new(before)
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         for d in reversed(before.get("missing_dirs", [])):
             mut.mkdir(d, 0o755)
         mut.write_bytes(self.path, self._new(before), mode=None if before["exists"] else self.mode)
         return None
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return target.read_bytes(self.path) == self._new(before)
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         restore_file(mut, target, self.path, before)
 
 
@@ -200,7 +201,7 @@ class SetValue(Change):
     def describe(self) -> str:
         return f"set {self.path} to {self.value}"
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         current = _current_text(target, self.path)
         old = "(absent)" if current is None else current.strip()
         return f"{self.path}: {old} -> {self.value}"
@@ -209,23 +210,23 @@ class SetValue(Change):
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         text = target.read_text(self.path)
         if text is None:
             raise ChangeFailed(f"{self.path}: does not exist (module not loaded, or no such device)")
         return {"value": text.strip()}
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
-        return before["value"] == self.value
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
+        return bool(before["value"] == self.value)
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         mut.write_in_place(self.path, (self.value + "\n").encode())
         return None
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return (target.read_text(self.path) or "").strip() == self.value
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         mut.write_in_place(self.path, (before["value"] + "\n").encode())
 
 
@@ -246,7 +247,7 @@ class SetSysctl(SetValue):
     def describe(self) -> str:
         return f"sysctl {self.key}={self.value}"
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         current = _current_text(target, self.path)
         return f"{self.key}: {'(absent)' if current is None else current.strip()} -> {self.value}"
 
@@ -268,20 +269,20 @@ class RemoveFile(Change):
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return capture_file(target, self.path)
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return not before["exists"]
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         mut.remove(self.path)
         return None
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return target.stat(self.path, follow=False) is None
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         if before["exists"]:
             parent = posixpath.dirname(self.path)
             mut.mkdir(parent)

@@ -14,13 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from autoglm_doctor.targets.base import Mutator, Target
 from autoglm_doctor.changes.base import Change, ChangeFailed, register
 from autoglm_doctor.changes.commands import run_or_fail
 
 TIMEOUT = 20.0
 
 
-def ip_json(target: Any, *args: str) -> list[dict[str, Any]]:
+def ip_json(target: Target, *args: str) -> list[dict[str, Any]]:
     res = target.run(("ip", "-j", *args), timeout=TIMEOUT)
     if not res.ok:
         raise ChangeFailed(f"ip {' '.join(args)}: {res.stderr.strip() or res.returncode}")
@@ -31,7 +32,7 @@ def ip_json(target: Any, *args: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
-def addresses(target: Any, dev: str) -> list[dict[str, Any]]:
+def addresses(target: Target, dev: str) -> list[dict[str, Any]]:
     out = []
     for link in ip_json(target, "addr", "show", "dev", dev):
         for a in link.get("addr_info", []):
@@ -50,7 +51,7 @@ def route_argv(r: dict[str, Any]) -> list[str]:
     return argv
 
 
-def routes(target: Any, dev: str) -> list[dict[str, Any]]:
+def routes(target: Target, dev: str) -> list[dict[str, Any]]:
     return [dict(r, dev=dev) for r in ip_json(target, "route", "show", "dev", dev)]
 
 
@@ -66,22 +67,22 @@ class IpAddress(Change):
     def describe(self) -> str:
         return f"ip addr {'add' if self.present else 'del'} {self.cidr} dev {self.dev}"
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return {"addresses": addresses(target, self.dev), "routes": routes(target, self.dev)}
 
     def _has(self, addrs: list[dict[str, Any]]) -> bool:
         return any(a["cidr"] == self.cidr for a in addrs)
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return self._has(before["addresses"]) == self.present
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         return run_or_fail(mut, ("ip", "addr", "add" if self.present else "del", self.cidr, "dev", self.dev), TIMEOUT)
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return self._has(addresses(target, self.dev)) == self.present
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         had = self._has(before["addresses"])
         now = self._has(addresses(target, self.dev))
         if had and not now:
@@ -110,7 +111,7 @@ class IpRoute(Change):
     def describe(self) -> str:
         return f"ip route {'add' if self.present else 'del'} {' '.join(self.spec)}"
 
-    def _find(self, target: Any) -> bool:
+    def _find(self, target: Target) -> bool:
         return bool(ip_json(target, "route", "show", "exact", *self._selector()))
 
     def _selector(self) -> list[str]:
@@ -122,24 +123,24 @@ class IpRoute(Change):
                 out += [key, words[i + 1]]
         return out
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return {"present": self._find(target)}
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
-        return before["present"] == self.present
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
+        return bool(before["present"] == self.present)
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         return run_or_fail(mut, ("ip", "route", "add" if self.present else "del", *self.spec), TIMEOUT)
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return self._find(target) == self.present
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         if self._find(target) != before["present"]:
             run_or_fail(mut, ("ip", "route", "add" if before["present"] else "del", *self.spec), TIMEOUT)
 
 
-def link_state(target: Any, dev: str) -> dict[str, Any]:
+def link_state(target: Target, dev: str) -> dict[str, Any]:
     links = ip_json(target, "-d", "link", "show", "dev", dev)
     if not links:
         raise ChangeFailed(f"no network device {dev}")
@@ -178,7 +179,7 @@ class IpLink(Change):
     def describe(self) -> str:
         return f"ip link set dev {self.dev} {' '.join(self._words())}"
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         try:
             st = link_state(target, self.dev)
         except Exception:  # noqa: BLE001 - a preview must not fail a dry run
@@ -190,7 +191,7 @@ class IpLink(Change):
             olds.append(f"master: {st['master'] or '-'} -> {self.master or '-'}")
         return self.describe() + "".join(f"\n{self.dev} {o}" for o in olds)
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return link_state(target, self.dev)
 
     def _as_planned(self, st: dict[str, Any]) -> bool:
@@ -202,16 +203,16 @@ class IpLink(Change):
             return False
         return all(str(st["bridge"].get(k)) == v for k, v in self.bridge)
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return self._as_planned(before)
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         return run_or_fail(mut, ("ip", "link", "set", "dev", self.dev, *self._words()), TIMEOUT)
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return self._as_planned(link_state(target, self.dev))
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         words: list[str] = []
         if self.master or self.nomaster:
             words += ["master", before["master"]] if before["master"] else ["nomaster"]

@@ -14,13 +14,14 @@ import stat as stat_mod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
+from autoglm_doctor.targets.base import Mutator, Target
 from autoglm_doctor.changes import acl
 from autoglm_doctor.changes.base import Change, ChangeFailed, b64, register, unb64
 
 MAX_WALK = 200_000
 
 
-def walk(target: Any, top: str, recursive: bool) -> Iterator[tuple[str, Any]]:
+def walk(target: Target, top: str, recursive: bool) -> Iterator[tuple[str, Any]]:
     """(path, stat) for ``top`` and, when recursive, everything below it; symlinks are not followed
     and not changed (they have no mode of their own)."""
     st = target.stat(top, follow=False)
@@ -44,7 +45,7 @@ def walk(target: Any, top: str, recursive: bool) -> Iterator[tuple[str, Any]]:
                     stack.append((child, cst))
 
 
-def _entry(target: Any, path: str, st: Any) -> dict[str, Any]:
+def _entry(target: Target, path: str, st: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"path": path, "mode": stat_mod.S_IMODE(st.mode), "uid": st.uid, "gid": st.gid,
                            "dir": st.kind == "dir"}
     for name in (acl.ACCESS, acl.DEFAULT):
@@ -53,11 +54,11 @@ def _entry(target: Any, path: str, st: Any) -> dict[str, Any]:
     return out
 
 
-def _capture(target: Any, top: str, recursive: bool) -> dict[str, Any]:
+def _capture(target: Target, top: str, recursive: bool) -> dict[str, Any]:
     return {"entries": [_entry(target, p, st) for p, st in walk(target, top, recursive)]}
 
 
-def _restore(mut: Any, target: Any, before: dict[str, Any]) -> None:
+def _restore(mut: Mutator, target: Target, before: dict[str, Any]) -> None:
     for e in reversed(before["entries"]):
         path = e["path"]
         mut.chown(path, e["uid"], e["gid"])
@@ -70,7 +71,7 @@ def _restore(mut: Any, target: Any, before: dict[str, Any]) -> None:
         mut.chmod(path, e["mode"])
 
 
-def resolve_id(target: Any, name: str | None, db: str) -> int:
+def resolve_id(target: Target, name: str | None, db: str) -> int:
     """A user or group name (or number) to its id, from the target's own /etc/passwd or /etc/group."""
     if name is None or name == "":
         return -1
@@ -92,10 +93,10 @@ class _TreeChange(Change):
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         return _capture(target, self.path, self.recursive)
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         _restore(mut, target, before)
 
     def touched(self, before: dict[str, Any]) -> list[str]:
@@ -113,7 +114,7 @@ class SetMode(_TreeChange):
     def describe(self) -> str:
         return f"chmod {'-R ' if self.recursive else ''}{self.mode:04o} {self.path}"
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         try:
             st = target.stat(self.path)
         except Exception:  # noqa: BLE001 - a preview must not fail a dry run
@@ -123,15 +124,15 @@ class SetMode(_TreeChange):
         old = f"{st.perms:04o}"
         return f"{self.describe()}\n{self.path}: mode {old} -> {self.mode:04o}"
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return all(e["mode"] == self.mode for e in before["entries"])
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         for e in before["entries"]:
             mut.chmod(e["path"], self.mode)
         return {"touched": self.touched(before)}
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return all((st := target.stat(p, follow=False)) is not None and st.perms == self.mode
                    for p in self.touched(before))
 
@@ -148,7 +149,7 @@ class SetOwner(_TreeChange):
     def describe(self) -> str:
         return f"chown {'-R ' if self.recursive else ''}{self.user or ''}{':' + self.group if self.group else ''} {self.path}"
 
-    def preview(self, target: Any) -> str:
+    def preview(self, target: Target) -> str:
         try:
             st = target.stat(self.path)
         except Exception:  # noqa: BLE001 - a preview must not fail a dry run
@@ -157,7 +158,7 @@ class SetOwner(_TreeChange):
             return self.describe()
         return f"{self.describe()}\n{self.path}: owner {st.uid}:{st.gid} -> {self.user or st.uid}:{self.group or st.gid}"
 
-    def ids(self, target: Any) -> tuple[int, int]:
+    def ids(self, target: Target) -> tuple[int, int]:
         """Names are resolved when the step runs: an earlier step of the plan may create the group."""
         return resolve_id(target, self.user, "/etc/passwd"), resolve_id(target, self.group, "/etc/group")
 
@@ -165,20 +166,20 @@ class SetOwner(_TreeChange):
     def _ok(ids: tuple[int, int], uid: int, gid: int) -> bool:
         return (ids[0] in (-1, uid)) and (ids[1] in (-1, gid))
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         try:
             ids = self.ids(target)
         except ChangeFailed:
             return False  # the user or group does not exist yet
         return all(self._ok(ids, e["uid"], e["gid"]) for e in before["entries"])
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         uid, gid = self.ids(target)
         for e in before["entries"]:
             mut.chown(e["path"], uid, gid)
         return {"touched": self.touched(before), "uid": uid, "gid": gid}
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         ids = self.ids(target)
         return all((st := target.stat(p, follow=False)) is not None and self._ok(ids, st.uid, st.gid)
                    for p in self.touched(before))
@@ -233,11 +234,11 @@ class GrantAcl(_TreeChange):
             return default is not None and acl.effective(acl.decode(default), tag, ident) & want_d == want_d
         return True
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
         return all(self._has(e, unb64(e[acl.ACCESS]) if e.get(acl.ACCESS) else None,
                              unb64(e[acl.DEFAULT]) if e.get(acl.DEFAULT) else None) for e in before["entries"])
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         for e in before["entries"]:
             access, default = self._planned(e)
             mut.setxattr(e["path"], acl.ACCESS, access)
@@ -245,7 +246,7 @@ class GrantAcl(_TreeChange):
                 mut.setxattr(e["path"], acl.DEFAULT, default)
         return {"touched": self.touched(before)}
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return all(self._has(e, target.getxattr(e["path"], acl.ACCESS), target.getxattr(e["path"], acl.DEFAULT))
                    for e in before["entries"])
 
@@ -278,26 +279,26 @@ class SetXattr(Change):
         out["value"] = None if self.value is None else b64(self.value)
         return out
 
-    def capture(self, target: Any) -> dict[str, Any]:
+    def capture(self, target: Target) -> dict[str, Any]:
         if target.stat(self.path, follow=False) is None:
             raise ChangeFailed(f"{self.path}: does not exist")
         old = target.getxattr(self.path, self.name)
         return {"value": None if old is None else b64(old)}
 
-    def satisfied(self, target: Any, before: dict[str, Any]) -> bool:
-        return before["value"] == (None if self.value is None else b64(self.value))
+    def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
+        return bool(before["value"] == (None if self.value is None else b64(self.value)))
 
-    def apply(self, mut: Any, target: Any, before: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, mut: Mutator, target: Target, before: dict[str, Any]) -> dict[str, Any] | None:
         if self.value is None:
             mut.removexattr(self.path, self.name)
         else:
             mut.setxattr(self.path, self.name, self.value)
         return None
 
-    def verify(self, target: Any, before: dict[str, Any]) -> bool:
+    def verify(self, target: Target, before: dict[str, Any]) -> bool:
         return target.getxattr(self.path, self.name) == self.value
 
-    def revert(self, mut: Any, target: Any, before: dict[str, Any]) -> None:
+    def revert(self, mut: Mutator, target: Target, before: dict[str, Any]) -> None:
         if before["value"] is None:
             mut.removexattr(self.path, self.name)
         else:

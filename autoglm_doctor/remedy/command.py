@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from autoglm_doctor.errors import EXIT_GATE, EXIT_OK, EXIT_USAGE, UsageError
 from autoglm_doctor.remedy import journal as jn
+from autoglm_doctor.targets.base import Target, WritableTarget
 
 FIX_SCHEMA_VERSION = "1.0"
 
@@ -31,7 +32,7 @@ def _when(ts: Any) -> str:
         return "?"
 
 
-def interrupted_note(target: Any, root: str) -> list[str]:
+def interrupted_note(target: Target, root: str) -> list[str]:
     try:
         runs = jn.interrupted(target, root)
     except Exception:  # noqa: BLE001 - an unreadable journal root must not hide the report
@@ -45,7 +46,7 @@ def interrupted_note(target: Any, root: str) -> list[str]:
     return notes
 
 
-def offer_interrupted(args: Any, target: Any, root: str) -> None:
+def offer_interrupted(args: Any, target: Target, root: str) -> None:
     """An apply killed mid-run (SIGKILL, power loss) leaves a journal in a live state. On a terminal
     each such run is offered for rollback ("roll back interrupted run RUN_ID? [y/N]"); otherwise,
     or when declined, the exact rollback command is printed, and ``apply`` refuses to start a new
@@ -75,7 +76,7 @@ def offer_interrupted(args: Any, target: Any, root: str) -> None:
     sys.stderr.flush()
 
 
-def history(args: Any, target: Any, root: str) -> int:
+def history(args: Any, target: Target, root: str) -> int:
     runs = jn.history(target, root)
     pending = {e.get("run_id") for e in jn.read_pending(target, root)}
     rows = [{"run_id": j.run_id, "started_at": j.data.get("started_at"), "fixes": j.data.get("fixes", []),
@@ -123,7 +124,7 @@ def _outcome_text(outcome: Any, verb: str) -> str:
     return "\n".join(lines + [summary])
 
 
-def rollback(args: Any, target: Any, root: str) -> int:
+def rollback(args: Any, target: Target, root: str) -> int:
     from autoglm_doctor.remedy.engine import rollback as do_rollback
 
     outcome = _guarded(lambda: do_rollback(target, root, args.rollback))
@@ -150,7 +151,7 @@ def _guarded(fn: Callable[[], Any]) -> Any:
         raise UsageError(f"cannot start the apply: {exc}; nothing was changed") from None
 
 
-def dry_run(args: Any, target: Any, plans: Sequence[Any]) -> int:
+def dry_run(args: Any, target: Target, plans: Sequence[Any]) -> int:
     if not plans:
         _emit(args, {"mode": "dry_run", "plans": []}, "nothing to fix: no failing finding has a fix")
         return EXIT_OK
@@ -159,7 +160,7 @@ def dry_run(args: Any, target: Any, plans: Sequence[Any]) -> int:
     return EXIT_OK
 
 
-def _confirm(args: Any, plans: Sequence[Any], target: Any) -> None:
+def _confirm(args: Any, plans: Sequence[Any], target: Target) -> None:
     if args.yes:
         return
     if not sys.stdin.isatty():
@@ -171,12 +172,12 @@ def _confirm(args: Any, plans: Sequence[Any], target: Any) -> None:
         raise UsageError("not confirmed: nothing was changed")
 
 
-def apply(args: Any, target: Any, plans: Sequence[Any], root: str, run_id: str,
+def apply(args: Any, target: Target, plans: Sequence[Any], root: str, run_id: str,
           verify: Callable[[Sequence[Any]], list[str]]) -> int:
     from autoglm_doctor.remedy import guards, privileges
     from autoglm_doctor.remedy.engine import apply_plans
 
-    if not getattr(target, "writable", False):
+    if not target.writable or not isinstance(target, WritableTarget):
         raise UsageError(f"{target.name} cannot be changed (a snapshot is read-only): nothing was applied")
     notes = interrupted_note(target, root)
     if notes:
@@ -204,7 +205,7 @@ def apply(args: Any, target: Any, plans: Sequence[Any], root: str, run_id: str,
     return EXIT_GATE
 
 
-def verify_checks(target: Any, config: Any, registry: Any, opts: Any, plans: Sequence[Any]) -> list[str]:
+def verify_checks(target: Target, config: Any, registry: Any, opts: Any, plans: Sequence[Any]) -> list[str]:
     """Re-run exactly the checks the applied plans address, on the live target (a fresh run: no fact
     is reused from before the change). A finding that still fails, warns or errors is a problem."""
     from dataclasses import replace

@@ -12,12 +12,15 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from autoglm_doctor.changes import Change, RunCommand, change_from_dict
 from autoglm_doctor.remedy import journal as jn
 from autoglm_doctor.remedy.lock import acquire
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import Mutator, Target, TargetError, mutator_of
+
+if TYPE_CHECKING:
+    from autoglm_doctor.plan import Plan
 
 # seconds to pause after each applied step (only for crash-recovery tests: a kill lands between steps)
 STEP_DELAY_ENV = "AUTOGLM_DOCTOR_STEP_DELAY"
@@ -48,7 +51,7 @@ class Outcome:
                           for s in self.steps]}
 
 
-def _save(j: jn.Journal, mut: Any, errors: list[str]) -> None:
+def _save(j: jn.Journal, mut: Mutator, errors: list[str]) -> None:
     """Journal updates after the first one are best effort during a rollback: a full disk must not
     stop the rollback itself."""
     try:
@@ -57,7 +60,7 @@ def _save(j: jn.Journal, mut: Any, errors: list[str]) -> None:
         errors.append(f"journal not updated: {exc}")
 
 
-def _untouched(change: Change, target: Any, before: dict[str, Any]) -> bool:
+def _untouched(change: Change, target: Target, before: dict[str, Any]) -> bool:
     if isinstance(change, RunCommand):
         return False  # a command's effect cannot be read back
     try:
@@ -66,7 +69,7 @@ def _untouched(change: Change, target: Any, before: dict[str, Any]) -> bool:
         return False
 
 
-def revert_steps(mut: Any, target: Any, j: jn.Journal, errors: list[str]) -> bool:
+def revert_steps(mut: Mutator, target: Target, j: jn.Journal, errors: list[str]) -> bool:
     deferred: list[tuple[dict[str, Any], Change]] = []
     ok = True
     for step in reversed(j.steps):
@@ -102,17 +105,17 @@ def revert_steps(mut: Any, target: Any, j: jn.Journal, errors: list[str]) -> boo
     return ok
 
 
-def _drop_pending(mut: Any, target: Any, root: str, run_id: str) -> None:
+def _drop_pending(mut: Mutator, target: Target, root: str, run_id: str) -> None:
     entries = jn.read_pending(target, root)
     kept = [e for e in entries if e.get("run_id") != run_id]
     if len(kept) != len(entries):
         jn.write_pending(mut, target, root, kept)
 
 
-def apply_plans(target: Any, plans: Sequence[Any], *, root: str, run_id: str,
-                verify: Callable[[Sequence[Any]], list[str]],
+def apply_plans(target: Target, plans: Sequence[Plan], *, root: str, run_id: str,
+                verify: Callable[[Sequence[Plan]], list[str]],
                 on_step: Callable[[dict[str, Any]], Any] | None = None) -> Outcome:
-    mut = target.mutator()
+    mut = mutator_of(target)
     lock = acquire(mut, root, run_id)
     try:
         return _apply_locked(mut, target, plans, root, run_id, verify, on_step, lock.recovered)
@@ -120,13 +123,13 @@ def apply_plans(target: Any, plans: Sequence[Any], *, root: str, run_id: str,
         lock.release()
 
 
-def _apply_locked(mut: Any, target: Any, plans: Sequence[Any], root: str, run_id: str,
-                  verify: Callable[[Sequence[Any]], list[str]], on_step: Any,
+def _apply_locked(mut: Mutator, target: Target, plans: Sequence[Plan], root: str, run_id: str,
+                  verify: Callable[[Sequence[Plan]], list[str]], on_step: Callable[[dict[str, Any]], Any] | None,
                   recovered: dict[str, Any] | None) -> Outcome:
     steps: list[dict[str, Any]] = []
     for plan in plans:
         for i, change in enumerate(plan.changes, 1):
-            step = {"fix_id": plan.fix_id, "index": i, "describe": change.describe(), "change": change.to_dict(),
+            step: dict[str, Any] = {"fix_id": plan.fix_id, "index": i, "describe": change.describe(), "change": change.to_dict(),
                     "status": "pending", "error": "", "info": None}
             try:
                 step["before"] = change.capture(target)
@@ -209,8 +212,8 @@ def _apply_locked(mut: Any, target: Any, plans: Sequence[Any], root: str, run_id
                    lock_recovered=recovered)
 
 
-def rollback(target: Any, root: str, run_id: str) -> Outcome:
-    mut = target.mutator()
+def rollback(target: Target, root: str, run_id: str) -> Outcome:
+    mut = mutator_of(target)
     lock = acquire(mut, root, f"rollback-{run_id}")
     try:
         j = jn.load(target, root, run_id)

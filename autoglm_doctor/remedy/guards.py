@@ -4,6 +4,7 @@ client is looked up (``ip -j route get CLIENT``); if it leaves through an interf
 applying is refused unless the operator says they have a console (--yes-i-have-console)."""
 
 from __future__ import annotations
+from autoglm_doctor.targets.base import Target
 
 import json
 import os
@@ -16,7 +17,7 @@ def ssh_client() -> str | None:
     return parts[0] if parts else None
 
 
-def session_iface(target: Any) -> tuple[str, str] | None:
+def session_iface(target: Target) -> tuple[str, str] | None:
     """(client address, outgoing interface) of the SSH session running us, if any."""
     client = ssh_client()
     if not client or not getattr(target, "can_run", False):
@@ -30,7 +31,7 @@ def session_iface(target: Any) -> tuple[str, str] | None:
     return (client, dev) if dev else None
 
 
-def refusal(target: Any, plans: list[Any]) -> str | None:
+def refusal(target: Target, plans: list[Any]) -> str | None:
     session = session_iface(target)
     if session is None:
         return None

@@ -10,6 +10,7 @@ were staged in; it is read through the Target, so a snapshot records and replays
 """
 
 from __future__ import annotations
+from autoglm_doctor.targets.base import Mutator, Target
 
 import json
 import os
@@ -30,7 +31,7 @@ def journal_root(option: str | None = None) -> str:
     return option or os.environ.get(ENV_ROOT) or DEFAULT_ROOT
 
 
-def boot_id(target: Any) -> str | None:
+def boot_id(target: Target) -> str | None:
     try:
         text = target.read_text(BOOT_ID)
     except Exception:  # noqa: BLE001 - no boot id (a sysroot, a snapshot without it): pending stays
@@ -58,20 +59,21 @@ class Journal:
 
     @property
     def steps(self) -> list[dict[str, Any]]:
-        return self.data.setdefault("steps", [])
+        steps: list[dict[str, Any]] = self.data.setdefault("steps", [])
+        return steps
 
-    def save(self, mut: Any) -> None:
+    def save(self, mut: Mutator) -> None:
         self.data["updated_at"] = time.time()
         mut.mkdir(self.dir, 0o700)
         mut.write_bytes(self.path, (json.dumps(self.data, indent=1, sort_keys=True) + "\n").encode(), mode=0o600)
 
-    def set_state(self, mut: Any, state: str, **extra: Any) -> None:
+    def set_state(self, mut: Mutator, state: str, **extra: Any) -> None:
         self.data["state"] = state
         self.data.update(extra)
         self.save(mut)
 
 
-def load(target: Any, root: str, run_id: str) -> Journal | None:
+def load(target: Target, root: str, run_id: str) -> Journal | None:
     if not run_id or "/" in run_id or run_id.startswith("."):
         return None
     j = Journal(root, run_id)
@@ -85,7 +87,7 @@ def load(target: Any, root: str, run_id: str) -> Journal | None:
     return j
 
 
-def history(target: Any, root: str) -> list[Journal]:
+def history(target: Target, root: str) -> list[Journal]:
     out = []
     for name in target.listdir(root) or []:
         if name.startswith(".") or name == PENDING:
@@ -106,14 +108,14 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
-def interrupted(target: Any, root: str) -> list[Journal]:
+def interrupted(target: Target, root: str) -> list[Journal]:
     """Runs whose journal says a step may be half done and whose process is gone."""
     return [j for j in history(target, root)
             if j.state in LIVE_STATES and not (j.data.get("host") == os.uname().nodename and pid_alive(j.data.get("pid"))
                                                and j.data.get("pid") != os.getpid())]
 
 
-def read_pending(target: Any, root: str) -> list[dict[str, Any]]:
+def read_pending(target: Target, root: str) -> list[dict[str, Any]]:
     """Reboot-required changes staged and not yet in effect (entries of an older boot are dropped:
     the machine rebooted since, so the running kernel reflects them or never will)."""
     try:
@@ -132,6 +134,6 @@ def read_pending(target: Any, root: str) -> list[dict[str, Any]]:
     return [e for e in entries if isinstance(e, dict) and (e.get("boot_id") is None or e.get("boot_id") == current)]
 
 
-def write_pending(mut: Any, target: Any, root: str, entries: list[dict[str, Any]]) -> None:
+def write_pending(mut: Mutator, target: Target, root: str, entries: list[dict[str, Any]]) -> None:
     mut.mkdir(root, 0o700)
     mut.write_bytes(posixpath.join(root, PENDING), (json.dumps(entries, indent=1) + "\n").encode(), mode=0o644)

@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import Mutator, Target, TargetError, mutator_of
 
 
 class LockHeld(Exception):
@@ -44,12 +44,12 @@ def _holder(exc: BlockingIOError) -> LockHeld:
     return LockHeld(holder.get("run_id", ""), holder.get("pid"))
 
 
-def ensure_free(target: Any, root: str) -> None:
+def ensure_free(target: Target, root: str) -> None:
     """Raise LockHeld when another apply holds the lock now. Called before deciding there is nothing
     to do: a half-applied state read while another run works must not be reported as "nothing to
     apply". Takes nothing: the flock is dropped at once and the file is left as it was."""
     path = posixpath.join(root, ".lock")
-    locker = getattr(target.mutator(), "lock", None)
+    locker = getattr(mutator_of(target), "lock", None)
     if not callable(locker) or target.stat(path, follow=False) is None:
         return
     try:
@@ -58,7 +58,7 @@ def ensure_free(target: Any, root: str) -> None:
         raise _holder(exc) from None
 
 
-def acquire(mut: Any, root: str, run_id: str) -> Lock:
+def acquire(mut: Mutator, root: str, run_id: str) -> Lock:
     locker = getattr(mut, "lock", None)
     if not callable(locker):
         raise LockHeld("", None) from None

@@ -7,13 +7,14 @@ reboot (a new boot id) ends it: after that the finding is whatever the check say
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
+from autoglm_doctor.targets.base import Target
 from autoglm_doctor.model import Finding, Status
 from autoglm_doctor.remedy.journal import journal_root, read_pending
 
 
-def mark_pending(findings: Sequence[Finding], target: Any, *, allow: bool = False,
+def mark_pending(findings: Sequence[Finding], target: Target, *, allow: bool = False,
                  root: str | None = None) -> list[Finding]:
     entries = read_pending(target, journal_root(root))
     if not entries:

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any, Sequence
+from typing import Sequence
 
-from autoglm_doctor.changes import (GrantAcl, IpAddress, IpLink, IpRoute, RedefineDomain, RunCommand, SetMode,
+from autoglm_doctor.targets.base import Target
+from autoglm_doctor.changes import (Change, GrantAcl, IpAddress, IpLink, IpRoute, RedefineDomain, RunCommand, SetMode,
                                     SetOwner, SetValue, SetXattr)
 
 
-def _nearest_existing(target: Any, path: str) -> str:
+def _nearest_existing(target: Target, path: str) -> str:
     while path not in ("/", "") and target.stat(path, follow=False) is None:
         path = posixpath.dirname(path)
     return path or "/"
 
 
-def _writable(target: Any, path: str) -> bool:
-    return os.access(target._p(path), os.W_OK)
+def _writable(target: Target, path: str) -> bool:
+    real = target.host_path(path)
+    return real is not None and os.access(real, os.W_OK)
 
 
-def missing(target: Any, changes: Sequence[Any], journal_root: str) -> list[str]:
+def missing(target: Target, changes: Sequence[Change], journal_root: str) -> list[str]:
     if os.geteuid() == 0 or getattr(target, "kind", "") not in ("local", "sysroot"):
         return []
     out: list[str] = []

@@ -332,6 +332,21 @@ class Mutator(Protocol):
     # domain_xml(name) / define_xml(xml)) and ``lock(path)`` (an exclusive lock handle for the engine).
 
 
+@runtime_checkable
+class WritableTarget(Target, Protocol):
+    """A Target whose ``writable`` is True: the local host and a sysroot under it. Its Mutator is the
+    only way the fix engine changes it."""
+
+    def mutator(self) -> Mutator: ...
+
+
+def mutator_of(target: Target) -> Mutator:
+    """The target's Mutator; ReadOnlyTarget when it has none (a snapshot, a recorder)."""
+    if not isinstance(target, WritableTarget):
+        raise ReadOnlyTarget(f"{target.name} cannot be changed (a snapshot is read-only)")
+    return target.mutator()
+
+
 def read_many(target: Target, paths: Sequence[str], *, limit: int | None = None) -> dict[str, bytes | None | TargetError]:
     """Batched reads (one round trip for ssh). Each value is the bytes, None (absent) or the error."""
     return dict(target.read_many(paths, limit=limit))
