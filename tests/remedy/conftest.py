@@ -159,3 +159,53 @@ DOMAIN = """<domain type='kvm'>
 @pytest.fixture
 def env(case: Case, request) -> Env:
     return request.getfixturevalue(case.env)
+
+
+@pytest.fixture
+def adb_env(case: Case, tmp_path) -> Env:
+    """The real adb client and server and a phone (tests/adbdevice.py) reached over TCP, whose input
+    method answers follow ``ime enable`` / ``ime set`` like a phone's settings do; the profile lists
+    it, the adb server starts without it (``prepare`` may connect it)."""
+    import shutil
+
+    from autoglm_doctor.facts.adb_device import IME_ENABLED, IME_SELECTED
+    from tests.adbdevice import AdbDevice, Answer
+    from tests.helpers import require
+    from tests.live.test_adb_live import GBOARD, AdbServer, phone
+
+    class SettingsPhone(AdbDevice):
+        def answer(self, command: str) -> Answer | str:
+            verb, _, ime = command.partition(" ")[2].partition(" ")
+            if command.startswith("ime ") and verb in ("enable", "disable", "set"):
+                with self._lock:
+                    self.commands.append(command)
+                    enabled = self.answers[IME_ENABLED].out().decode().split()  # type: ignore[union-attr]
+                    if verb == "set":
+                        self.answers[IME_SELECTED] = Answer(ime + "\n")
+                    elif verb == "enable" and ime not in enabled:
+                        self.answers[IME_ENABLED] = Answer("\n".join(enabled + [ime]) + "\n")
+                    elif verb == "disable":
+                        self.answers[IME_ENABLED] = Answer("".join(f"{e}\n" for e in enabled if e != ime))
+                return Answer(f"Input method {ime} {verb}d\n" if verb != "set" else f"Input method {ime} selected\n")
+            return super().answer(command)
+
+    require(shutil.which("adb") is not None, "adb (apt-get install adb; .ci/services.sh)")
+    srv = AdbServer(tmp_path)
+    assert srv.adb("start-server").returncode == 0
+    dev = SettingsPhone(phone(**{IME_ENABLED: Answer(f"{GBOARD}\n"), IME_SELECTED: Answer(f"{GBOARD}\n")}))
+    try:
+        ph = {"server": srv, "phone": dev}
+        if case.prepare:
+            case.prepare(ph)
+        cfg = tmp_path / "profile.toml"
+        cfg.write_text(f'[profile]\ndevices = ["{dev.serial}"]\nadb_timeout = 3\n')
+
+        def state() -> dict:
+            devices = sorted(srv.adb("devices").stdout.splitlines()[1:])
+            return {"devices": [d for d in devices if d.strip()], "selected": dev.answers[IME_SELECTED],
+                    "enabled": dev.answers[IME_ENABLED]}
+
+        yield LiveEnv(case.only, cfg, tmp_path / "journal", state, env=srv.env, fixture=ph)
+    finally:
+        dev.stop()
+        srv.stop()

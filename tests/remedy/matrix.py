@@ -339,3 +339,14 @@ FIREWALL_CASES = [
     Case("fix.net.bridge_forward", "firewall_env", only=("host.firewall.bridge_forward",),
          after={"host.firewall.bridge_forward": "pass"}, prepare=_bridge_nf(1), reach=_ping_across),
 ]
+
+
+def _adb_connected(ph: dict[str, Any]) -> None:
+    ph["server"].connect(ph["phone"], "device")
+
+
+ADB_CASES = [
+    Case("fix.adb.reconnect", "adb_env", only=("device.adb.devices",), after={"device.adb.devices": "pass"}),
+    Case("fix.adb.keyboard", "adb_env", only=("device.adb.keyboard",), after={"device.adb.keyboard": "pass"},
+         prepare=_adb_connected),
+]

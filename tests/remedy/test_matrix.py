@@ -23,16 +23,13 @@ import pytest
 
 from autoglm_doctor.registry import load_registry
 from autoglm_doctor.remedy.engine import FAIL_STEP_ENV
-from tests.remedy.matrix import DOCKER_CASES, FIREWALL_CASES, LIBVIRT_CASES, NETNS_CASES, SYSROOT_CASES, Case, Env, SysrootEnv
+from tests.remedy.matrix import ADB_CASES, DOCKER_CASES, FIREWALL_CASES, LIBVIRT_CASES, NETNS_CASES, SYSROOT_CASES, Case, Env, SysrootEnv
 
 LIVE = pytest.mark.live
 CASES = [pytest.param(c, id=c.fix_id) for c in SYSROOT_CASES] + \
-    [pytest.param(c, id=c.fix_id, marks=LIVE) for c in NETNS_CASES + FIREWALL_CASES + DOCKER_CASES + LIBVIRT_CASES]
+    [pytest.param(c, id=c.fix_id, marks=LIVE) for c in NETNS_CASES + FIREWALL_CASES + DOCKER_CASES + LIBVIRT_CASES + ADB_CASES]
 # fixes that are in the registry but not yet in the matrix, each with the reason; this list only shrinks
 GAPS: dict[str, str] = {
-    "fix.adb.reconnect": "needs a stateful fake phone (tests/adbdevice.py answers are scripted, not changed by a "
-                         "reconnect)",
-    "fix.adb.keyboard": "needs a stateful fake phone: 'ime set' on tests/adbdevice.py changes no later answer",
     "fix.adb.udev_rule": "needs a phone in the 'no permissions' state on USB; this machine has no USB phone and a "
                          "sysroot cannot run adb",
     "fix.usb.hostdev": "needs a phone in /sys/bus/usb and a libvirt domain on the same target: a sysroot has no "
