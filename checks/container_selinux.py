@@ -3,12 +3,12 @@ labels of the VM disk images, Docker's selinux-enabled option."""
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.docker import Resolved, docker_info, security_options
-from autoglm_doctor.facts.selinux import file_label, label_type, selinux_state
-from autoglm_doctor.facts.volumes import mounts_of
+from autoglm_doctor.facts.selinux import SelinuxState, file_label, label_type, selinux_state
+from autoglm_doctor.facts.volumes import MountInfo, mounts_of
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.per_resource import PerContainer
 
@@ -131,7 +131,8 @@ class MountLabels(PerContainer):
             needs_write = m.rw and bool(exp.get(m.destination, {}).get("write", m.rw))
             yield self._label(ctx, ctx.fact(selinux_state), res.name, res.inspect, m, resource, needs_write)
 
-    def _label(self, ctx: Context, s, name, inspect, m, resource, needs_write) -> Finding:
+    def _label(self, ctx: Context, s: SelinuxState, name: str, inspect: dict[str, Any], m: MountInfo, resource: str,
+               needs_write: bool) -> Finding:
         label = file_label(ctx.target, m.source)
         observed = {"source": m.source, "label": str(label) if label else None, "mount_mode": m.mode or "(none)"}
         kw = dict(resource=resource, observed=observed, expected="container_file_t")

@@ -17,7 +17,8 @@ from autoglm_doctor.per_resource import PerBridge
 STP_NAMES = {0: "off", 1: "on (kernel STP)", 2: "on (user-space STP daemon)"}
 
 
-def _meta(cid: str, title: str, severity: Severity, remediation: str, description: str, fix: str | None = None):
+def _meta(cid: str, title: str, severity: Severity, remediation: str, description: str,
+          fix: str | None = None) -> CheckMeta:
     return CheckMeta(id=cid, title=title, severity=severity, scope=(Scope.HOST,), remediation=remediation,
                      docs=docs_link(cid), description=description, fix=fix)
 

@@ -28,7 +28,8 @@ FAMILIES = {
 }
 
 
-def _meta(cid: str, title: str, severity: Severity, remediation: str, description: str, fix: str | None = None):
+def _meta(cid: str, title: str, severity: Severity, remediation: str, description: str,
+          fix: str | None = None) -> CheckMeta:
     return CheckMeta(id=cid, title=title, severity=severity, scope=(Scope.HOST,), remediation=remediation,
                      docs=docs_link(cid), description=description, fix=fix)
 

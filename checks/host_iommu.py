@@ -8,9 +8,9 @@ from typing import Iterable, Iterator
 from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.cmdline import kernel_cmdline
 from autoglm_doctor.facts.cpu import cpu_info
-from autoglm_doctor.facts.iommu import BIOS_NAMES, IOMMU_TABLES, VENDOR_TABLE, acs_state, explain_inactive, iommu_state
+from autoglm_doctor.facts.iommu import BIOS_NAMES, IOMMU_TABLES, VENDOR_TABLE, acs_state, explain_inactive, iommu_state, IommuState
 from autoglm_doctor.facts.kernel import kernel_config
-from autoglm_doctor.facts.pci import PciDevice, pci_inventory
+from autoglm_doctor.facts.pci import PciDevice, PciInventory, pci_inventory
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.per_resource import PerGpu
 from autoglm_doctor.targets.base import TargetError
@@ -154,7 +154,7 @@ class GroupIsolation(PerGpu):
     def judge(self, ctx: Context, gpu: PciDevice) -> Iterator[Finding]:
         yield self._one(ctx, ctx.fact(iommu_state), ctx.fact(pci_inventory), gpu)
 
-    def _one(self, ctx: Context, state, inv, gpu: PciDevice) -> Finding:
+    def _one(self, ctx: Context, state: IommuState, inv: PciInventory, gpu: PciDevice) -> Finding:
         res = gpu.address
         group = gpu.iommu_group
         if group is None:
@@ -197,8 +197,10 @@ class GroupIsolation(PerGpu):
                            expected="only functions of the same card and PCI bridges")
 
 
-def _upstream_bridges(inv, gpu: PciDevice) -> list[str]:
-    out, current, hops = [], gpu, 0
+def _upstream_bridges(inv: PciInventory, gpu: PciDevice) -> list[str]:
+    out: list[str] = []
+    current: PciDevice | None = gpu
+    hops = 0
     while current is not None and current.upstream and hops < 16:
         out.append(current.upstream)
         current, hops = inv.get(current.upstream), hops + 1

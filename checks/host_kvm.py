@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.access import ACL_XATTR, R, W, accounts, parse_acl, permitted, vm_user
+from autoglm_doctor.facts.access import ACL_XATTR, R, W, Accounts, accounts, parse_acl, permitted, vm_user
 from autoglm_doctor.facts.cpu import cpu_info
 from autoglm_doctor.facts.kernel import kernel_config
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
@@ -18,7 +18,7 @@ NESTED_HINT = (
 )
 
 
-def describe_node(st: StatResult, acc) -> str:
+def describe_node(st: StatResult, acc: Accounts) -> str:
     from stat import filemode
 
     return f"{filemode(st.mode)} {acc.user_name(st.uid)}:{acc.group_name(st.gid)}"
