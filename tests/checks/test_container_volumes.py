@@ -46,6 +46,11 @@ CASES = [
     Case("ctr-healthy", "container.volumes.access", {"/srv/autoglm/config": "fail"},
          profile={"containers": [], "volumes": [{"path": "/srv/autoglm/config", "user": "dockremap"}]},
          note="host-other-user"),
+    # nothing to judge is a skip, never silence (which the runner turns into an error)
+    Case("ctr-healthy", "container.volumes.access", {"volumes": "skip"}, profile={"containers": []},
+         note="nothing-expected"),
+    Case("ctr-healthy", "container.volumes.source", {"volumes": "skip"}, profile={"containers": []},
+         note="nothing-expected"),
 ]
 
 
