@@ -37,7 +37,7 @@ ERROR_WORDS = ("err", "fatal", "crit", "panic", "emerg", "alert")
 STR = r'"[^"\\]*"'
 NUM = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 FLAT = rf'^\{{{STR}:(?:{STR}|{NUM}|true|false|null)(?:,{STR}:(?:{STR}|{NUM}|true|false|null))*\}}$'
-DOCKER = r'^\{"log":"((?:[^"\\]|\\")*(?:\\n)?)","stream":"(?:stdout|stderr)","time":"([^"\\]*)"\}$'
+DOCKER = r'^\{"log":"(?:[^"\\]|\\")*(?:\\n)?","stream":"(?:stdout|stderr)","time":"[^"\\]*"\}$'
 ISO = (r"^([1-9][0-9]{3}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-5][0-9]):([0-5][0-9])(?:\.([0-9]{1,9}))?"
        r"(Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$")
 CONTINUED = (r"^(?:[ \t]|Traceback \(most recent call last\):|During handling of the above exception"
@@ -91,8 +91,6 @@ class ColumnarScanner:
         # the exact parser: the columnar pass leaves the message fields alone
         self.roles = {"service": s.service_fields, "level": tuple(f for f in s.level_fields if f != "PRIORITY"),
                       "time": s.time_fields, "status": s.status_fields}
-        self.wanted = _alt(s.trace_fields + s.service_fields + s.level_fields + s.message_fields + s.time_fields
-                           + s.status_fields)
 
     # -- vectorised pieces -------------------------------------------------------------------
     def _time(self, frame: Any, src: str, dst: str) -> Any:
@@ -167,8 +165,15 @@ class ColumnarScanner:
             blank=line.str.contains(r"^[ \t\r\x0b\x0c]*$").fill_null(False),  # bytes.strip()'s blanks
             json=line.str.starts_with("{"),
             flat=line.str.contains(FLAT),
-            _docker=line.str.extract_groups(DOCKER),
-        ).unnest("_docker").rename({"1": "_log", "2": "docker_time"})
+            _docker=line.str.contains(DOCKER),
+        )
+        # a Docker record's fields by place (a regex with captures would cost a second pass)
+        at = line.str.find('","stream":"', literal=True)
+        tat = line.str.find('","time":"', literal=True)
+        df = df.with_columns(
+            _log=pl.when(pl.col("_docker")).then(line.str.slice(8, at - 8)),
+            docker_time=pl.when(pl.col("_docker")).then(line.str.slice(tat + 10, line.str.len_chars() - tat - 12)),
+        ).drop("_docker")
         inner = pl.col("_log")
         inner = (pl.when(inner.str.ends_with("\\n")).then(inner.str.slice(0, inner.str.len_chars() - 2))
                  .otherwise(inner))
@@ -194,25 +199,31 @@ class ColumnarScanner:
         rows = df.filter(pl.col("ok") & pl.col("flat") & ~line.str.contains(r'"(?:__REALTIME_TIMESTAMP|__CURSOR|PRIORITY)":')
                          & ~(line.str.contains('"log":', literal=True) & line.str.contains('"stream":', literal=True)
                              & line.str.contains('"time":', literal=True)))
-        cols: dict[str, Any] = {"_keys": line.str.extract_all(rf'"(?:{self.wanted})":')}
-        for role, names in self.roles.items():
+        cols: dict[str, Any] = {}
+        for role, names in self.roles.items():  # each field's value as written: "text", a number, ...
             alt = _alt(names)
             cols[f"_n_{role}"] = line.str.count_matches(rf'"(?:{alt})":')
-            if role == "status":
-                cols[role] = self._status(line.str.extract(rf'"(?:{alt})":("[^"]*"|[^,}}]*)', 1))
-            else:
-                cols[f"_s_{role}"] = line.str.count_matches(rf'"(?:{alt})":"')
-                cols[role] = line.str.extract(rf'"(?:{alt})":"([^"]*)"', 1)
+            cols[f"_v_{role}"] = line.str.extract(rf'"(?:{alt})":("[^"]*"|[^,}}]*)', 1)
         rows = rows.with_columns(**cols)
-        checks = [pl.col("_keys").list.len() == pl.col("_keys").list.n_unique()]
+        checks = []
         for role in self.roles:
             checks.append(pl.col(f"_n_{role}") <= 1)
-            if role != "status":
-                checks.append(pl.col(f"_n_{role}") == pl.col(f"_s_{role}"))
-        rows = self._time(rows.filter(pl.all_horizontal(checks).fill_null(False)), "time", "ts")
+            if role != "status":  # a number, true or null where text is wanted: the exact parser
+                checks.append(pl.col(f"_v_{role}").is_null() | pl.col(f"_v_{role}").str.starts_with('"'))
+        unquoted = {role: pl.col(f"_v_{role}").str.slice(1, pl.col(f"_v_{role}").str.len_chars() - 2)
+                    for role in self.roles if role != "status"}
+        rows = rows.filter(pl.all_horizontal(checks).fill_null(False)).with_columns(
+            status=self._status(pl.col("_v_status")), **unquoted)
+        rows = self._time(rows, "time", "ts")
         rows = rows.filter(pl.col("time").is_null() | pl.col("ts_iso"))
         raw = (rows.select("i", raw=line.str.extract_all(rf'"(?:{_alt(self.s.trace_fields)})":"[^"]*"')).explode("raw")
-               .filter(pl.col("raw").is_not_null()).with_columns(raw=pl.col("raw").str.extract(r':"([^"]*)"$', 1)))
+               .filter(pl.col("raw").is_not_null()))
+        # an id field twice: the exact parser (a dict keeps the last value, in the first one's place)
+        twice = (raw.with_columns(key=pl.col("raw").str.extract(r'^"([^"]*)":', 1)).group_by("i")
+                 .agg(pl.len(), pl.col("key").n_unique()).filter(pl.col("len") > pl.col("key")).select("i"))
+        raw = raw.join(twice, on="i", how="anti", maintain_order="left").with_columns(
+            raw=pl.col("raw").str.extract(r':"([^"]*)"$', 1))
+        rows = rows.join(twice, on="i", how="anti", maintain_order="left")
         out = rows.select(
             "i", "ts", service=pl.when(pl.col("service") != "").then(pl.col("service")),
             error=self._error_level(pl.col("level")) | pl.col("status").is_between(500, 599).fill_null(False))

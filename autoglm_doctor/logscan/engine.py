@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 _worker_scanner: ChunkScanner | None = None
 _worker_columnar: Any = None
-COLUMNAR_CHUNK = 16 << 20  # columnar windows: polars' per-call costs spread over ~70k lines
+COLUMNAR_CHUNK = 4 << 20  # columnar windows: 16 MB ones are 10 % faster and hold 100 MB more per worker
 
 
 def _init_worker(settings: ScanSettings, fast: bool = True, columnar: bool = False) -> None:
