@@ -149,6 +149,8 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
                 progress(done, total)
         scanner.finish(res)
         summary.merge(res, stats)
+    if summary.engine == "columnar" and not tasks:  # no big local file: the per-line parser read everything
+        summary.engine = choose_engine(settings, fast, 1)
     if tasks:
         for res, size in _run_parallel(tasks, scanner, jobs, summary.notes, summary.engine == "columnar"):
             summary.merge(res, summary.sources[res.source])

@@ -34,6 +34,13 @@ def test_logs_json_and_exit_code(logfile):
     assert data["traces"] == {"seen": truth.traces, "failing": len(truth.failing), "untracked": 0, "lost": len(truth.lost)}
 
 
+def test_logs_names_its_engine(logfile):
+    path, _truth = logfile
+    for engine in ("auto", "line"):  # a small file: read in-process by the per-line parser either way
+        r = doctor("logs", "--source", str(path), "--format", "json", "--jobs", "2", "--engine", engine)
+        assert json.loads(r.stdout)["engine"] == "orjson", r.stderr
+
+
 def test_logs_console(logfile):
     path, truth = logfile
     r = doctor("logs", "--source", f"all={path}")
