@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from autoglm_doctor.facts.listeners import listening_on
-from autoglm_doctor.targets.base import TargetError
+from autoglm_doctor.targets.base import DeadlineExceeded, TargetError
 
 if TYPE_CHECKING:
     from autoglm_doctor.check import Context
@@ -26,7 +26,7 @@ def probe_timeout(ctx: Context) -> float:
     as a bare error with no resource, instead of the timeout verdict it deserves."""
     try:
         left = ctx.target.remaining()
-    except TargetError:  # DeadlineExceeded: the next read reports it
+    except (TargetError, DeadlineExceeded):  # spent: the next read reports it
         return PROBE_TIMEOUT
     if left is None:  # no deadline
         return PROBE_TIMEOUT

@@ -37,8 +37,12 @@ class AdapterUnavailable(TargetError):
         self.reason = reason
 
 
-class DeadlineExceeded(TargetError):
-    """The caller's deadline (a check's budget or the whole run's) passed: the read was not made."""
+class DeadlineExceeded(Exception):
+    """The caller's deadline (a check's budget or the whole run's) passed: the read was not made.
+
+    Deliberately not a ``TargetError``: a check that tolerates an unreadable file (``except TargetError``)
+    must not mistake a spent budget for one and finish with a quietly degraded verdict; the runner reports
+    the check as stopped instead."""
 
 
 class TooLarge(TargetError):

@@ -108,6 +108,22 @@ def test_a_check_past_its_budget_is_stopped_at_its_next_read():
     assert host.reads == ["/first"]
 
 
+def test_a_spent_budget_is_not_an_unreadable_file_to_a_tolerant_check():
+    """A check that shrugs off an unreadable optional file must not mistake its spent budget for one
+    and finish with a quietly degraded verdict."""
+    clock, host = FakeClock(), Host()
+    def tolerant(s, c):
+        c.target.read_text("/first")
+        clock.advance(31)
+        try:
+            vendor = c.target.read_text("/proc/cpuinfo")
+        except TargetError:
+            vendor = "unknown"
+        return [s.passed(f"vendor {vendor}")]
+    [f] = run_clocked(make("t.a.tolerant", tolerant), clock=clock, target=host, timeout=30)
+    assert (f.status, f.message) == (Status.ERROR, "check timed out after 30s and was stopped")
+
+
 def test_a_hung_check_is_reported_and_the_run_finishes():
     clock, hung, release = FakeClock(), threading.Event(), threading.Event()
     def hang(s, c):
