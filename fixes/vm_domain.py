@@ -46,7 +46,8 @@ class DomainXml(Fix):
     def plan(self, ctx: Context, findings: Sequence[Finding]) -> Plan:
         ds = ctx.fact(domain_set)
         uri = ctx.profile.get("libvirt_uri") if ctx.profile.is_set("libvirt_uri") else DEFAULT_URI
-        changes, notes = [], []
+        changes: list[RedefineDomain] = []
+        notes: list[str] = []
         for rec in ds.records:
             mine = [f for f in findings if f.resource == rec.name or f.resource.startswith(rec.name + ":")]
             if not mine or rec.domain is None:
@@ -57,8 +58,8 @@ class DomainXml(Fix):
                 if edit is not None and edit[0] not in (e[0] for e in edits):
                     edits.append(edit)
             new = rec.xml
-            for _what, edit in edits:
-                new = edit(new)
+            for _what, apply_edit in edits:
+                new = apply_edit(new)
             if edits and new != rec.xml:
                 changes.append(RedefineDomain(uri, rec.name, new))
                 notes.append(f"{rec.name}: " + "; ".join(w for w, _e in edits))
@@ -100,7 +101,7 @@ class DomainXml(Fix):
         inv = ctx.fact(pci_inventory)
         passed = {h.address for h in rec.domain.hostdevs} if rec.domain else set()
         slot = f.resource[len(rec.name) + 1:]
-        gpu = next((inv.get(a) for a in passed if inv.get(a) is not None and inv.get(a).slot == slot), None)
+        gpu = next((d for d in (inv.get(a) for a in passed) if d is not None and d.slot == slot), None)
         if gpu is None:
             return None
         missing = sorted(d.address for d in inv.same_card(gpu) if d.address not in passed)

@@ -176,7 +176,8 @@ def mmio64_window(xml: str, mib: int, uefi: bool) -> str:
         _append(root, cmd, ET.Element(f"{q}arg", {"value": f"{MMIO64_ARG}{mib}"}))
         return _done(root, xml)
     devices = _child(root, root, "devices")
-    q35 = "q35" in (root.find("os/type").get("machine", "") if root.find("os/type") is not None else "")
+    os_type = root.find("os/type")
+    q35 = "q35" in (os_type.get("machine", "") if os_type is not None else "")
     ctl = next((c for c in devices.findall("controller") if c.get("type") == "pci"
                 and c.get("model") in ("pcie-root", "pci-root")), None)
     if ctl is None:
