@@ -1,7 +1,6 @@
 """The runner's contract: crashes and hangs become error findings, requirements gate, order is stable."""
 
 import threading
-import time
 
 from autoglm_doctor.check import Check, Context
 from autoglm_doctor.config import Profile
@@ -209,12 +208,15 @@ def test_requirement_failure_skips_dependents_with_reason():
 
 
 def test_requirement_warn_lets_dependents_run_after_it():
-    order = []
+    """The dependent starts only once its requirement has finished: the requirement waits for a sign that
+    the dependent started (a runner that launched both at once gives it) and records whether it came; a
+    correct runner never gives it, so the result does not depend on how fast anything runs."""
+    order, dep_started = [], threading.Event()
     def base_body(s, c):
-        time.sleep(0.05)
-        order.append("base")
+        order.append("base:overlapped" if dep_started.wait(timeout=0.5) else "base")
         return [s.warn("meh")]
     def dep_body(s, c):
+        dep_started.set()
         order.append("dep")
         return [s.passed("ran")]
     fs = {f.check_id: f for f in run(make("t.a.base", base_body), make("t.a.dep", dep_body, requires=["t.a.base"]))}
