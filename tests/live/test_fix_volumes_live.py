@@ -49,6 +49,8 @@ def _start(tmp_path: Path, config: Path, *run_args: str) -> dict:
     name = f"remedy-vol-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     run = docker("run", "-d", "--name", name, *run_args, "-v", f"{config}:/app/config", IMAGE, "sleep", "300",
                  check=False)
+    if run.returncode != 0:  # a container that was created but could not start is removed too
+        docker("rm", "-f", "-v", name, check=False)
     assert run.returncode == 0, run.stderr
     cfg = tmp_path / "profile.toml"
     cfg.write_text(f'[profile]\n[[profile.containers]]\nname = "{name}"\n'
