@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from autoglm_doctor.check import Check, Context, docs_link
-from autoglm_doctor.facts.access import accounts
-from autoglm_doctor.facts.docker import Resolved, docker, host_volumes, resolve_containers
+from autoglm_doctor.check import Context, docs_link
+from autoglm_doctor.facts.access import Accounts, accounts
+from autoglm_doctor.facts.docker import Resolved, docker, host_volumes
 from autoglm_doctor.facts.volume_probe import Answer, Item, ask
 from autoglm_doctor.facts.volumes import (
+    Access,
+    ContainerUser,
     MountInfo,
+    Repair,
+    TreeAccess,
     UnresolvableUser,
     container_user,
     evaluate,
@@ -23,6 +27,7 @@ from autoglm_doctor.facts.volumes import (
 )
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
 from autoglm_doctor.per_resource import PerContainer
+from autoglm_doctor.targets.base import Target
 
 SCOPES = (Scope.CONTAINER,)  # runs on a host or a guest: wherever the docker daemon is
 REQUIRES = ("container.docker.daemon",)
@@ -32,7 +37,29 @@ def _expectations(spec: dict) -> dict[str, dict]:
     return {v["target"]: v for v in spec.get("volumes", [])}
 
 
-class VolumeSources(PerContainer):
+class _ContainersAndHostVolumes(PerContainer):
+    """Each expected container's mounts, then each host path of ``profile.volumes``; a skip when there is
+    neither (never silence)."""
+
+    none_expected = None  # profile.volumes may still name host paths to judge
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        judged = False
+        for finding in super().run(ctx):
+            judged = True
+            yield finding
+        for vol in host_volumes(ctx):
+            judged = True
+            yield self.judge_host_volume(ctx, vol)
+        if not judged:
+            yield self.skip("no container is expected here and profile.volumes names no host path",
+                            resource="volumes")
+
+    def judge_host_volume(self, ctx: Context, vol: dict) -> Finding:
+        raise NotImplementedError
+
+
+class VolumeSources(_ContainersAndHostVolumes):
     meta = CheckMeta(
         id="container.volumes.source",
         title="Bind-mount and volume sources exist and are sane",
@@ -47,19 +74,8 @@ class VolumeSources(PerContainer):
         requires=REQUIRES,
     )
 
-    none_expected = None  # profile.volumes may still name host paths to judge
-
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        judged = False
-        for finding in super().run(ctx):
-            judged = True
-            yield finding
-        for vol in host_volumes(ctx):
-            judged = True
-            yield self._host_path(ctx.target, ctx.fact(accounts), vol["path"])
-        if not judged:
-            yield self.skip("no container is expected here and profile.volumes names no host path",
-                            resource="volumes")
+    def judge_host_volume(self, ctx: Context, vol: dict) -> Finding:
+        return self._host_path(ctx.target, ctx.fact(accounts), vol["path"])
 
     def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
         assert res.inspect is not None
@@ -79,7 +95,7 @@ class VolumeSources(PerContainer):
         for _dest, m in sorted(mounts.items()):
             yield self._source(t, acc, res.name, m)
 
-    def _source(self, t, acc, name: str, m: MountInfo) -> Finding:
+    def _source(self, t: Target, acc: Accounts, name: str, m: MountInfo) -> Finding:
         resource = f"{name}:{m.destination}"
         what = f"{m.kind} {m.name + ' ' if m.name else ''}{m.source} -> {m.destination}"
         st = t.stat(m.source)
@@ -102,7 +118,7 @@ class VolumeSources(PerContainer):
                              remediation=f"chmod o-w {m.source} and give access through owner/group instead")
         return self.passed(f"{what}: {observed}", resource=resource, observed=observed, expected="existing source")
 
-    def _host_path(self, t, acc, path: str) -> Finding:
+    def _host_path(self, t: Target, acc: Accounts, path: str) -> Finding:
         st = t.stat(path)
         if st is None:
             return self.fail(f"{path} (profile.volumes) does not exist", resource=path, observed="absent",
@@ -114,7 +130,7 @@ class VolumeSources(PerContainer):
         return self.passed(f"{path}: {observed}", resource=path, observed=observed, expected="existing path")
 
 
-class VolumeAccess(Check):
+class VolumeAccess(_ContainersAndHostVolumes):
     meta = CheckMeta(
         id="container.volumes.access",
         title="The container's user can read (and where needed write) its mounts",
@@ -138,50 +154,39 @@ class VolumeAccess(Check):
         fix="fix.container.volume_access",
     )
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        judged = False
-        for finding in self._judge_all(ctx):
-            judged = True
-            yield finding
-        if not judged:
-            yield self.skip("no container is expected here and profile.volumes names no host path",
-                            resource="volumes")
-
-    def _judge_all(self, ctx: Context) -> Iterator[Finding]:
-        t = ctx.target
+    def judge(self, ctx: Context, res: Resolved) -> Iterator[Finding]:
+        assert res.inspect is not None
         acc = ctx.fact(accounts)
-        for res in resolve_containers(ctx):
-            if res.inspect is None:
-                yield res.skip_absent(self)
-                continue
-            try:
-                user = container_user(ctx, res.name, res.inspect)
-            except UnresolvableUser as exc:
-                yield self.fail(f"{res.name}: {exc}", resource=f"{res.name}:user", observed=str(exc),
-                                expected="a user the image defines",
-                                remediation="use a numeric uid:gid in --user, or add the user to the image")
-                continue
-            wanted_user = res.spec.get("user")
-            if wanted_user and wanted_user not in (user.spec, user.name, str(user.uid), f"{user.uid}:{user.gid}"):
-                yield self.warn(f"{res.name} runs as {user.describe()}, the profile expects {wanted_user}",
-                                resource=f"{res.name}:user", observed=user.spec or "root (default)",
-                                expected=wanted_user, remediation=f"docker run --user {wanted_user} ...")
-            expected = _expectations(res.spec)
-            mounts = [m for m in mounts_of(res.inspect) if m.kind in ("bind", "volume")]
-            if not mounts:
-                yield self.passed(f"{res.name} has no bind mounts or volumes", resource=res.name,
-                                  observed="none", expected="none required")
-            for m in mounts:
-                yield self._mount(ctx, acc, res, m, user, expected.get(m.destination))
-        for vol in host_volumes(ctx):
-            yield self._host_path(ctx, t, acc, vol)
+        try:
+            user = container_user(ctx, res.name, res.inspect)
+        except UnresolvableUser as exc:
+            yield self.fail(f"{res.name}: {exc}", resource=f"{res.name}:user", observed=str(exc),
+                            expected="a user the image defines",
+                            remediation="use a numeric uid:gid in --user, or add the user to the image")
+            return
+        wanted_user = res.spec.get("user")
+        if wanted_user and wanted_user not in (user.spec, user.name, str(user.uid), f"{user.uid}:{user.gid}"):
+            yield self.warn(f"{res.name} runs as {user.describe()}, the profile expects {wanted_user}",
+                            resource=f"{res.name}:user", observed=user.spec or "root (default)",
+                            expected=wanted_user, remediation=f"docker run --user {wanted_user} ...")
+        expected = _expectations(res.spec)
+        mounts = [m for m in mounts_of(res.inspect) if m.kind in ("bind", "volume")]
+        if not mounts:
+            yield self.passed(f"{res.name} has no bind mounts or volumes", resource=res.name,
+                              observed="none", expected="none required")
+        for m in mounts:
+            yield self._mount(ctx, acc, res, m, user, expected.get(m.destination))
 
-    def _repairing(self, message: str, repair, kw: dict) -> Finding:
+    def judge_host_volume(self, ctx: Context, vol: dict) -> Finding:
+        return self._host_path(ctx, ctx.target, ctx.fact(accounts), vol)
+
+    def _repairing(self, message: str, repair: Repair, kw: dict) -> Finding:
         """A fail whose remediation is the exact command, and whose expected state carries it for the fix."""
         kw = dict(kw, expected={**kw["expected"], "fix": repair.to_dict()})
         return self.fail(message, remediation=repair.command(), **kw)
 
-    def _mount(self, ctx: Context, acc, res, m: MountInfo, user, exp: dict | None) -> Finding:
+    def _mount(self, ctx: Context, acc: Accounts, res: Resolved, m: MountInfo, user: ContainerUser,
+               exp: dict | None) -> Finding:
         t, name = ctx.target, res.name
         resource = f"{name}:{m.destination}"
         who = user.host_account
@@ -204,9 +209,9 @@ class VolumeAccess(Check):
                        f"which cannot search {blocked}"
                        + (f" ({mode_text(access.parents.stat, acc)})" if access.parents.stat else " (missing)")
                        + ": the container fails to start with 'permission denied'")
-            if access.parents.stat is None:
+            if access.parents.stat is None or access.parents.blocked_at is None:
                 return self.fail(message, remediation=f"create {blocked}", **kw)
-            return self._repairing(message, search_repair(blocked, access.parents.stat), kw)
+            return self._repairing(message, search_repair(access.parents.blocked_at, access.parents.stat), kw)
         if need_write and not m.rw:
             return self.fail(f"{m.source} -> {m.destination} is mounted read-only but the container must write "
                              "there", remediation=f"re-create the container with -v {m.source}:{m.destination}:rw "
@@ -220,10 +225,12 @@ class VolumeAccess(Check):
         if tree is not None:
             items += [Item(p, "r", False) for p in tree.denied] + [Item(p, "r", True) for p in tree.sample]
             items += [Item(p, "r", None) for p in tree.links]
+        assert res.inspect is not None  # judge() is only given containers that exist
         answer = ask(docker(ctx), name, res.inspect, user.spec, m, items)
         return self._judged(computed, answer, name, m, user, need_write, tree, kw)
 
-    def _computed(self, m: MountInfo, access, node: str, user, need_write: bool, want_mode, tree, kw: dict) -> dict:
+    def _computed(self, m: MountInfo, access: Access, node: str, user: ContainerUser, need_write: bool,
+                  want_mode: str | None, tree: TreeAccess | None, kw: dict) -> dict:
         """The verdict from mode bits, ACLs and the walk: {status, message, remediation?, expected}."""
         who, expected = user.host_account, kw["expected"]
         as_user = f"as {user.describe()}"
@@ -257,7 +264,8 @@ class VolumeAccess(Check):
         return dict(status="pass", expected=expected,
                     message=f"{m.source} ({node}, mounted {mounted}) is {rights} {as_user}{walked}")
 
-    def _judged(self, computed: dict, answer: Answer, name: str, m: MountInfo, user, need_write: bool, tree,
+    def _judged(self, computed: dict, answer: Answer, name: str, m: MountInfo, user: ContainerUser,
+                need_write: bool, tree: TreeAccess | None,
                 kw: dict) -> Finding:
         """The container's own answer wins over the computed one; without it the computed one stands."""
         observed = kw["observed"]
@@ -311,7 +319,7 @@ class VolumeAccess(Check):
                            "or LSM rule the computation does not model; the container's answer wins",
                            expected=kw["expected"], **base)
 
-    def _host_path(self, ctx: Context, t, acc, vol: dict) -> Finding:
+    def _host_path(self, ctx: Context, t: Target, acc: Accounts, vol: dict) -> Finding:
         path = vol["path"]
         who = host_account(ctx, vol["user"])
         if who is None:
@@ -327,6 +335,9 @@ class VolumeAccess(Check):
         if access.parents and not access.parents.ok:
             blocked = access.parents.blocked_at
             st = access.parents.stat
+            if blocked is None or st is None:  # a parent is missing, not closed
+                return self.fail(f"{access.parents.missing_at} does not exist on the way to {path}",
+                                 remediation=f"create {access.parents.missing_at}", **kw)
             return self._repairing(f"{who.name} cannot search {blocked} ({mode_text(st, acc)}) on the way to {path}",
                                    search_repair(blocked, st), kw)
         if not access.read or (vol["write"] and not access.write):
