@@ -21,7 +21,10 @@ NO_DOMAINS = ("no libvirt domain has a PCI hostdev: no GPU VM to review (name th
 
 
 class DomainCheck(Check):
-    """Per-domain base: skips (pointing at vm.domain.defined) what cannot be reviewed."""
+    """Per-domain base: skips (pointing at vm.domain.defined) what cannot be reviewed, and a domain in which
+    the check found nothing to review (``nothing_judged``, with ``{name}``) - never silence."""
+
+    nothing_judged = "{name} has nothing this check reviews"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
         ds = ctx.fact(domain_set)
@@ -37,7 +40,12 @@ class DomainCheck(Check):
             if rec.domain is None:
                 yield self.skip(f"{rec.problem} (see vm.domain.defined)", resource=rec.name)
             else:
-                yield from self.check(ctx, rec.domain, rec)
+                judged = False
+                for finding in self.check(ctx, rec.domain, rec):
+                    judged = True
+                    yield finding
+                if not judged:
+                    yield self.skip(self.nothing_judged.format(name=rec.name), resource=rec.name)
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         raise NotImplementedError

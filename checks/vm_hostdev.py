@@ -23,6 +23,8 @@ from autoglm_doctor.facts.pci import PciDevice, pci_inventory
 from autoglm_doctor.facts.vfio import is_vfio_driver
 from autoglm_doctor.model import Finding, Severity
 
+NO_HOSTDEV = "{name} passes no PCI device through (no <hostdev>)"
+
 
 def host_devices(ctx: Context, dom: Domain) -> dict[str, PciDevice | None]:
     inv = ctx.fact(pci_inventory)
@@ -35,6 +37,8 @@ class HostdevManaged(DomainCheck):
         "set managed='yes' on each <hostdev mode='subsystem' type='pci'>",
         "With managed='yes' libvirt binds the device to vfio-pci when the guest starts and returns it after; "
         "an unmanaged hostdev needs the binding done beforehand (virsh nodedev-detach) or the start fails.", fix="fix.vm.domain_xml")
+
+    nothing_judged = NO_HOSTDEV
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         for h in dom.hostdevs:
@@ -56,6 +60,8 @@ class HostdevAddress(DomainCheck):
         "fix the <source><address> to the GPU's host address (lspci -D), and make the IOMMU work (host.iommu.*)",
         "Every <hostdev> source address must exist on the host, sit in an IOMMU group, and be bound to vfio-pci "
         "or be managed by libvirt.")
+
+    nothing_judged = NO_HOSTDEV
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         for h in dom.hostdevs:
@@ -86,6 +92,8 @@ class HostdevFunctions(DomainCheck):
         "the card's IOMMU group, and VFIO needs the whole group bound to vfio-pci: a function left on the host "
         "driver fails the start with 'group N is not viable'.", fix="fix.vm.domain_xml")
 
+    nothing_judged = NO_HOSTDEV
+
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         inv = ctx.fact(pci_inventory)
         passed = {h.address for h in dom.hostdevs}
@@ -115,6 +123,8 @@ class HostdevBars(DomainCheck):
         "BAR sizes come from the host's sysfs resource file; the window from OVMF's X-PciMmio64Mb, <pcihole64>, "
         "or the firmware/machine default (32 GiB for OVMF and q35). A100/H100 BAR1s (64-128 GiB) exceed the "
         "default: the guest logs 'BAR 1: no space' and the NVIDIA driver fails.", fix="fix.vm.domain_xml")
+
+    nothing_judged = NO_HOSTDEV
 
     def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         bars, seen = [], []

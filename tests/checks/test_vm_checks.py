@@ -36,6 +36,9 @@ CASES = [
                {"vmdomain-bars:0000:17:00.0": "pass"}),
     Case(HOST, "vm.hostdev.address", {"domains": "skip"},
          profile={"vm_domains": ["vmdomain-nope"]}, note="only-missing"),
+    # a domain that passes no device through: each hostdev check says so (silence would be an error)
+    *(Case(HOST, cid, {"vmdomain-nogpu": "skip"}, profile={"vm_domains": ["vmdomain-nogpu"]}, note="no-hostdev")
+      for cid in ("vm.hostdev.managed", "vm.hostdev.address", "vm.hostdev.functions", "vm.hostdev.bars")),
     per_domain("vm.hostdev.functions", {"vmdomain-good:0000:17:00": "pass"}, {"vmdomain-defects:0000:65:00": "fail"},
                {"vmdomain-bars:0000:17:00": "pass"}),
     per_domain("vm.hostdev.bars", {"vmdomain-good": "pass"}, {"vmdomain-defects": "pass"}, {"vmdomain-bars": "fail"}),
