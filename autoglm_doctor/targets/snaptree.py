@@ -21,6 +21,7 @@ import errno
 import os
 import posixpath
 import stat as stat_mod
+import threading
 from typing import Any, BinaryIO
 
 from autoglm_doctor.targets.base import SnapshotError, StatResult, TargetError, TooLarge
@@ -156,6 +157,7 @@ class ArchiveTree:
         max_bytes = cap("SNAPSHOT_MAX_BYTES", MAX_ARCHIVE_BYTES)
         max_members = cap("SNAPSHOT_MAX_MEMBERS", MAX_ARCHIVE_MEMBERS)
         self._spool = tempfile.TemporaryFile(prefix="autoglm-doctor-snap-")  # anonymous: nothing to clean
+        self._sparse_lock = threading.Lock()
         try:
             source = _decompressed(fh)
             total = 0
@@ -250,13 +252,26 @@ class ArchiveTree:
         info = self._members.get(rel)
         if info is None or not info.isfile():
             raise TargetError(f"{shown}: not a regular file in the snapshot")
-        fh = self._tar.extractfile(info)
-        if fh is None:
-            raise TargetError(f"{shown}: not a regular file in the snapshot")
-        try:
-            return _read_capped(fh, shown, limit)
-        except (OSError, EOFError) as exc:
-            raise TargetError(f"{shown}: truncated archive member ({exc})") from exc
+        # checks read in parallel, and a tarfile member shares the spool's file position: read by offset
+        # (pread), never seek-then-read, or one thread's seek hands another a neighbour's bytes
+        if not info.issparse():
+            if info.size > limit:
+                raise TooLarge(f"{shown}: larger than the {limit}-byte cap")
+            try:
+                data = os.pread(self._spool.fileno(), info.size, info.offset_data)
+            except OSError as exc:
+                raise TargetError(f"{shown}: unreadable archive member ({exc})") from exc
+            if len(data) != info.size:
+                raise TargetError(f"{shown}: truncated archive member")
+            return data
+        with self._sparse_lock:
+            fh = self._tar.extractfile(info)
+            if fh is None:
+                raise TargetError(f"{shown}: not a regular file in the snapshot")
+            try:
+                return _read_capped(fh, shown, limit)
+            except (OSError, EOFError) as exc:
+                raise TargetError(f"{shown}: truncated archive member ({exc})") from exc
 
     def listdir(self, rel: str) -> list[str]:
         return sorted(self._children.get(rel, ()))

@@ -212,3 +212,31 @@ def test_read_many_on_local_and_snapshot(tmp_path):
     snap = SnapshotTarget(str(snap_root))
     got = snap.read_many(["/etc/a", "/etc/missing"])
     assert got == {"/etc/a": b"B", "/etc/missing": None}
+
+
+def test_archive_members_read_in_parallel_get_their_own_bytes(tmp_path):
+    """Checks read a snapshot from many threads at once; every member must come back with its own bytes
+    (tar members share one spool file: a seek-then-read would hand a thread its neighbour's bytes)."""
+    import io
+    import tarfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autoglm_doctor.targets.snaptree import ArchiveTree
+
+    archive = tmp_path / "snap.tar.gz"
+    contents = {f"sys/f{i:03d}": (f"{i:03d}:" * (1 + i % 7 * 300)).encode() for i in range(120)}
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in contents.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with open(archive, "rb") as fh:
+        tree = ArchiveTree(str(archive), fh)
+    try:
+        names = list(contents) * 25
+        with ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(lambda n: (n, tree.read(n, 1 << 20)), names))
+    finally:
+        tree.close()
+    wrong = [n for n, data in got if data != contents[n]]
+    assert wrong == []
