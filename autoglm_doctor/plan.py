@@ -49,6 +49,9 @@ class Plan:
     # interfaces whose loss cuts a remote session: applying is refused when the SSH client's route
     # goes through one of them, unless the operator says they have a console
     console_ifaces: tuple[str, ...] = ()
+    # seconds the addressed state may take to appear once the changes are made (a bridge with STP on keeps
+    # its ports listening and learning for 2 x forward_delay): verification is retried until then
+    settle_s: float = 0.0
 
     @property
     def empty(self) -> bool:

@@ -45,6 +45,7 @@ class BridgeUp(Fix):
         views = ctx.fact(bridge_views)
         changes: list[Change] = []
         notes = []
+        settle = 0.0
         for name in _bridges(findings):
             view = views.get(name)
             if view is None or view.iface is None:
@@ -54,7 +55,14 @@ class BridgeUp(Fix):
             else:
                 changes.append(IpLink(name, up=True))
                 notes.append(_persist_note(ctx, name, "the bridge brought up at boot ('auto', autoconnect)"))
-        return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes))
+                if view.iface.bridge.get("stp_state"):
+                    # USER_HZ: forward_delay 1500 is 15 s; ports listen, then learn, one delay each
+                    wait = 2 * view.iface.bridge.get("forward_delay", 1500) / 100 + 2
+                    settle = max(settle, wait)
+                    notes.append(f"{name} has STP on: its ports listen and learn for {wait - 2:g} s before they "
+                                 f"forward, so the verification waits up to {wait:g} s")
+        return Plan(self.meta.id, self.meta.title, tuple(changes), tuple(findings), notes=tuple(notes),
+                    settle_s=settle)
 
 
 class BridgeStpOff(Fix):

@@ -184,7 +184,12 @@ def _apply_locked(mut: Mutator, target: Target, plans: Sequence[Plan], root: str
     recorded = {s["fix_id"] for s in steps if isinstance(s.get("info"), dict) and s["info"].get("recorded")}
     if not reason:
         j.set_state(mut, "verifying", unverified=sorted(recorded))
-        problems = verify([p for p in plans if not p.needs_reboot and p.fix_id not in recorded])
+        verified = [p for p in plans if not p.needs_reboot and p.fix_id not in recorded]
+        problems = verify(verified)
+        settle_until = time.monotonic() + max((p.settle_s for p in verified), default=0.0)
+        while problems and time.monotonic() < settle_until:  # a state that takes time to appear (STP)
+            time.sleep(min(1.0, max(0.0, settle_until - time.monotonic())))
+            problems = verify(verified)
         if fail_at > len(todo):
             problems.append(f"injected failure ({FAIL_STEP_ENV}={fail_at})")
         if problems:

@@ -119,3 +119,22 @@ def test_refused_over_an_ssh_session_through_the_port(lab):
     assert res.returncode == 2
     assert "changes rmd-p0, the interface this SSH session from 10.77.0.254 goes through" in res.stderr
     assert net_state(lab) == before
+
+
+def test_bridge_up_with_stp_waits_for_the_ports_to_forward(lab):
+    """A bridge with STP on keeps its ports listening and learning (2 x forward_delay, 2 s each here) after it
+    comes up: the verification waits for that instead of rolling back a fix that is working."""
+    h = lab["h"]
+    h("ip", "link", "set", BR, "down")
+    env = {**os.environ, "LIBVIRT_DEFAULT_URI": NO_LIBVIRT}
+    argv = ["ip", "netns", "exec", lab["host"], str(EXE), "fix", "--config", str(lab["cfg"]), "--journal-dir",
+            str(lab["journal"]), "--only", "host.bridge.link_up", "--fix", "fix.net.bridge_up"]
+    dry = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+    assert "has STP on: its ports listen and learn for 4 s before they forward, so the verification waits up to 6 s" \
+        in dry.stdout, dry.stdout + dry.stderr
+    res = subprocess.run([*argv, "--apply", "--yes", "--format", "json"], capture_output=True, text=True, env=env,
+                         timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)["state"] == "applied"
+    link = json.loads(h("ip", "-j", "link", "show", "dev", BR).stdout)[0]
+    assert "UP" in link["flags"] and link["operstate"] == "UP"
