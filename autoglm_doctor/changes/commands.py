@@ -65,7 +65,7 @@ class RunCommand(Change):
         return {"outputs": {p: capture_file(target, p) for p in self.outputs}}
 
     def satisfied(self, target: Target, before: dict[str, Any]) -> bool:
-        if not self.done_if or not getattr(target, "can_run", False):
+        if not self.done_if or not target.can_run:
             return False
         return bool(target.run(self.done_if, timeout=min(self.timeout, 30.0)).ok)
 

@@ -5,6 +5,7 @@ privilege problems (nothing was changed)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -17,7 +18,7 @@ from autoglm_doctor.targets.base import Target, WritableTarget
 FIX_SCHEMA_VERSION = "1.0"
 
 
-def _emit(args: Any, payload: dict[str, Any], text: str) -> None:
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     if getattr(args, "format", "text") == "json":
         sys.stdout.write(json.dumps(dict(payload, schema_version=FIX_SCHEMA_VERSION), indent=2, default=str) + "\n")
     else:
@@ -46,7 +47,7 @@ def interrupted_note(target: Target, root: str) -> list[str]:
     return notes
 
 
-def offer_interrupted(args: Any, target: Target, root: str) -> None:
+def offer_interrupted(args: argparse.Namespace, target: Target, root: str) -> None:
     """An apply killed mid-run (SIGKILL, power loss) leaves a journal in a live state. On a terminal
     each such run is offered for rollback ("roll back interrupted run RUN_ID? [y/N]"); otherwise,
     or when declined, the exact rollback command is printed, and ``apply`` refuses to start a new
@@ -58,7 +59,7 @@ def offer_interrupted(args: Any, target: Target, root: str) -> None:
     notes = dict(zip((j.run_id for j in runs), interrupted_note(target, root)))
     for j in runs:
         note = notes.get(j.run_id, f"run {j.run_id} was interrupted: autoglm-doctor fix --rollback {j.run_id}")
-        if not (sys.stdin.isatty() and getattr(target, "writable", False)):
+        if not (sys.stdin.isatty() and target.writable):
             sys.stderr.write(f"autoglm-doctor: warning: {note}\n")
             continue
         sys.stderr.write(f"autoglm-doctor: {note}\nroll back interrupted run {j.run_id}? [y/N] ")
@@ -76,7 +77,7 @@ def offer_interrupted(args: Any, target: Target, root: str) -> None:
     sys.stderr.flush()
 
 
-def history(args: Any, target: Target, root: str) -> int:
+def history(args: argparse.Namespace, target: Target, root: str) -> int:
     runs = jn.history(target, root)
     pending = {e.get("run_id") for e in jn.read_pending(target, root)}
     rows = [{"run_id": j.run_id, "started_at": j.data.get("started_at"), "fixes": j.data.get("fixes", []),
@@ -124,7 +125,7 @@ def _outcome_text(outcome: Any, verb: str) -> str:
     return "\n".join(lines + [summary])
 
 
-def rollback(args: Any, target: Target, root: str) -> int:
+def rollback(args: argparse.Namespace, target: Target, root: str) -> int:
     from autoglm_doctor.remedy.engine import rollback as do_rollback
 
     outcome = _guarded(lambda: do_rollback(target, root, args.rollback))
@@ -151,7 +152,7 @@ def _guarded(fn: Callable[[], Any]) -> Any:
         raise UsageError(f"cannot start the apply: {exc}; nothing was changed") from None
 
 
-def dry_run(args: Any, target: Target, plans: Sequence[Any]) -> int:
+def dry_run(args: argparse.Namespace, target: Target, plans: Sequence[Any]) -> int:
     if not plans:
         _emit(args, {"mode": "dry_run", "plans": []}, "nothing to fix: no failing finding has a fix")
         return EXIT_OK
@@ -160,7 +161,7 @@ def dry_run(args: Any, target: Target, plans: Sequence[Any]) -> int:
     return EXIT_OK
 
 
-def _confirm(args: Any, plans: Sequence[Any], target: Target) -> None:
+def _confirm(args: argparse.Namespace, plans: Sequence[Any], target: Target) -> None:
     if args.yes:
         return
     if not sys.stdin.isatty():
@@ -172,7 +173,7 @@ def _confirm(args: Any, plans: Sequence[Any], target: Target) -> None:
         raise UsageError("not confirmed: nothing was changed")
 
 
-def apply(args: Any, target: Target, plans: Sequence[Any], root: str, run_id: str,
+def apply(args: argparse.Namespace, target: Target, plans: Sequence[Any], root: str, run_id: str,
           verify: Callable[[Sequence[Any]], list[str]]) -> int:
     from autoglm_doctor.remedy import guards, privileges
     from autoglm_doctor.remedy.engine import apply_plans

@@ -20,7 +20,7 @@ def ssh_client() -> str | None:
 def session_iface(target: Target) -> tuple[str, str] | None:
     """(client address, outgoing interface) of the SSH session running us, if any."""
     client = ssh_client()
-    if not client or not getattr(target, "can_run", False):
+    if not client or not target.can_run:
         return None
     res = target.run(("ip", "-j", "route", "get", client), timeout=10)
     try:

@@ -26,7 +26,7 @@ def _writable(target: Target, path: str) -> bool:
 
 
 def missing(target: Target, changes: Sequence[Change], journal_root: str) -> list[str]:
-    if os.geteuid() == 0 or getattr(target, "kind", "") not in ("local", "sysroot"):
+    if os.geteuid() == 0 or target.kind not in ("local", "sysroot"):
         return []
     out: list[str] = []
     sysroot = target.kind == "sysroot"
