@@ -33,8 +33,8 @@ def add_parsers(sub: Any) -> None:
     lg = sub.add_parser("logs", help="summary of traces, errors and lost hops in a time window")
     _common(lg)
     lg.add_argument("--engine", choices=("auto", "line"), default="auto",
-                    help="big local files: auto = the columnar engine when the [fast] extra (polars) is installed "
-                         "(faster, ~130 MB more memory per job); line = the per-line parser")
+                    help="auto = the native scanner for files when it is built, else the per-line parser; "
+                         "line = the per-line parser (pure Python) even where the native scanner is built")
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list, list[str], Any]:

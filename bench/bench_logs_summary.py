@@ -176,8 +176,8 @@ def main() -> int:
     ap.add_argument("--jobs", default="2", help="worker counts to run, e.g. 1,2")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--engine", default="auto,line",
-                    help="comma-separated: auto (the columnar engine when polars is installed), line (the per-line "
-                         "parser, orjson), exact (the reference, json); default: auto,line - speed against memory")
+                    help="comma-separated: auto (the native scanner when it is built), line (the per-line "
+                         "parser, orjson), exact (the reference, json); default: auto,line")
     ap.add_argument("--profile", action="store_true", help="where one 4 MB window of each source goes")
     args = ap.parse_args()
     print(f"{os.cpu_count()} CPUs; load average before: {open('/proc/loadavg').read().split()[:3]}")

@@ -1,5 +1,9 @@
-"""Running scans: big local files in parallel worker processes over newline-split windows (one per
-core), everything else in-process, results merged in window order with a bounded number in flight.
+"""Running scans: big local files in parallel forked worker processes over newline-split windows (one
+per core), everything else in-process, results merged in window order with a bounded number in flight.
+
+The engine reading the lines of files (``choose_engine``): the native scanner (``logscan/_native``, a
+compiled pass over a block that leaves to the exact parser every line it cannot read exactly) when it
+is built, else the per-line parser with orjson, else with json (the exact reference).
 
 Windows are read with ``pread`` (a file truncated under the scan gives short windows, never a
 fault). A worker that dies anyway breaks the pool; the remaining windows of that scan are then
@@ -19,21 +23,28 @@ from autoglm_doctor.logscan.progress import Progress
 from autoglm_doctor.logscan.sources import Stream, reference_time, skip_old
 from autoglm_doctor.logscan.summary import Summary
 
+try:
+    from autoglm_doctor.logscan.scan import native_available  # type: ignore[attr-defined]
+except ImportError:  # a scan module without the native scanner
+    def native_available() -> bool:
+        return False
+
 if TYPE_CHECKING:
     from autoglm_doctor.targets.base import Target
 
 _worker_scanner: ChunkScanner | None = None
-_worker_columnar: Any = None
-COLUMNAR_CHUNK = 4 << 20  # columnar windows: 16 MB ones are 10 % faster and hold 100 MB more per worker
 
 
-def _init_worker(settings: ScanSettings, fast: bool = True, columnar: bool = False) -> None:
-    global _worker_scanner, _worker_columnar
-    _worker_scanner = ChunkScanner(settings, fast)
-    if columnar:  # polars is imported in the worker only: a forked copy of its thread pool would hang
-        from autoglm_doctor.logscan.columnar import ColumnarScanner
+def new_scanner(settings: ScanSettings, fast: bool, native: bool) -> ChunkScanner:
+    """A scanner; ``native`` False keeps files on the per-line parser even where the native one is built."""
+    if native or not native_available():
+        return ChunkScanner(settings, fast)
+    return ChunkScanner(settings, fast, native=False)  # type: ignore[call-arg]
 
-        _worker_columnar = ColumnarScanner(settings)
+
+def _init_worker(settings: ScanSettings, fast: bool = True, native: bool = True) -> None:
+    global _worker_scanner
+    _worker_scanner = new_scanner(settings, fast, native)
     # A scan allocates ~1 tuple and 2 small bytes per line and keeps them until the window is done:
     # the cyclic GC would walk them again and again for nothing (they hold no cycles).
     gc.disable()
@@ -57,15 +68,6 @@ def _keep_freed_memory() -> None:
 def _scan_window(task: tuple[str, int, int, str, str, Any]) -> ChunkResult:
     """A worker's task."""
     assert _worker_scanner is not None
-    if _worker_columnar is not None:
-        host_path, start, end, name, service, ref = task
-        res = ChunkResult(name)
-        try:
-            data = bigfile.read_window(host_path, start, end)
-        except OSError:  # the file vanished
-            data = b""
-        _worker_columnar.scan_window(data, res, service, ref)
-        return res
     return scan_window(_worker_scanner, task)
 
 
@@ -83,45 +85,40 @@ def scan_window(scanner: ChunkScanner, task: tuple[str, int, int, str, str, Any]
     return res
 
 
-def pool(jobs: int, settings: ScanSettings, fast: bool = True, columnar: bool = False) -> Any:
-    """Worker processes (imported only when needed): forked, or started afresh for the columnar
-    engine - polars' thread pool does not survive a fork (a child of a process that used it hangs),
-    and a library caller may have used it."""
+def pool(jobs: int, settings: ScanSettings, fast: bool = True, native: bool = True) -> Any:
+    """Forked worker processes (imported only when needed)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn" if columnar else "fork"),
-                               initializer=_init_worker, initargs=(settings, fast, columnar))
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init_worker, initargs=(settings, fast, native))
 
 
-def choose_engine(settings: ScanSettings, fast: bool, jobs: int, engine: str = "auto") -> str:
-    """"columnar" (polars, in the worker processes of big local files), "orjson" or "json" (the
-    per-line parser; json is the exact reference). ``engine``: auto, columnar or line."""
+def choose_engine(fast: bool, engine: str = "auto") -> str:
+    """"native" (the compiled scanner, when built), "orjson" or "json" (the per-line parser; json is
+    the exact reference). ``engine``: auto, or line (the per-line parser even where the native
+    scanner is built)."""
     from autoglm_doctor.logscan.extract import orjson_loads
 
-    if fast and jobs > 1 and engine in ("auto", "columnar"):
-        from autoglm_doctor.logscan.columnar import available
-
-        if available(settings):
-            return "columnar"
+    if fast and engine == "auto" and native_available():
+        return "native"
     return "orjson" if fast and orjson_loads is not None else "json"
 
 
 def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, jobs: int = 0,
               progress: Progress | None = None, notes: list[str] | None = None, fast: bool = True,
-              chunk: int | None = None, parallel_min: int = bigfile.PARALLEL_MIN, engine: str = "auto") -> Summary:
+              chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN, engine: str = "auto") -> Summary:
     """Scan every stream into one Summary. ``jobs`` 0 = one worker per CPU; ``fast`` False uses the
     exact reference parser throughout; local files of ``parallel_min`` bytes or more are scanned in
-    windows of about ``chunk`` bytes, by the columnar engine when it is installed (``engine``
-    "line" keeps the per-line parser there too)."""
+    windows of about ``chunk`` bytes in worker processes. ``engine`` "line" keeps files on the
+    per-line parser where the native scanner is built (``choose_engine``)."""
     summary = Summary(settings)
     if notes:
         summary.notes.extend(notes)
-    scanner = ChunkScanner(settings, fast)
+    summary.engine = choose_engine(fast, engine)
+    native = summary.engine == "native"
+    scanner = new_scanner(settings, fast, native)
     jobs = jobs or os.cpu_count() or 1
-    summary.engine = choose_engine(settings, fast, jobs, engine)
-    if chunk is None:
-        chunk = COLUMNAR_CHUNK if summary.engine == "columnar" else bigfile.CHUNK
     total = sum(s.size for s in streams)
     done = 0
     tasks: list[tuple[tuple[str, int, int, str, str, Any], Stream]] = []
@@ -149,10 +146,8 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
                 progress(done, total)
         scanner.finish(res)
         summary.merge(res, stats)
-    if summary.engine == "columnar" and not tasks:  # no big local file: the per-line parser read everything
-        summary.engine = choose_engine(settings, fast, 1)
     if tasks:
-        for res, size in _run_parallel(tasks, scanner, jobs, summary.notes, summary.engine == "columnar"):
+        for res, size in _run_parallel(tasks, scanner, jobs, summary.notes, native):
             summary.merge(res, summary.sources[res.source])
             done += size
             if progress:
@@ -166,13 +161,13 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
 
 
 def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str],
-                  columnar: bool = False) -> Iterator[tuple[ChunkResult, int]]:
+                  native: bool) -> Iterator[tuple[ChunkResult, int]]:
     """Results in window order (whatever order the workers finish in), so that merging - and with
     it every list and tie in the report - is the same from run to run."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    executor = pool(jobs, scanner.s, scanner.parser.fast_loads is not None, columnar)
+    executor = pool(jobs, scanner.s, scanner.parser.fast_loads is not None, native)
     in_flight: dict[Any, int] = {}
     done: dict[int, ChunkResult] = {}
     submitted = yielded = 0

@@ -60,7 +60,7 @@ class Summary:
         self.spans: dict[bytes, dict[str, list[float]]] = {}
         self.sources: dict[str, SourceStats] = {}
         self.notes: list[str] = []
-        self.engine = ""  # which engine read the big files (``engine.choose_engine``)
+        self.engine = ""  # which engine read the files (``engine.choose_engine``)
 
     def source(self, name: str, service: str, kind: str) -> SourceStats:
         if name not in self.sources:

@@ -180,12 +180,12 @@ def test_without_orjson_the_same_parser_uses_json(tmp_path):
             "from autoglm_doctor.logscan import extract\n"
             "assert extract.orjson_loads is None\n"
             "from tests.logscan.test_summary import summary_of\n"
-            f"print(json.dumps(summary_of([{str(path)!r}])))")
+            f"print(json.dumps(summary_of([{str(path)!r}], engine='line')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     without = json.loads(out.stdout)
     from tests.logscan.test_summary import summary_of
 
-    with_orjson = summary_of([str(path)])
+    with_orjson = summary_of([str(path)], engine="line")
     assert without["sources"][0].pop("fast_path_share") == 0.0
     assert with_orjson["sources"][0].pop("fast_path_share") == 1.0
     assert (without.pop("engine"), with_orjson.pop("engine")) == ("json", "orjson")
