@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import signal
 from array import array
 from dataclasses import dataclass
@@ -65,7 +66,12 @@ def rotation_note(before: FileIdentity | None, after: FileIdentity | None, name:
     return None
 
 
-CONTINUED = (b" ", b"\t", b"Traceback (", b'{"log":" ', b'{"log":"\\t', b'{"log":"Traceback (')
+# A line a window must not start with, raw or as a Docker json-file record: it may belong to the record
+# before it (``extract.CONTINUATION``: indented frames, ``Traceback (``, the chained-exception headers; the
+# final ``SomeError: ...`` line while a traceback runs; a blank line between chained tracebacks). Erring on
+# the side of "continued" only moves the cut a line further.
+CONTINUED = re.compile(rb'(?:\{"log":")?(?:[ \t\r\n]|\\[tn]|Traceback \(|During handling|The above exception'
+                       rb"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:Error|Exception|Exit|Interrupt|Warning)(?![\w.]))")
 
 
 def split_points(host_path: str, size: int, chunk: int = CHUNK) -> list[tuple[int, int]]:
@@ -81,7 +87,7 @@ def split_points(host_path: str, size: int, chunk: int = CHUNK) -> list[tuple[in
             cut = _next_line(fh, pos)
             while cut is not None and cut < size and cut - pos < (1 << 20):
                 fh.seek(cut)
-                if not fh.read(32).startswith(CONTINUED):
+                if not CONTINUED.match(fh.read(256)):
                     break
                 cut = _next_line(fh, cut)
             if cut is None or cut >= size:
