@@ -17,12 +17,13 @@ from tests.logscan.synth import AGENT, MODEL, Truth, generate, write_file
 
 
 def summary_of(paths: list[str], jobs: int = 1, settings: ScanSettings | None = None, target=None,
-               chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN, engine: str = "auto") -> dict:
+               chunk: int = bigfile.CHUNK, parallel_min: int = bigfile.PARALLEL_MIN, engine: str = "auto",
+               fast: bool = True) -> dict:
     target = target or LocalTarget()
     notes: list[str] = []
     streams = resolve(target, [parse_source_spec(p) for p in paths], notes)
     return summarize(target, streams, settings or ScanSettings(), jobs=jobs, notes=notes, chunk=chunk,
-                     parallel_min=parallel_min, engine=engine).report()
+                     parallel_min=parallel_min, engine=engine, fast=fast).report()
 
 
 def assert_matches_truth(report: dict, truth: Truth) -> None:
