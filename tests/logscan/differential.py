@@ -27,7 +27,8 @@ def native_module() -> ModuleType | None:
     try:
         from autoglm_doctor.logscan import _native  # type: ignore[attr-defined]
     except ImportError as exc:
-        if os.environ.get("CI") == "true":
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "autoglm_doctor", "logscan", "_native.c")
+        if os.environ.get("CI") == "true" and os.path.exists(source):
             pytest.fail(f"the native scanner is not built ({exc}); CI builds it (setup.py)")
         return None
     return _native
