@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from autoglm_doctor.logscan.extract import LineParser, Record, normalise_message
 from autoglm_doctor.logscan.settings import ScanSettings
@@ -77,10 +78,27 @@ class ChunkResult:
             by_service[rec.service] = (ts, rec.message[:500])
 
 
+def native_available() -> bool:
+    """Whether the native scanner (``_native``, built from C when the install had a compiler) is there."""
+    try:
+        from autoglm_doctor.logscan import _native  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class ChunkScanner:
-    def __init__(self, settings: ScanSettings, fast: bool = True) -> None:
+    """``fast``: orjson for JSON lines, and the native scanner for plain files unless ``native`` is
+    False; otherwise the exact reference parser reads every line."""
+
+    def __init__(self, settings: ScanSettings, fast: bool = True, native: bool = True) -> None:
         self.s = settings
         self.parser = LineParser(settings, fast=fast)
+        self.native: Any = None
+        if fast and native and native_available():
+            from autoglm_doctor.logscan import _native
+
+            self.native = _native.Scanner(self)
 
     def begin(self, ref: float | None) -> None:
         """A stream or window starts (``ref``: the reference time for yearless times)."""
@@ -91,6 +109,9 @@ class ChunkScanner:
             res.bytes_fast += len(data)
         else:
             res.bytes_exact += len(data)
+        if kind == "file" and self.native is not None:
+            self.native.scan(data, res, service)
+            return
         parse = self.parser.parse
         problems = res.problems
         pending = res.pending
