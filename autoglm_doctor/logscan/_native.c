@@ -83,14 +83,25 @@ typedef struct {
 } Scanner;
 
 /* ---- character classes ------------------------------------------------------------------ */
-static inline int is_word(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+enum { C_WORD = 1, C_TEXT = 2, C_JSPECIAL = 4, C_CAND = 8 };
+static unsigned char CLASS[256];
+
+static void init_classes(void) {
+    for (int c = 0; c < 256; c++) {
+        int k = 0;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') k |= C_WORD;
+        if ((c >= 0x20 && c < 0x7f) || c == '\t') k |= C_TEXT;
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) k |= C_JSPECIAL;
+        if (c == '0' || c == 't' || c == 'T' || c == 'x' || c == 'X' || c == 'r' || c == 'R' || c == 'c') k |= C_CAND;
+        CLASS[c] = (unsigned char)k;
+    }
 }
+static inline int is_word(unsigned char c) { return CLASS[c] & C_WORD; }
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline int is_hexl(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
 static inline int is_hex(unsigned char c) { return is_hexl(c) || (c >= 'A' && c <= 'F'); }
 static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t'; }
-static inline int is_text(unsigned char c) { return (c >= 0x20 && c < 0x7f) || c == '\t'; }
+static inline int is_text(unsigned char c) { return CLASS[c] & C_TEXT; }
 static inline unsigned char low(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 static int ci_eq(const char *a, const char *lit, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) if (low((unsigned char)a[i]) != (unsigned char)lit[i]) return 0;
@@ -291,6 +302,8 @@ static int jstring(Cur *c, int *esc, int *ascii) {
     const unsigned char *p = (const unsigned char *)c->p, *e = (const unsigned char *)c->e;
     *esc = 0; *ascii = 1;
     while (p < e) {
+        while (p < e && !(CLASS[*p] & C_JSPECIAL)) p++;
+        if (p >= e) break;
         unsigned char ch = *p;
         if (ch == '"') { c->p = (const char *)p + 1; return 0; }
         if (ch == '\\') {
@@ -629,9 +642,11 @@ static int text_ids(Scanner *s, Rec *r, const char *t, Py_ssize_t n) {
     (void)s;
     Found found[64]; int nf = 0;
     Py_ssize_t next[5] = {0, 0, 0, 0, 0};
+    const unsigned char *u = (const unsigned char *)t;
     for (Py_ssize_t p = 0; p < n; p++) {
-        unsigned char c = t[p];
-        if (!is_word(c) || (p > 0 && is_word(t[p - 1]))) continue;
+        if (!(CLASS[u[p]] & C_CAND)) continue;
+        unsigned char c = u[p];
+        if (p > 0 && is_word(u[p - 1])) continue;
         Py_ssize_t g = -1, gn = 0; int k = -1;
         if (c == '0' && p >= next[0] && n - p >= 55 && t[p + 1] == '0' && t[p + 2] == '-' && t[p + 35] == '-' && t[p + 52] == '-'
             && (p + 55 == n || !is_word(t[p + 55]))) {
@@ -932,7 +947,11 @@ static int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time) {
     Py_ssize_t o = 0;
     const char *v = log->v, *e = log->v + log->vn;
     for (const char *q = v; q < e; q++) {
-        if (*q != '\\') { s->buf[o++] = *q; continue; }
+        if (*q != '\\') {
+            const char *bs = memchr(q, '\\', e - q), *stop = bs ? bs : e;
+            memcpy(s->buf + o, q, stop - q); o += stop - q; q = stop - 1;
+            continue;
+        }
         q++;
         char x = *q;
         if (x == 'u') {
@@ -1450,6 +1469,124 @@ static PyObject *Scanner_stats(Scanner *s, void *closure) {
     return Py_BuildValue("{sLsL}", "fallbacks", s->fallbacks, "reparsed", s->reparsed);
 }
 
+/* ---- merging chunk results (Summary.merge) -------------------------------------------------- */
+/* merge_traces(traces, incoming, bits, max_traces) -> untracked: incoming's per-trace masks (bit i =
+   its service i) ORed into traces under the global bits, new ids only while len(traces) < max_traces. */
+static PyObject *merge_traces(PyObject *self, PyObject *args) {
+    PyObject *traces, *incoming, *bits;
+    Py_ssize_t max_traces;
+    if (!PyArg_ParseTuple(args, "O!O!O!n", &PyDict_Type, &traces, &PyDict_Type, &incoming, &PyList_Type, &bits, &max_traces))
+        return NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(bits);
+    unsigned long long gbit[64];
+    if (nb > 63) Py_RETURN_NONE;  /* the caller merges in Python */
+    int identity = 1;
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
+        if (overflow || v <= 0 || v > (1LL << 62)) Py_RETURN_NONE;
+        gbit[i] = (unsigned long long)v;
+        if (gbit[i] != 1ULL << i) identity = 0;
+    }
+    Py_ssize_t pos = 0, untracked = 0;
+    PyObject *key, *mask;
+    while (PyDict_Next(incoming, &pos, &key, &mask)) {
+        int overflow = 0;
+        long long m = PyLong_AsLongLongAndOverflow(mask, &overflow);
+        if (overflow || m < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
+        unsigned long long g = 0;
+        if (identity) g = (unsigned long long)m;
+        else for (Py_ssize_t i = 0; i < nb; i++) if ((unsigned long long)m >> i & 1) g |= gbit[i];
+        PyObject *old = PyDict_GetItemWithError(traces, key);
+        PyObject *nv;
+        if (!old) {
+            if (PyErr_Occurred()) return NULL;
+            if (PyDict_GET_SIZE(traces) >= max_traces) { untracked++; continue; }
+            nv = PyLong_FromUnsignedLongLong(g);
+        } else {
+            long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
+            if (overflow || o < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
+            if (((unsigned long long)o | g) == (unsigned long long)o) continue;
+            nv = PyLong_FromUnsignedLongLong((unsigned long long)o | g);
+        }
+        if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); return NULL; }
+        Py_DECREF(nv);
+    }
+    return PyLong_FromSsize_t(untracked);
+}
+
+/* merge_aliases(aliases, incoming, max_traces) -> dropped: the first primary of an alias wins */
+static PyObject *merge_aliases(PyObject *self, PyObject *args) {
+    PyObject *aliases, *incoming;
+    Py_ssize_t max_traces;
+    if (!PyArg_ParseTuple(args, "O!O!n", &PyDict_Type, &aliases, &PyDict_Type, &incoming, &max_traces)) return NULL;
+    Py_ssize_t pos = 0, dropped = 0, room = max_traces - PyDict_GET_SIZE(aliases);
+    PyObject *key, *primary;
+    while (PyDict_Next(incoming, &pos, &key, &primary)) {
+        int has = PyDict_Contains(aliases, key);
+        if (has < 0) return NULL;
+        if (has) continue;
+        if (room <= 0) { dropped++; continue; }
+        if (PyDict_SetItem(aliases, key, primary)) return NULL;
+        room--;
+    }
+    return PyLong_FromSsize_t(dropped);
+}
+
+static int widen(PyObject *into, PyObject *spans) {
+    Py_ssize_t pos = 0;
+    PyObject *svc, *span;
+    while (PyDict_Next(spans, &pos, &svc, &span)) {
+        if (!PyList_Check(span) || PyList_GET_SIZE(span) != 2) { PyErr_SetString(PyExc_TypeError, "a span is [first, last]"); return -1; }
+        double lo = PyFloat_AsDouble(PyList_GET_ITEM(span, 0)), hi = PyFloat_AsDouble(PyList_GET_ITEM(span, 1));
+        if (PyErr_Occurred()) return -1;
+        PyObject *have = PyDict_GetItemWithError(into, svc);
+        if (!have) {
+            if (PyErr_Occurred()) return -1;
+            PyObject *copy = Py_BuildValue("[dd]", lo, hi);
+            if (!copy || PyDict_SetItem(into, svc, copy)) { Py_XDECREF(copy); return -1; }
+            Py_DECREF(copy);
+            continue;
+        }
+        double a = PyFloat_AsDouble(PyList_GET_ITEM(have, 0)), b = PyFloat_AsDouble(PyList_GET_ITEM(have, 1));
+        if (PyErr_Occurred()) return -1;
+        if (lo < a) { PyObject *f = PyFloat_FromDouble(lo); if (!f || PyList_SetItem(have, 0, f)) return -1; }
+        if (hi > b) { PyObject *f = PyFloat_FromDouble(hi); if (!f || PyList_SetItem(have, 1, f)) return -1; }
+    }
+    return 0;
+}
+
+/* merge_spans(spans, incoming, max_spans): per-trace per-service [first, last], widened; new traces
+   only while len(spans) < max_spans */
+static PyObject *merge_spans(PyObject *self, PyObject *args) {
+    PyObject *spans, *incoming;
+    Py_ssize_t max_spans;
+    if (!PyArg_ParseTuple(args, "O!O!n", &PyDict_Type, &spans, &PyDict_Type, &incoming, &max_spans)) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *trace, *by_service;
+    while (PyDict_Next(incoming, &pos, &trace, &by_service)) {
+        if (!PyDict_Check(by_service)) { PyErr_SetString(PyExc_TypeError, "spans are dicts"); return NULL; }
+        PyObject *have = PyDict_GetItemWithError(spans, trace);
+        if (!have) {
+            if (PyErr_Occurred()) return NULL;
+            if (PyDict_GET_SIZE(spans) >= max_spans) continue;
+            PyObject *fresh = PyDict_New();
+            if (!fresh || widen(fresh, by_service) || PyDict_SetItem(spans, trace, fresh)) { Py_XDECREF(fresh); return NULL; }
+            Py_DECREF(fresh);
+            continue;
+        }
+        if (widen(have, by_service)) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"merge_traces", merge_traces, METH_VARARGS, "merge_traces(traces, incoming, bits, max_traces) -> untracked (None: too many services)"},
+    {"merge_aliases", merge_aliases, METH_VARARGS, "merge_aliases(aliases, incoming, max_traces) -> dropped"},
+    {"merge_spans", merge_spans, METH_VARARGS, "merge_spans(spans, incoming, max_spans)"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS,
      "scan(data, res, service): ChunkScanner.scan(data, res, service, 'file'), natively"},
@@ -1476,9 +1613,10 @@ static PyTypeObject ScannerType = {
     .tp_getset = Scanner_getset,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "The native log scanner.", -1, NULL, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "The native log scanner.", -1, module_methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__native(void) {
+    init_classes();
     if (PyType_Ready(&ScannerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;

@@ -15,6 +15,11 @@ from autoglm_doctor.logscan.skew import estimate_offsets
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import iso
 
+try:  # the native merges: the same dicts, a C loop instead of a Python one (scan.native_available)
+    from autoglm_doctor.logscan import _native
+except ImportError:
+    _native = None  # type: ignore[assignment]
+
 MAX_SPANS = 20_000  # traces whose per-service time spans are kept for the clock-skew estimate
 EXAMPLES = 10
 LISTED_FAILURES = 20
@@ -93,6 +98,10 @@ class Summary:
         self.untraced_errors.update(res.untraced_errors)
         self.messages.update(res.messages)
         self.error_lines += res.error_lines
+        if _native is not None:
+            self.aliases_dropped += _native.merge_aliases(self.aliases, res.aliases, self.s.max_traces)
+            _native.merge_spans(self.spans, res.spans, MAX_SPANS)
+            return
         room = self.s.max_traces - len(self.aliases)
         for alias, primary in res.aliases.items():
             if alias in self.aliases:
@@ -114,6 +123,11 @@ class Summary:
         """OR a block's per-trace service masks into ours. The common case (room for every new id)
         stays in C: an intersection for the ids seen before, then one ``update``."""
         local = [self._global_bit(svc) for svc in res.service_order]
+        if _native is not None:
+            untracked = _native.merge_traces(self.traces, res.traces, local, self.s.max_traces)
+            if untracked is not None:
+                self.untracked += untracked
+                return
         incoming = res.traces
         if any(bit != 1 << i for i, bit in enumerate(local)):
             remap = {mask: sum(local[i] for i in range(len(local)) if mask >> i & 1) for mask in set(incoming.values())}
