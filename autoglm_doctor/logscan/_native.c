@@ -49,7 +49,10 @@ typedef struct {
     int nids; int idoff[MAXIDS]; int idlen[MAXIDS]; int idused;
     char ids[IDBUF];
     const char *raw; Py_ssize_t rawlen;
+    int msg_mode;   /* MSG_BUF: msg holds it; MSG_LINE: the stripped raw line; MSG_REPARSE: ask Python */
+    char *msg; Py_ssize_t msgn, msgcap;
 } Rec;
+enum { MSG_BUF = 0, MSG_LINE, MSG_REPARSE };
 
 typedef struct { char key[24]; int used; int ok; double val; } HourSlot;
 typedef struct { char *key; Py_ssize_t n; int mask; } FieldSlot;
@@ -80,6 +83,10 @@ typedef struct {
     char *buf; Py_ssize_t bufcap;   /* unescaped docker log line */
     char tmp[4096];                 /* one decoded wanted value */
     long long fallbacks, reparsed;
+    Rec slots[2];
+    PyObject *messages, *untraced, *first_errors, *other_key_text;
+    long long d_errors;
+    long max_messages;
 } Scanner;
 
 /* ---- character classes ------------------------------------------------------------------ */
@@ -293,6 +300,21 @@ static int add_id(Rec *r, const char *t, Py_ssize_t n) {
     return 0;
 }
 
+static int set_msg(Rec *r, const char *t, Py_ssize_t n, int strip) {
+    if (strip) {
+        while (n && is_blank(t[n - 1])) n--;
+        while (n && is_blank(t[0])) { t++; n--; }
+    }
+    if (r->msgcap < n + 1) {
+        Py_ssize_t cap = n + 256;
+        char *nb = PyMem_Realloc(r->msg, cap);
+        if (!nb) { PyErr_NoMemory(); return -1; }
+        r->msg = nb; r->msgcap = cap;
+    }
+    memcpy(r->msg, t, n); r->msgn = n; r->msg_mode = MSG_BUF;
+    return 0;
+}
+
 /* ---- JSON -------------------------------------------------------------------------------- */
 typedef struct { const char *p, *e; } Cur;
 static inline void ws(Cur *c) { while (c->p < c->e && (*c->p == ' ' || *c->p == '\t')) c->p++; }
@@ -502,7 +524,7 @@ static PyObject *intern_service(Scanner *s, const char *t, Py_ssize_t n) {
 }
 
 /* LineParser._fields over s->pairs[from..to) (type J_OBJ entries are skipped) */
-static int fields(Scanner *s, Rec *r, int from, int to, int has_tsdef, double tsdef) {
+static int fields(Scanner *s, Rec *r, int from, int to, int has_tsdef, double tsdef, const char *text, Py_ssize_t tn) {
     int svc_set = 0, msg_set = 0;
     r->has_ts = 0; r->has_status = 0; r->level = L_NONE;
     for (int i = from; i < to; i++) {
@@ -542,6 +564,11 @@ static int fields(Scanner *s, Rec *r, int from, int to, int has_tsdef, double ts
             }
         } else if ((mask & F_MSG) && !msg_set && str) {
             msg_set = 1;
+            if (pr->esc || !pr->ascii) r->msg_mode = MSG_REPARSE;
+            else if (pr->quoted) {
+                Py_ssize_t n = decoded(s, pr);
+                if (n < 0 || set_msg(r, s->tmp, n, 0)) return n < 0 ? R_BAIL : R_FAIL;
+            } else if (set_msg(r, pr->v, pr->vn, 0)) return R_FAIL;
         } else if ((mask & F_STATUS) && !r->has_status) {
             if (pr->type == J_NUM && pr->isint) {
                 if (pr->vn > 18) return R_BAIL;
@@ -559,6 +586,10 @@ static int fields(Scanner *s, Rec *r, int from, int to, int has_tsdef, double ts
         }
     }
     if (!r->has_ts && has_tsdef) { r->ts = tsdef; r->has_ts = 1; }
+    if (!msg_set) {
+        if (text) { if (set_msg(r, text, tn, 0)) return R_FAIL; }
+        else r->msg_mode = MSG_LINE;
+    }
     return R_REC;
 }
 
@@ -781,6 +812,7 @@ static int parse_text(Scanner *s, Rec *r, const char *t, Py_ssize_t n, int has_t
         int start = starts(t, n, "Traceback (most recent call last):");
         s->in_tb = !exception_line(t, n);
         r->ts = tsdef; r->has_ts = has_tsdef; r->level = L_NONE; r->cont = start ? 2 : 1; r->has_status = 0;
+        r->msg_mode = MSG_REPARSE;
         return R_REC;
     }
 not_continuation:
@@ -817,6 +849,7 @@ not_continuation:
                             if (k < 0) return R_FAIL;
                             r->has_ts = k;
                         }
+                        if (set_msg(r, close + 2, t + n - close - 2, 1)) return R_FAIL;
                         return native_tail(s, r, t, n);
                     }
                 }
@@ -851,6 +884,7 @@ not_continuation:
                 int k = parse_iso(s, t + 1, gend - 1, 0, &r->ts);
                 if (k < 0) return R_FAIL;
                 r->has_ts = k;
+                if (set_msg(r, t + m, n - m, 1)) return R_FAIL;
                 return native_tail(s, r, t, n);
             }
         }
@@ -865,7 +899,7 @@ not_continuation:
                 int total;
                 if (logfmt_pairs(s, t, n, 1, &total)) return R_BAIL;
                 r->has_status = 0;
-                return fields(s, r, 0, s->npairs, has_tsdef, tsdef);
+                return fields(s, r, 0, s->npairs, has_tsdef, tsdef, t, n);
             }
         }
     }
@@ -902,20 +936,49 @@ not_continuation:
             if (field_mask(s, s->pairs[i].k, s->pairs[i].kn) & (F_LVL | F_MSG | F_ID)) any = 1;
         if (any) {
             r->has_status = 0;
-            return fields(s, r, 0, s->npairs, has_lts || has_tsdef, has_lts ? lts : tsdef);
+            return fields(s, r, 0, s->npairs, has_lts || has_tsdef, has_lts ? lts : tsdef, t, n);
         }
     }
     {
         const char *rest = t + used;
-        Py_ssize_t rn = n - used, lim = rn < 120 ? rn : 120;
+        Py_ssize_t rn = n - used, lim = rn < 120 ? rn : 120, at = -1;
         r->level = L_NONE;
         for (Py_ssize_t p = 0; p < lim; p++) {
             if (!is_word(rest[p]) || (p > 0 && is_word(rest[p - 1]))) continue;
             Py_ssize_t w = p;
             while (w < lim && is_word(rest[w])) w++;
-            if (level_word(rest + p, w - p, 1)) { r->level = level_of(rest + p, w - p); break; }
+            if (level_word(rest + p, w - p, 1)) { r->level = level_of(rest + p, w - p); at = p; break; }
             p = w;
         }
+        /* the message: rest.strip(), less PLAIN_HEADER when the level word starts it */
+        const char *m = rest; Py_ssize_t mn = rn;
+        while (mn && is_blank(m[mn - 1])) mn--;
+        while (mn && is_blank(m[0])) { m++; mn--; }
+        Py_ssize_t q = 0;
+        if (at == 0) {
+            Py_ssize_t w = 0;
+            while (w < mn && is_word(m[w])) w++;
+            if (w && level_word(m, w, 0)) {
+                q = w;
+                if (q < mn && m[q] == ':') q++;
+                while (q < mn && is_blank(m[q])) q++;
+                const char *x = m + q;
+                if (mn - q >= 14 && is_digit(x[0]) && is_digit(x[1]) && x[2] == '-' && is_digit(x[3]) && is_digit(x[4]) && x[5] == ' '
+                    && is_digit(x[6]) && is_digit(x[7]) && x[8] == ':' && is_digit(x[9]) && is_digit(x[10]) && x[11] == ':'
+                    && is_digit(x[12]) && is_digit(x[13])) {
+                    Py_ssize_t e = q + 14;
+                    if (e + 1 < mn && (m[e] == '.' || m[e] == ',') && is_digit(m[e + 1])) { e++; while (e < mn && is_digit(m[e])) e++; }
+                    if (e < mn && is_blank(m[e])) { while (e < mn && is_blank(m[e])) e++; q = e; }
+                }
+                if (q < mn && m[q] == '[') {
+                    Py_ssize_t k = q + 1;
+                    while (k < mn && m[k] != ']' && !is_blank(m[k])) k++;
+                    if (k > q + 1 && k < mn && m[k] == ']') { q = k + 1; while (q < mn && is_blank(m[q])) q++; }
+                }
+            }
+        }
+        if (q >= mn) q = 0;  /* an empty message: rest.strip() */
+        if (set_msg(r, m + q, mn - q, 0)) return R_FAIL;
     }
     if (has_lts) { r->ts = lts; r->has_ts = 1; }
     else { r->ts = tsdef; r->has_ts = has_tsdef; }
@@ -923,7 +986,7 @@ not_continuation:
 }
 
 /* LineParser._object for a line's JSON in s->pairs */
-static int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth);
+static int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, const char *text, Py_ssize_t tn);
 
 static int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time) {
     double ts = 0.0; int has_ts = 0;
@@ -971,12 +1034,12 @@ static int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time) {
     if (q == o) return R_SKIP;
     if (s->buf[0] == '{') {
         if (json_line(s, s->buf, o)) return R_BAIL;
-        return object_record(s, r, has_ts, ts, 1);
+        return object_record(s, r, has_ts, ts, 1, s->buf, o);
     }
     return parse_text(s, r, s->buf, o, has_ts, ts);
 }
 
-static int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth) {
+static int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, const char *text, Py_ssize_t tn) {
     Pair *log = NULL, *stream = NULL, *time = NULL;
     for (int i = 0; i < s->npairs; i++) {
         Pair *pr = &s->pairs[i];
@@ -998,7 +1061,7 @@ static int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int de
         }
     }
     s->in_tb = 0;
-    return fields(s, r, 0, s->npairs, has_tsdef, tsdef);
+    return fields(s, r, 0, s->npairs, has_tsdef, tsdef, text, tn);
 }
 
 /* one raw line: R_SKIP (blank), R_REC (r filled), R_BAIL (Python reads it), R_FAIL (exception) */
@@ -1011,11 +1074,11 @@ static int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < ls; i++) if (!is_blank(raw[i])) return R_BAIL;
     for (Py_ssize_t i = le; i < n; i++) if (!is_blank(raw[i]) && raw[i] != '\r') return R_BAIL;
     if (le - ls > MAX_LINE) return R_BAIL;
-    r->svc = s->service; r->nids = 0; r->idused = 0; r->cont = 0; r->traceback = 0;
+    r->svc = s->service; r->nids = 0; r->idused = 0; r->cont = 0; r->traceback = 0; r->msg_mode = MSG_REPARSE;
     r->level = L_NONE; r->has_ts = 0; r->has_status = 0;
     if (raw[ls] == '{') {
         if (json_line(s, raw + ls, le - ls)) return R_BAIL;
-        return object_record(s, r, 0, 0.0, 0);
+        return object_record(s, r, 0, 0.0, 0, NULL, 0);
     }
     for (Py_ssize_t i = ls; i < le; i++) if (!is_text((unsigned char)raw[i])) return R_BAIL;
     if (ls > 0) return parse_text(s, r, raw, le, 0, 0.0);
@@ -1046,9 +1109,9 @@ static int add_attr(PyObject *obj, const char *name, long long delta) {
 
 static int flush(Scanner *s) {
     if (add_attr(s->res, "lines", s->d_lines) || add_attr(s->res, "outside", s->d_outside)
-        || add_attr(s->res, "undated", s->d_undated))
+        || add_attr(s->res, "undated", s->d_undated) || add_attr(s->res, "error_lines", s->d_errors))
         return -1;
-    s->d_lines = s->d_outside = s->d_undated = 0;
+    s->d_lines = s->d_outside = s->d_undated = s->d_errors = 0;
     if (s->have_ts) {
         for (int k = 0; k < 2; k++) {
             const char *name = k ? "last_ts" : "first_ts";
@@ -1124,9 +1187,106 @@ static PyObject *reparse(Scanner *s, Rec *r) {
     return rec;
 }
 
+/* the raw line, stripped, as the message (a JSON line without a message field): 0, or -1 not ASCII */
+static int line_message(Rec *r) {
+    const char *t = r->raw; Py_ssize_t n = r->rawlen;
+#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\x0b' || (c) == '\x0c')
+    while (n && WS(t[n - 1])) n--;
+    while (n && WS(t[0])) { t++; n--; }
+#undef WS
+    for (Py_ssize_t i = 0; i < n; i++) if ((unsigned char)t[i] >= 0x80) return -1;
+    return set_msg(r, t, n, 0) ? -2 : 0;
+}
+
+/* extract.normalise_message for an ASCII message: ids and numbers become #, 160 characters kept */
+static Py_ssize_t normalise(const char *m, Py_ssize_t n, char *out) {
+    while (n && is_blank(m[n - 1])) n--;
+    while (n && is_blank(m[0])) { m++; n--; }
+    Py_ssize_t o = 0, i = 0;
+    while (i < n && o < 160) {
+        Py_ssize_t j = i;
+        while (j < n && is_hex((unsigned char)m[j])) j++;
+        if (j - i >= 8) {
+            for (;;) {
+                if (j < n && m[j] == '-') {
+                    Py_ssize_t k = j + 1;
+                    while (k < n && is_hex((unsigned char)m[k])) k++;
+                    if (k - j - 1 >= 4) { j = k; continue; }
+                }
+                break;
+            }
+            out[o++] = '#'; i = j; continue;
+        }
+        if (is_digit(m[i])) {
+            j = i;
+            while (j < n && is_digit(m[j])) j++;
+            if (j + 1 < n && m[j] == '.' && is_digit(m[j + 1])) { j++; while (j < n && is_digit(m[j])) j++; }
+            out[o++] = '#'; i = j; continue;
+        }
+        out[o++] = m[i++];
+    }
+    return o;
+}
+
+static int bump(PyObject *dict, PyObject *key) {
+    PyObject *old = PyDict_GetItemWithError(dict, key);
+    if (!old && PyErr_Occurred()) return -1;
+    PyObject *one = PyLong_FromLong(1), *sum = old ? PyNumber_Add(old, one) : (Py_XINCREF(one), one);
+    Py_XDECREF(one);
+    if (!sum) return -1;
+    int rc = PyDict_SetItem(dict, key, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+/* ChunkResult.add_error */
+static int add_error(Scanner *s, Rec *r, PyObject *trace) {
+    s->d_errors++;
+    char norm[160];
+    Py_ssize_t nn = normalise(r->msg, r->msgn, norm);
+    PyObject *text = PyUnicode_FromStringAndSize(norm, nn);
+    PyObject *key = text ? PyTuple_Pack(2, r->svc, text) : NULL;
+    Py_XDECREF(text);
+    if (!key) return -1;
+    int has = PyDict_Contains(s->messages, key);
+    if (has < 0) { Py_DECREF(key); return -1; }
+    if (!has && PyDict_GET_SIZE(s->messages) >= s->max_messages) {
+        Py_DECREF(key);
+        key = PyTuple_Pack(2, r->svc, s->other_key_text);
+        if (!key) return -1;
+    }
+    int rc = bump(s->messages, key);
+    Py_DECREF(key);
+    if (rc) return -1;
+    if (!trace) return bump(s->untraced, r->svc);
+    double ts = r->has_ts ? r->ts : Py_HUGE_VAL;
+    PyObject *fresh = PyDict_New();
+    if (!fresh) return -1;
+    PyObject *by = PyDict_SetDefault(s->first_errors, trace, fresh);
+    Py_DECREF(fresh);
+    if (!by) return -1;
+    PyObject *old = PyDict_GetItemWithError(by, r->svc);
+    if (!old && PyErr_Occurred()) return -1;
+    if (old) {
+        double was = PyFloat_AsDouble(PyTuple_GET_ITEM(old, 0));
+        if (was == -1.0 && PyErr_Occurred()) return -1;
+        if (!(ts < was)) return 0;
+    }
+    PyObject *entry = Py_BuildValue("(ds#)", ts, r->msg, r->msgn < 500 ? r->msgn : (Py_ssize_t)500);
+    if (!entry) return -1;
+    rc = PyDict_SetItem(by, r->svc, entry);
+    Py_DECREF(entry);
+    return rc;
+}
+
 static int account_native(Scanner *s, Rec *r) {
     int error = r->level == L_ERROR || r->traceback || (r->has_status && r->status >= 500 && r->status <= 599);
-    if (error) {
+    if (error && r->msg_mode == MSG_LINE) {
+        int k = line_message(r);
+        if (k == -2) return -1;
+        if (k == -1) r->msg_mode = MSG_REPARSE;
+    }
+    if (error && r->msg_mode == MSG_REPARSE) {
         PyObject *rec = reparse(s, r);
         if (!rec) return -1;
         int rc = account_python(s, rec);
@@ -1144,7 +1304,7 @@ static int account_native(Scanner *s, Rec *r) {
     SvcCount *c = count_of(s, r->svc);
     if (!c) { PyErr_SetString(PyExc_RuntimeError, "native scanner: too many services"); return -1; }
     c->recs++;
-    if (!r->nids) return 0;
+    if (!r->nids) return error ? add_error(s, r, NULL) : 0;
     c->traced++;
     if (!c->bit) {
         c->bit = PyObject_CallMethod(s->res, "bit", "O", r->svc);
@@ -1209,7 +1369,7 @@ static int account_native(Scanner *s, Rec *r) {
             }
         }
     }
-    rc = 0;
+    rc = error ? add_error(s, r, key) : 0;
 done:
     Py_DECREF(key);
     return rc;
@@ -1238,7 +1398,14 @@ static PyObject *call_begin(Scanner *s, PyObject *res, PyObject *service) {
     s->aliases = PyObject_GetAttrString(res, "aliases");
     s->spans = PyObject_GetAttrString(res, "spans");
     s->problems = PyObject_GetAttrString(res, "problems");
-    if (!s->traces || !s->aliases || !s->spans || !s->problems) return NULL;
+    s->messages = PyObject_GetAttrString(res, "messages");
+    s->untraced = PyObject_GetAttrString(res, "untraced_errors");
+    s->first_errors = PyObject_GetAttrString(res, "first_errors");
+    if (!s->traces || !s->aliases || !s->spans || !s->problems || !s->messages || !s->untraced || !s->first_errors) return NULL;
+    if (!PyDict_Check(s->messages) || !PyDict_Check(s->untraced) || !PyDict_Check(s->first_errors)) {
+        PyErr_SetString(PyExc_TypeError, "native scanner: a ChunkResult is needed");
+        return NULL;
+    }
     if (!PyDict_Check(s->traces) || !PyDict_Check(s->aliases) || !PyDict_Check(s->spans) || !PyDict_Check(s->problems)) {
         PyErr_SetString(PyExc_TypeError, "native scanner: a ChunkResult is needed");
         return NULL;
@@ -1262,7 +1429,7 @@ static PyObject *call_begin(Scanner *s, PyObject *res, PyObject *service) {
         memset(s->ydays, 0, sizeof s->ydays);
         s->yref_hour = hh; s->yref_valid = 1;
     }
-    s->ncounts = 0; s->d_lines = s->d_outside = s->d_undated = 0; s->have_ts = 0;
+    s->ncounts = 0; s->d_lines = s->d_outside = s->d_undated = s->d_errors = 0; s->have_ts = 0;
     return Py_None;
 }
 
@@ -1270,6 +1437,7 @@ static void call_end(Scanner *s) {
     for (int i = 0; i < s->ncounts; i++) { Py_CLEAR(s->counts[i].svc); Py_CLEAR(s->counts[i].bit); }
     s->ncounts = 0;
     Py_CLEAR(s->traces); Py_CLEAR(s->aliases); Py_CLEAR(s->spans); Py_CLEAR(s->problems);
+    Py_CLEAR(s->messages); Py_CLEAR(s->untraced); Py_CLEAR(s->first_errors);
     s->res = NULL; s->service = NULL;
 }
 
@@ -1288,9 +1456,8 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     Py_buffer view;
     PyObject *res, *service;
     if (!PyArg_ParseTuple(args, "y*OU", &view, &res, &service)) return NULL;
-    Rec *slots = PyMem_Calloc(2, sizeof(Rec));
-    if (!slots) { PyBuffer_Release(&view); return PyErr_NoMemory(); }
-    Rec *pending = &slots[0], *cur = &slots[1];
+    Rec *pending = &s->slots[0], *cur = &s->slots[1];
+    pending->active = cur->active = 0;
     PyObject *result = NULL;
     if (!call_begin(s, res, service)) goto out;
     PyObject *pend = PyObject_GetAttrString(res, "pending");
@@ -1359,7 +1526,6 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     result = Py_None; Py_INCREF(result);
 out:
     rec_clear(pending); rec_clear(cur);
-    PyMem_Free(slots);
     call_end(s);
     PyBuffer_Release(&view);
     return result;
@@ -1419,6 +1585,12 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
     if (!s->utc || !s->iso_hour || !s->hour_base || !s->parse_iso_py || !s->parse_ts_py || !s->kind_file || !sample) { Py_XDECREF(sample); goto done; }
     s->span_sample = PyLong_AsLong(sample);
     Py_DECREF(sample);
+    PyObject *maxm = PyObject_GetAttrString(sc, "MAX_MESSAGES");
+    if (!maxm) goto done;
+    s->max_messages = PyLong_AsLong(maxm);
+    Py_DECREF(maxm);
+    s->other_key_text = PyUnicode_FromString("(other messages)");
+    if (!s->other_key_text) goto done;
     PyObject *defaults = PyObject_GetAttrString(st, "DEFAULT_TRACE_PATTERNS");
     PyObject *mine = PyObject_GetAttrString(settings, "trace_patterns");
     if (!defaults || !mine) { Py_XDECREF(defaults); Py_XDECREF(mine); goto done; }
@@ -1450,7 +1622,7 @@ static int Scanner_traverse(Scanner *s, visitproc visit, void *arg) {
 static int Scanner_clear(Scanner *s) {
     Py_CLEAR(s->chunk_scanner); Py_CLEAR(s->parser); Py_CLEAR(s->parse); Py_CLEAR(s->account);
     Py_CLEAR(s->tz); Py_CLEAR(s->utc); Py_CLEAR(s->iso_hour); Py_CLEAR(s->hour_base);
-    Py_CLEAR(s->parse_iso_py); Py_CLEAR(s->parse_ts_py); Py_CLEAR(s->kind_file);
+    Py_CLEAR(s->parse_iso_py); Py_CLEAR(s->parse_ts_py); Py_CLEAR(s->kind_file); Py_CLEAR(s->other_key_text);
     for (int i = 0; i < s->nnames; i++) Py_CLEAR(s->name_obj[i]);
     return 0;
 }
@@ -1461,6 +1633,7 @@ static void Scanner_dealloc(Scanner *s) {
     for (int i = 0; i < FIELDTAB; i++) PyMem_Free(s->fields[i].key);
     for (int i = 0; i < s->nnames; i++) PyMem_Free(s->names[i]);
     PyMem_Free(s->buf);
+    PyMem_Free(s->slots[0].msg); PyMem_Free(s->slots[1].msg);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
