@@ -1670,13 +1670,23 @@ static PyObject *merge_traces(PyObject *self, PyObject *args) {
         unsigned long long g = 0;
         if (identity) g = (unsigned long long)m;
         else for (Py_ssize_t i = 0; i < nb; i++) if ((unsigned long long)m >> i & 1) g |= gbit[i];
-        PyObject *old = PyDict_GetItemWithError(traces, key);
-        PyObject *nv;
-        if (!old) {
-            if (PyErr_Occurred()) return NULL;
-            if (PyDict_GET_SIZE(traces) >= max_traces) { untracked++; continue; }
+        PyObject *nv, *old;
+        if (PyDict_GET_SIZE(traces) < max_traces) {  /* one lookup: a new id takes the mask as it is */
             nv = PyLong_FromUnsignedLongLong(g);
+            if (!nv) return NULL;
+            old = PyDict_SetDefault(traces, key, nv);
+            Py_DECREF(nv);
+            if (!old) return NULL;
+            if (old == nv) continue;
         } else {
+            old = PyDict_GetItemWithError(traces, key);
+            if (!old) {
+                if (PyErr_Occurred()) return NULL;
+                untracked++;
+                continue;
+            }
+        }
+        {
             long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
             if (overflow || o < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
             if (((unsigned long long)o | g) == (unsigned long long)o) continue;
@@ -1753,7 +1763,92 @@ static PyObject *merge_spans(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static int earliest(PyObject *into, PyObject *errors) {
+    Py_ssize_t pos = 0;
+    PyObject *svc, *entry;
+    while (PyDict_Next(errors, &pos, &svc, &entry)) {
+        PyObject *old = PyDict_GetItemWithError(into, svc);
+        if (!old && PyErr_Occurred()) return -1;
+        if (old) {
+            int lt = PyObject_RichCompareBool(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(old, 0), Py_LT);
+            if (lt < 0) return -1;
+            if (!lt) continue;
+        }
+        if (PyDict_SetItem(into, svc, entry)) return -1;
+    }
+    return 0;
+}
+
+/* fold_aliases(aliases, traces, spans, first_errors): Summary._fold_aliases - an id logged next to
+   another is the same request: its masks, spans and first errors go to the id it leads to */
+static PyObject *fold_aliases(PyObject *self, PyObject *args) {
+    PyObject *aliases, *traces, *spans, *first_errors;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyDict_Type, &aliases, &PyDict_Type, &traces, &PyDict_Type, &spans,
+                          &PyDict_Type, &first_errors))
+        return NULL;
+    PyObject *keys = PyDict_Keys(aliases);
+    if (!keys) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *alias = PyList_GET_ITEM(keys, i);
+        PyObject *primary = PyDict_GetItemWithError(aliases, alias);
+        if (!primary) goto fail;
+        for (int hop = 0; hop < 8; hop++) {
+            PyObject *next = PyDict_GetItemWithError(aliases, primary);
+            if (!next && PyErr_Occurred()) goto fail;
+            if (!next) break;
+            int same = PyObject_RichCompareBool(next, primary, Py_EQ);
+            if (same < 0) goto fail;
+            if (same) break;
+            primary = next;
+        }
+        int same = PyObject_RichCompareBool(alias, primary, Py_EQ);
+        if (same < 0) goto fail;
+        if (same) continue;
+        Py_INCREF(primary);
+        PyObject *sp = PyDict_GetItemWithError(spans, alias);
+        if (!sp && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
+        if (sp) {
+            Py_INCREF(sp);
+            PyObject *fresh = PyDict_New();
+            PyObject *into = fresh ? PyDict_SetDefault(spans, primary, fresh) : NULL;
+            Py_XDECREF(fresh);
+            int bad = !into || PyDict_DelItem(spans, alias) || widen(into, sp);
+            Py_DECREF(sp);
+            if (bad) { Py_DECREF(primary); goto fail; }
+        }
+        PyObject *mine = PyDict_GetItemWithError(traces, alias);
+        if (!mine) { Py_DECREF(primary); if (PyErr_Occurred()) goto fail; continue; }
+        PyObject *theirs = PyDict_GetItemWithError(traces, primary);
+        if (!theirs && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
+        PyObject *zero = PyLong_FromLong(0);
+        PyObject *merged = zero ? PyNumber_Or(theirs ? theirs : zero, mine) : NULL;
+        Py_XDECREF(zero);
+        if (!merged || PyDict_SetItem(traces, primary, merged) || PyDict_DelItem(traces, alias)) {
+            Py_XDECREF(merged); Py_DECREF(primary); goto fail;
+        }
+        Py_DECREF(merged);
+        PyObject *errors = PyDict_GetItemWithError(first_errors, alias);
+        if (!errors && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
+        if (errors) {
+            Py_INCREF(errors);
+            PyObject *fresh = PyDict_New();
+            PyObject *into = fresh ? PyDict_SetDefault(first_errors, primary, fresh) : NULL;
+            Py_XDECREF(fresh);
+            int bad = !into || PyDict_DelItem(first_errors, alias) || earliest(into, errors);
+            Py_DECREF(errors);
+            if (bad) { Py_DECREF(primary); goto fail; }
+        }
+        Py_DECREF(primary);
+    }
+    Py_DECREF(keys);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(keys);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
+    {"fold_aliases", fold_aliases, METH_VARARGS, "fold_aliases(aliases, traces, spans, first_errors): Summary._fold_aliases"},
     {"merge_traces", merge_traces, METH_VARARGS, "merge_traces(traces, incoming, bits, max_traces) -> untracked (None: too many services)"},
     {"merge_aliases", merge_aliases, METH_VARARGS, "merge_aliases(aliases, incoming, max_traces) -> dropped"},
     {"merge_spans", merge_spans, METH_VARARGS, "merge_spans(spans, incoming, max_spans)"},

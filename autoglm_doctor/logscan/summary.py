@@ -156,6 +156,9 @@ class Summary:
     # -- report ----------------------------------------------------------------------------
     def _fold_aliases(self) -> None:
         """A request id logged next to a trace id on some line is the same request: merge it."""
+        if _native is not None:
+            _native.fold_aliases(self.aliases, self.traces, self.spans, self.first_errors)
+            return
         for alias in list(self.aliases):
             primary = self.aliases[alias]
             for _ in range(8):  # follow short chains a -> b -> c
