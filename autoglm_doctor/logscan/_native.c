@@ -16,6 +16,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_LINE (1 << 20)
 #define MAXIDS 16
@@ -68,6 +71,7 @@ typedef struct {
     int has_since, has_until; double since, until;
     long span_sample;
     HourSlot hours[HOURCACHE];
+    HourSlot last_hour;  /* consecutive lines share their hour */
     HourSlot ydays[HOURCACHE];
     long long yref_hour; int yref_valid;
     char *names[MAXSVC]; Py_ssize_t name_len[MAXSVC]; PyObject *name_obj[MAXSVC]; int nnames;
@@ -104,6 +108,48 @@ static void init_classes(void) {
     }
 }
 static inline int is_word(unsigned char c) { return CLASS[c] & C_WORD; }
+/* the first byte of p[0:n] that is not printable ASCII or a tab (n when there is none) */
+static Py_ssize_t first_not_text(const char *p, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#ifdef __SSE2__
+    const __m128i lo = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f), tab = _mm_set1_epi8('\t');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, lo), _mm_cmpeq_epi8(v, del));  /* signed: >= 0x80 too */
+        int m = _mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), bad));
+        if (m) return i + __builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++) if (!(CLASS[(unsigned char)p[i]] & C_TEXT)) return i;
+    return n;
+}
+
+/* the first '"', '\\', control or non-ASCII byte from p (e when there is none) */
+static const unsigned char *json_special(const unsigned char *p, const unsigned char *e) {
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), lo = _mm_set1_epi8(0x20);
+    for (; e - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, lo)));
+        if (m) return p + __builtin_ctz(m);
+    }
+#endif
+    while (p < e && !(CLASS[*p] & C_JSPECIAL)) p++;
+    return p;
+}
+
+/* a bitmask of the bytes p[0:16] that may start a trace pattern (0 t T x X r R c) */
+#ifdef __SSE2__
+static inline int cand16(const char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)p), low = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('0')), _mm_cmpeq_epi8(low, _mm_set1_epi8('t')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(low, _mm_set1_epi8('x')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(low, _mm_set1_epi8('r')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('c')));
+    return _mm_movemask_epi8(m);
+}
+#endif
+
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline int is_hexl(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
 static inline int is_hex(unsigned char c) { return is_hexl(c) || (c >= 'A' && c <= 'F'); }
@@ -175,7 +221,9 @@ static int hour_epoch(Scanner *s, const char *dh, const char *zone, Py_ssize_t z
     key[0] = utc ? 'u' : 'p';
     memcpy(key + 1, dh, 13);
     memcpy(key + 14, zone, zn);
+    if (s->last_hour.used && memcmp(s->last_hour.key, key, 24) == 0) { *out = s->last_hour.val; return s->last_hour.ok; }
     HourSlot *slot = &s->hours[hash_bytes(key, 24) % HOURCACHE];
+    if (slot->used && memcmp(slot->key, key, 24) == 0) { s->last_hour = *slot; *out = slot->val; return slot->ok; }
     if (slot->used && memcmp(slot->key, key, 24) == 0) { *out = slot->val; return slot->ok; }
     PyObject *a = PyUnicode_FromStringAndSize(dh, 13), *b = PyUnicode_FromStringAndSize(zone, zn);
     int r = -1;
@@ -183,6 +231,7 @@ static int hour_epoch(Scanner *s, const char *dh, const char *zone, Py_ssize_t z
     Py_XDECREF(a); Py_XDECREF(b);
     if (r < 0) return -1;
     memcpy(slot->key, key, 24); slot->used = 1; slot->ok = r; slot->val = r ? *out : 0.0;
+    s->last_hour = *slot;
     return r;
 }
 
@@ -324,7 +373,7 @@ static int jstring(Cur *c, int *esc, int *ascii) {
     const unsigned char *p = (const unsigned char *)c->p, *e = (const unsigned char *)c->e;
     *esc = 0; *ascii = 1;
     while (p < e) {
-        while (p < e && !(CLASS[*p] & C_JSPECIAL)) p++;
+        p = json_special(p, e);
         if (p >= e) break;
         unsigned char ch = *p;
         if (ch == '"') { c->p = (const char *)p + 1; return 0; }
@@ -674,8 +723,21 @@ static int text_ids(Scanner *s, Rec *r, const char *t, Py_ssize_t n) {
     Found found[64]; int nf = 0;
     Py_ssize_t next[5] = {0, 0, 0, 0, 0};
     const unsigned char *u = (const unsigned char *)t;
+    Py_ssize_t block = -1;
+    int bits = 0;
     for (Py_ssize_t p = 0; p < n; p++) {
+#ifdef __SSE2__
+        if (p + 16 <= n) {  /* 16 bytes at a time: the candidates' bits */
+            if (p >= block + 16 || block < 0) { block = p; bits = cand16(t + p); }
+            int rel = (int)(p - block);
+            int left = bits >> rel;
+            if (!left) { p = block + 15; continue; }
+            p += __builtin_ctz(left);
+            if (p >= n) break;
+        } else if (!(CLASS[u[p]] & C_CAND)) continue;
+#else
         if (!(CLASS[u[p]] & C_CAND)) continue;
+#endif
         unsigned char c = u[p];
         if (p > 0 && is_word(u[p - 1])) continue;
         Py_ssize_t g = -1, gn = 0; int k = -1;
@@ -1028,7 +1090,7 @@ static int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time) {
         else s->buf[o++] = x;
     }
     while (o && (s->buf[o - 1] == '\n' || s->buf[o - 1] == '\r')) o--;
-    for (Py_ssize_t i = 0; i < o; i++) if (!is_text((unsigned char)s->buf[i])) return R_BAIL;
+    if (first_not_text(s->buf, o) != o) return R_BAIL;
     Py_ssize_t q = 0;
     while (q < o && is_blank(s->buf[q])) q++;
     if (q == o) return R_SKIP;
@@ -1080,7 +1142,7 @@ static int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n) {
         if (json_line(s, raw + ls, le - ls)) return R_BAIL;
         return object_record(s, r, 0, 0.0, 0, NULL, 0);
     }
-    for (Py_ssize_t i = ls; i < le; i++) if (!is_text((unsigned char)raw[i])) return R_BAIL;
+    if (first_not_text(raw + ls, le - ls) != le - ls) return R_BAIL;
     if (ls > 0) return parse_text(s, r, raw, le, 0, 0.0);
     return parse_text(s, r, raw + ls, le - ls, 0, 0.0);
 }
