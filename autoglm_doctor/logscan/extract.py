@@ -40,6 +40,8 @@ except ImportError:  # the optional [fast] extra
     orjson_loads = None
 
 MAX_LINE = 1 << 20  # longer lines are counted, not parsed
+# orjson reads an integer beyond 64 bits as a float (json keeps the int): such lines go to json
+LONG_DIGITS = re.compile(rb"\d{19}")
 ERROR_PREFIXES = ("err", "fatal", "crit", "panic", "emerg", "alert")
 SYSLOG_LEVELS = ("error", "error", "error", "error", "warning", "info", "info", "debug")
 LEVELS = r"TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC"
@@ -185,7 +187,7 @@ class LineParser:
             return None, None
         if len(line) > MAX_LINE:
             return None, PROBLEM_LONG
-        if line[:1] == b"{" and self.fast_loads is not None:
+        if line[:1] == b"{" and self.fast_loads is not None and not LONG_DIGITS.search(line):
             try:
                 obj = self.fast_loads(line)
             except ValueError:
