@@ -1521,7 +1521,7 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     Rec *pending = &s->slots[0], *cur = &s->slots[1];
     pending->active = cur->active = 0;
     PyObject *result = NULL;
-    if (!call_begin(s, res, service)) goto out;
+    if (!call_begin(s, res, service) || add_attr(res, "bytes_fast", view.len)) goto out;
     PyObject *pend = PyObject_GetAttrString(res, "pending");
     if (!pend) goto out;
     if (pend != Py_None) { pending->active = 2; pending->py = pend; } else Py_DECREF(pend);

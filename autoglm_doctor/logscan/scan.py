@@ -105,13 +105,13 @@ class ChunkScanner:
         self.parser.begin(ref)
 
     def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
+        if kind == "file" and self.native is not None:
+            self.native.scan(data, res, service)  # counts the bytes as read by the fast path
+            return
         if self.parser.fast_loads is not None:
             res.bytes_fast += len(data)
         else:
             res.bytes_exact += len(data)
-        if kind == "file" and self.native is not None:
-            self.native.scan(data, res, service)
-            return
         parse = self.parser.parse
         problems = res.problems
         pending = res.pending
