@@ -134,3 +134,27 @@ def test_levels(value, field_name, level):
 def test_error_messages_are_grouped():
     assert normalise_message("CUDA out of memory. Tried to allocate 17.00 GiB") == "CUDA out of memory. Tried to allocate # GiB"
     assert normalise_message(f"trace {TID} failed after 3 tries") == "trace # failed after # tries"
+
+
+def test_logfmt_pairs_are_found_as_the_plain_pattern_finds_them():
+    """``LOGFMT_PAIR`` tries a key only at the start of a run of key characters; ``findall`` gives what
+    the plain pattern gives, on seeded random text over the characters that matter."""
+    import random
+    import re
+
+    from autoglm_doctor.logscan.extract import LOGFMT_PAIR
+
+    plain = re.compile(r'([A-Za-z_@][\w.@-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+    rnd = random.Random(17)
+    alphabet = 'aZ_@1.-=" \\\té٣ßİǅ\x00'
+    for _ in range(20_000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        assert LOGFMT_PAIR.findall(text) == plain.findall(text), text
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("line", [b"a" * ((1 << 20) - 8), b"a=1 " + b"b." * 500_000, b"x " + b"cmpl-" * 200_000])
+def test_a_long_word_is_read_in_linear_time(line):
+    """A line of one long word (up to 1 MiB) is parsed, not searched for pairs at every position."""
+    rec, problem = parse(line)
+    assert rec is not None and problem is None
