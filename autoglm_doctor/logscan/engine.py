@@ -17,17 +17,11 @@ import os
 from typing import TYPE_CHECKING, Any, Iterator
 
 from autoglm_doctor.logscan import bigfile
-from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
+from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner, native_available
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.progress import Progress
 from autoglm_doctor.logscan.sources import Stream, reference_time, skip_old
 from autoglm_doctor.logscan.summary import Summary
-
-try:
-    from autoglm_doctor.logscan.scan import native_available  # type: ignore[attr-defined]
-except ImportError:  # a scan module without the native scanner
-    def native_available() -> bool:
-        return False
 
 if TYPE_CHECKING:
     from autoglm_doctor.targets.base import Target
@@ -35,16 +29,9 @@ if TYPE_CHECKING:
 _worker_scanner: ChunkScanner | None = None
 
 
-def new_scanner(settings: ScanSettings, fast: bool, native: bool) -> ChunkScanner:
-    """A scanner; ``native`` False keeps files on the per-line parser even where the native one is built."""
-    if native or not native_available():
-        return ChunkScanner(settings, fast)
-    return ChunkScanner(settings, fast, native=False)  # type: ignore[call-arg]
-
-
 def _init_worker(settings: ScanSettings, fast: bool = True, native: bool = True) -> None:
     global _worker_scanner
-    _worker_scanner = new_scanner(settings, fast, native)
+    _worker_scanner = ChunkScanner(settings, fast, native)
     # A scan allocates ~1 tuple and 2 small bytes per line and keeps them until the window is done:
     # the cyclic GC would walk them again and again for nothing (they hold no cycles).
     gc.disable()
@@ -117,7 +104,7 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
         summary.notes.extend(notes)
     summary.engine = choose_engine(fast, engine)
     native = summary.engine == "native"
-    scanner = new_scanner(settings, fast, native)
+    scanner = ChunkScanner(settings, fast, native)
     jobs = jobs or os.cpu_count() or 1
     total = sum(s.size for s in streams)
     done = 0

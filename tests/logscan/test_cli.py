@@ -35,7 +35,7 @@ def test_logs_json_and_exit_code(logfile):
 
 
 def test_logs_names_its_engine(logfile):
-    from autoglm_doctor.logscan.engine import native_available
+    from autoglm_doctor.logscan.scan import native_available
 
     path, _truth = logfile
     results = {}

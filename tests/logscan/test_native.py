@@ -31,7 +31,8 @@ def _pool(realistic: dict[str, bytes]) -> list[str]:
 
 
 def test_the_native_scanner_is_built_and_chosen():
-    from autoglm_doctor.logscan.engine import choose_engine, native_available
+    from autoglm_doctor.logscan.engine import choose_engine
+    from autoglm_doctor.logscan.scan import native_available
 
     if native_module() is None:
         pytest.skip("the native scanner is not built here (CI requires it)")
