@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -1909,7 +1910,117 @@ fail:
     return NULL;
 }
 
+/* pack_traces(traces) -> bytes (None when a key or mask does not fit): a chunk result's per-trace
+   masks as one string, [u32 length][u64 mask][id] each, sent from a worker for merge_packed */
+static PyObject *pack_traces(PyObject *self, PyObject *args) {
+    PyObject *traces;
+    if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &traces)) return NULL;
+    Py_ssize_t pos = 0, size = 0;
+    PyObject *key, *mask;
+    while (PyDict_Next(traces, &pos, &key, &mask)) {
+        if (!PyBytes_CheckExact(key) || !PyLong_CheckExact(mask) || PyBytes_GET_SIZE(key) > 0x7fffffff) Py_RETURN_NONE;
+        size += 12 + PyBytes_GET_SIZE(key);
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (!out) return NULL;
+    char *w = PyBytes_AS_STRING(out);
+    pos = 0;
+    while (PyDict_Next(traces, &pos, &key, &mask)) {
+        int overflow = 0;
+        long long m = PyLong_AsLongLongAndOverflow(mask, &overflow);
+        if (overflow || m < 0) { Py_DECREF(out); PyErr_Clear(); Py_RETURN_NONE; }
+        uint32_t n = (uint32_t)PyBytes_GET_SIZE(key);
+        uint64_t mm = (uint64_t)m;
+        memcpy(w, &n, 4); memcpy(w + 4, &mm, 8); memcpy(w + 12, PyBytes_AS_STRING(key), n);
+        w += 12 + n;
+    }
+    return out;
+}
+
+/* unpack_traces(packed) -> dict */
+static PyObject *unpack_traces(PyObject *self, PyObject *args) {
+    Py_buffer b;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    PyObject *out = PyDict_New();
+    const char *p = b.buf, *e = p + b.len;
+    while (out && p < e) {
+        uint32_t n; uint64_t m;
+        if (e - p < 12) { PyErr_SetString(PyExc_ValueError, "unpack_traces: cut"); Py_CLEAR(out); break; }
+        memcpy(&n, p, 4); memcpy(&m, p + 4, 8);
+        if ((Py_ssize_t)n > e - p - 12) { PyErr_SetString(PyExc_ValueError, "unpack_traces: cut"); Py_CLEAR(out); break; }
+        PyObject *k = PyBytes_FromStringAndSize(p + 12, n), *v = PyLong_FromUnsignedLongLong(m);
+        if (!k || !v || PyDict_SetItem(out, k, v)) Py_CLEAR(out);
+        Py_XDECREF(k); Py_XDECREF(v);
+        p += 12 + n;
+    }
+    PyBuffer_Release(&b);
+    return out;
+}
+
+/* merge_packed(traces, packed, bits, max_traces) -> untracked (None: too many services) */
+static PyObject *merge_packed(PyObject *self, PyObject *args) {
+    PyObject *traces, *bits;
+    Py_buffer b;
+    Py_ssize_t max_traces;
+    if (!PyArg_ParseTuple(args, "O!y*O!n", &PyDict_Type, &traces, &b, &PyList_Type, &bits, &max_traces)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(bits), untracked = 0;
+    unsigned long long gbit[64];
+    int identity = 1;
+    if (nb > 63) { result = Py_None; Py_INCREF(result); goto out; }
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
+        if (overflow || v <= 0 || v > (1LL << 62)) { PyErr_Clear(); result = Py_None; Py_INCREF(result); goto out; }
+        gbit[i] = (unsigned long long)v;
+        if (gbit[i] != 1ULL << i) identity = 0;
+    }
+    const char *p = b.buf, *e = p + b.len;
+    while (p < e) {
+        uint32_t n; uint64_t m;
+        if (e - p < 12) goto cut;
+        memcpy(&n, p, 4); memcpy(&m, p + 4, 8);
+        if ((Py_ssize_t)n > e - p - 12) goto cut;
+        unsigned long long g = 0;
+        if (identity) g = m;
+        else for (Py_ssize_t i = 0; i < nb; i++) if (m >> i & 1) g |= gbit[i];
+        PyObject *key = PyBytes_FromStringAndSize(p + 12, n);
+        p += 12 + n;
+        if (!key) goto out;
+        PyObject *nv, *old;
+        if (PyDict_GET_SIZE(traces) < max_traces) {
+            nv = PyLong_FromUnsignedLongLong(g);
+            old = nv ? PyDict_SetDefault(traces, key, nv) : NULL;
+            Py_XDECREF(nv);
+            if (!old) { Py_DECREF(key); goto out; }
+            if (old == nv) { Py_DECREF(key); continue; }
+        } else {
+            old = PyDict_GetItemWithError(traces, key);
+            if (!old) { Py_DECREF(key); if (PyErr_Occurred()) goto out; untracked++; continue; }
+        }
+        int overflow = 0;
+        long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
+        if (overflow || o < 0) { Py_DECREF(key); PyErr_SetString(PyExc_ValueError, "merge_packed: a mask out of range"); goto out; }
+        if (((unsigned long long)o | g) != (unsigned long long)o) {
+            nv = PyLong_FromUnsignedLongLong((unsigned long long)o | g);
+            if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); Py_DECREF(key); goto out; }
+            Py_DECREF(nv);
+        }
+        Py_DECREF(key);
+    }
+    result = PyLong_FromSsize_t(untracked);
+    goto out;
+cut:
+    PyErr_SetString(PyExc_ValueError, "merge_packed: cut");
+out:
+    PyBuffer_Release(&b);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
+    {"pack_traces", pack_traces, METH_VARARGS, "pack_traces(traces) -> bytes | None"},
+    {"unpack_traces", unpack_traces, METH_VARARGS, "unpack_traces(packed) -> dict"},
+    {"merge_packed", merge_packed, METH_VARARGS, "merge_packed(traces, packed, bits, max_traces) -> untracked | None"},
     {"fold_aliases", fold_aliases, METH_VARARGS, "fold_aliases(aliases, traces, spans, first_errors): Summary._fold_aliases"},
     {"merge_traces", merge_traces, METH_VARARGS, "merge_traces(traces, incoming, bits, max_traces) -> untracked (None: too many services)"},
     {"merge_aliases", merge_aliases, METH_VARARGS, "merge_aliases(aliases, incoming, max_traces) -> dropped"},

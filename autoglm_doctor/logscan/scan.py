@@ -45,6 +45,27 @@ class ChunkResult:
     first_ts: float | None = None
     last_ts: float | None = None
     pending: Record | None = None  # the last record, waiting for its traceback lines
+    packed: bytes | None = None  # ``traces`` as one string while a result travels from a worker
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with ``traces`` packed into one string when the native module is there (a worker
+        sends thousands of ids per window; one string is ~10x cheaper to send and merge)."""
+        state = dict(self.__dict__)
+        if state["traces"] and native_available():
+            from autoglm_doctor.logscan import _native
+
+            packed = _native.pack_traces(state["traces"])
+            if packed is not None:
+                state["traces"], state["packed"] = {}, packed
+        return state
+
+    def trace_masks(self) -> dict[bytes, int]:
+        """``traces``, unpacked if it travelled packed."""
+        if self.packed is not None:
+            from autoglm_doctor.logscan import _native
+
+            self.traces, self.packed = _native.unpack_traces(self.packed), None
+        return self.traces
 
     def bit(self, service: str) -> int:
         try:

@@ -124,11 +124,14 @@ class Summary:
         stays in C: an intersection for the ids seen before, then one ``update``."""
         local = [self._global_bit(svc) for svc in res.service_order]
         if _native is not None:
-            untracked = _native.merge_traces(self.traces, res.traces, local, self.s.max_traces)
+            if res.packed is not None:
+                untracked = _native.merge_packed(self.traces, res.packed, local, self.s.max_traces)
+            else:
+                untracked = _native.merge_traces(self.traces, res.traces, local, self.s.max_traces)
             if untracked is not None:
                 self.untracked += untracked
                 return
-        incoming = res.traces
+        incoming = res.trace_masks()
         if any(bit != 1 << i for i, bit in enumerate(local)):
             remap = {mask: sum(local[i] for i in range(len(local)) if mask >> i & 1) for mask in set(incoming.values())}
             incoming = dict(zip(incoming, map(remap.__getitem__, incoming.values())))
