@@ -13,6 +13,7 @@ read in-process, and a note says why.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -110,8 +111,9 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
     done = 0
     tasks: list[tuple[tuple[str, int, int, str, str, Any], Stream]] = []
     identities: dict[str, Any] = {}
+    local: list[tuple[Stream, Any]] = []
     for stream in streams:
-        stats = summary.source(stream.name, stream.service, stream.kind)
+        summary.source(stream.name, stream.service, stream.kind)
         if skip_old(stream, settings):
             summary.notes.append(f"{stream.name}: last written before the window; not read")
             done += stream.size
@@ -122,6 +124,12 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
             for start, end in bigfile.split_points(stream.host_path or "", stream.size, chunk):
                 tasks.append(((stream.host_path or "", start, end, stream.name, stream.service, ref), stream))
             continue
+        local.append((stream, ref))
+    # the workers start on the big files while this process reads the small ones (merged first, as before)
+    results = _run_parallel(tasks, scanner, jobs, summary.notes, native) if tasks else iter(())
+    first = next(results, None)  # submits the first windows (None; a result only if the pool broke at once)
+    for stream, ref in local:
+        stats = summary.sources[stream.name]
         if stream.host_path is not None:
             identities[stream.name] = bigfile.identity(stream.host_path)
         res = ChunkResult(stream.name)
@@ -133,12 +141,14 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
                 progress(done, total)
         scanner.finish(res)
         summary.merge(res, stats)
-    if tasks:
-        for res, size in _run_parallel(tasks, scanner, jobs, summary.notes, native):
-            summary.merge(res, summary.sources[res.source])
-            done += size
-            if progress:
-                progress(done, total)
+    for item in itertools.chain([first], results):
+        if item is None:
+            continue
+        res, size = item
+        summary.merge(res, summary.sources[res.source])
+        done += size
+        if progress:
+            progress(done, total)
     for stream in streams:
         if stream.name in identities and stream.host_path:
             note = bigfile.rotation_note(identities[stream.name], bigfile.identity(stream.host_path), stream.name)
@@ -148,9 +158,10 @@ def summarize(target: Target, streams: list[Stream], settings: ScanSettings, *, 
 
 
 def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str],
-                  native: bool) -> Iterator[tuple[ChunkResult, int]]:
+                  native: bool) -> Iterator[tuple[ChunkResult, int] | None]:
     """Results in window order (whatever order the workers finish in), so that merging - and with
-    it every list and tie in the report - is the same from run to run."""
+    it every list and tie in the report - is the same from run to run. The first item is None, once
+    the first windows are submitted (the caller goes on with other work meanwhile)."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -158,11 +169,15 @@ def _run_parallel(tasks: list, scanner: ChunkScanner, jobs: int, notes: list[str
     in_flight: dict[Any, int] = {}
     done: dict[int, ChunkResult] = {}
     submitted = yielded = 0
+    started = False
     try:
         while yielded < len(tasks):
             while submitted < len(tasks) and len(in_flight) + len(done) < jobs * 2:
                 in_flight[executor.submit(_scan_window, tasks[submitted][0])] = submitted
                 submitted += 1
+            if not started:
+                started = True
+                yield None
             if yielded not in done:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
