@@ -1,0 +1,313 @@
+#include "native.h"
+
+/* ---- merging chunk results (Summary.merge) -------------------------------------------------- */
+/* merge_traces(traces, incoming, bits, max_traces) -> untracked: incoming's per-trace masks (bit i =
+   its service i) ORed into traces under the global bits, new ids only while len(traces) < max_traces. */
+PyObject *merge_traces(PyObject *self, PyObject *args) {
+    PyObject *traces, *incoming, *bits;
+    Py_ssize_t max_traces;
+    if (!PyArg_ParseTuple(args, "O!O!O!n", &PyDict_Type, &traces, &PyDict_Type, &incoming, &PyList_Type, &bits, &max_traces))
+        return NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(bits);
+    unsigned long long gbit[64];
+    if (nb > 63) Py_RETURN_NONE;  /* the caller merges in Python */
+    int identity = 1;
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
+        if (overflow || v <= 0 || v > (1LL << 62)) Py_RETURN_NONE;
+        gbit[i] = (unsigned long long)v;
+        if (gbit[i] != 1ULL << i) identity = 0;
+    }
+    Py_ssize_t pos = 0, untracked = 0;
+    PyObject *key, *mask;
+    while (PyDict_Next(incoming, &pos, &key, &mask)) {
+        int overflow = 0;
+        long long m = PyLong_AsLongLongAndOverflow(mask, &overflow);
+        if (overflow || m < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
+        unsigned long long g = 0;
+        if (identity) g = (unsigned long long)m;
+        else for (Py_ssize_t i = 0; i < nb; i++) if ((unsigned long long)m >> i & 1) g |= gbit[i];
+        PyObject *nv, *old;
+        if (PyDict_GET_SIZE(traces) < max_traces) {  /* one lookup: a new id takes the mask as it is */
+            nv = PyLong_FromUnsignedLongLong(g);
+            if (!nv) return NULL;
+            old = PyDict_SetDefault(traces, key, nv);
+            Py_DECREF(nv);
+            if (!old) return NULL;
+            if (old == nv) continue;
+        } else {
+            old = PyDict_GetItemWithError(traces, key);
+            if (!old) {
+                if (PyErr_Occurred()) return NULL;
+                untracked++;
+                continue;
+            }
+        }
+        {
+            long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
+            if (overflow || o < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
+            if (((unsigned long long)o | g) == (unsigned long long)o) continue;
+            nv = PyLong_FromUnsignedLongLong((unsigned long long)o | g);
+        }
+        if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); return NULL; }
+        Py_DECREF(nv);
+    }
+    return PyLong_FromSsize_t(untracked);
+}
+
+/* merge_aliases(aliases, incoming, max_traces) -> dropped: the first primary of an alias wins */
+PyObject *merge_aliases(PyObject *self, PyObject *args) {
+    PyObject *aliases, *incoming;
+    Py_ssize_t max_traces;
+    if (!PyArg_ParseTuple(args, "O!O!n", &PyDict_Type, &aliases, &PyDict_Type, &incoming, &max_traces)) return NULL;
+    Py_ssize_t pos = 0, dropped = 0, room = max_traces - PyDict_GET_SIZE(aliases);
+    PyObject *key, *primary;
+    while (PyDict_Next(incoming, &pos, &key, &primary)) {
+        int has = PyDict_Contains(aliases, key);
+        if (has < 0) return NULL;
+        if (has) continue;
+        if (room <= 0) { dropped++; continue; }
+        if (PyDict_SetItem(aliases, key, primary)) return NULL;
+        room--;
+    }
+    return PyLong_FromSsize_t(dropped);
+}
+
+int widen(PyObject *into, PyObject *spans) {
+    Py_ssize_t pos = 0;
+    PyObject *svc, *span;
+    while (PyDict_Next(spans, &pos, &svc, &span)) {
+        if (!PyList_Check(span) || PyList_GET_SIZE(span) != 2) { PyErr_SetString(PyExc_TypeError, "a span is [first, last]"); return -1; }
+        double lo = PyFloat_AsDouble(PyList_GET_ITEM(span, 0)), hi = PyFloat_AsDouble(PyList_GET_ITEM(span, 1));
+        if (PyErr_Occurred()) return -1;
+        PyObject *have = PyDict_GetItemWithError(into, svc);
+        if (!have) {
+            if (PyErr_Occurred()) return -1;
+            PyObject *copy = Py_BuildValue("[dd]", lo, hi);
+            if (!copy || PyDict_SetItem(into, svc, copy)) { Py_XDECREF(copy); return -1; }
+            Py_DECREF(copy);
+            continue;
+        }
+        double a = PyFloat_AsDouble(PyList_GET_ITEM(have, 0)), b = PyFloat_AsDouble(PyList_GET_ITEM(have, 1));
+        if (PyErr_Occurred()) return -1;
+        if (lo < a) { PyObject *f = PyFloat_FromDouble(lo); if (!f || PyList_SetItem(have, 0, f)) return -1; }
+        if (hi > b) { PyObject *f = PyFloat_FromDouble(hi); if (!f || PyList_SetItem(have, 1, f)) return -1; }
+    }
+    return 0;
+}
+
+/* merge_spans(spans, incoming, max_spans): per-trace per-service [first, last], widened; new traces
+   only while len(spans) < max_spans */
+PyObject *merge_spans(PyObject *self, PyObject *args) {
+    PyObject *spans, *incoming;
+    Py_ssize_t max_spans;
+    if (!PyArg_ParseTuple(args, "O!O!n", &PyDict_Type, &spans, &PyDict_Type, &incoming, &max_spans)) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *trace, *by_service;
+    while (PyDict_Next(incoming, &pos, &trace, &by_service)) {
+        if (!PyDict_Check(by_service)) { PyErr_SetString(PyExc_TypeError, "spans are dicts"); return NULL; }
+        PyObject *have = PyDict_GetItemWithError(spans, trace);
+        if (!have) {
+            if (PyErr_Occurred()) return NULL;
+            if (PyDict_GET_SIZE(spans) >= max_spans) continue;
+            PyObject *fresh = PyDict_New();
+            if (!fresh || widen(fresh, by_service) || PyDict_SetItem(spans, trace, fresh)) { Py_XDECREF(fresh); return NULL; }
+            Py_DECREF(fresh);
+            continue;
+        }
+        if (widen(have, by_service)) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+int earliest(PyObject *into, PyObject *errors) {
+    Py_ssize_t pos = 0;
+    PyObject *svc, *entry;
+    while (PyDict_Next(errors, &pos, &svc, &entry)) {
+        PyObject *old = PyDict_GetItemWithError(into, svc);
+        if (!old && PyErr_Occurred()) return -1;
+        if (old) {
+            int lt = PyObject_RichCompareBool(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(old, 0), Py_LT);
+            if (lt < 0) return -1;
+            if (!lt) continue;
+        }
+        if (PyDict_SetItem(into, svc, entry)) return -1;
+    }
+    return 0;
+}
+
+/* fold_aliases(aliases, traces, spans, first_errors): Summary._fold_aliases - an id logged next to
+   another is the same request: its masks, spans and first errors go to the id it leads to */
+PyObject *fold_aliases(PyObject *self, PyObject *args) {
+    PyObject *aliases, *traces, *spans, *first_errors;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyDict_Type, &aliases, &PyDict_Type, &traces, &PyDict_Type, &spans,
+                          &PyDict_Type, &first_errors))
+        return NULL;
+    PyObject *keys = PyDict_Keys(aliases);
+    if (!keys) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *alias = PyList_GET_ITEM(keys, i);
+        PyObject *primary = PyDict_GetItemWithError(aliases, alias);
+        if (!primary) goto fail;
+        for (int hop = 0; hop < 8; hop++) {
+            PyObject *next = PyDict_GetItemWithError(aliases, primary);
+            if (!next && PyErr_Occurred()) goto fail;
+            if (!next) break;
+            int same = PyObject_RichCompareBool(next, primary, Py_EQ);
+            if (same < 0) goto fail;
+            if (same) break;
+            primary = next;
+        }
+        int same = PyObject_RichCompareBool(alias, primary, Py_EQ);
+        if (same < 0) goto fail;
+        if (same) continue;
+        Py_INCREF(primary);
+        PyObject *sp = PyDict_GetItemWithError(spans, alias);
+        if (!sp && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
+        if (sp) {
+            Py_INCREF(sp);
+            PyObject *fresh = PyDict_New();
+            PyObject *into = fresh ? PyDict_SetDefault(spans, primary, fresh) : NULL;
+            Py_XDECREF(fresh);
+            int bad = !into || PyDict_DelItem(spans, alias) || widen(into, sp);
+            Py_DECREF(sp);
+            if (bad) { Py_DECREF(primary); goto fail; }
+        }
+        PyObject *mine = PyDict_GetItemWithError(traces, alias);
+        if (!mine) { Py_DECREF(primary); if (PyErr_Occurred()) goto fail; continue; }
+        PyObject *theirs = PyDict_GetItemWithError(traces, primary);
+        if (!theirs && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
+        PyObject *zero = PyLong_FromLong(0);
+        PyObject *merged = zero ? PyNumber_Or(theirs ? theirs : zero, mine) : NULL;
+        Py_XDECREF(zero);
+        if (!merged || PyDict_SetItem(traces, primary, merged) || PyDict_DelItem(traces, alias)) {
+            Py_XDECREF(merged); Py_DECREF(primary); goto fail;
+        }
+        Py_DECREF(merged);
+        PyObject *errors = PyDict_GetItemWithError(first_errors, alias);
+        if (!errors && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
+        if (errors) {
+            Py_INCREF(errors);
+            PyObject *fresh = PyDict_New();
+            PyObject *into = fresh ? PyDict_SetDefault(first_errors, primary, fresh) : NULL;
+            Py_XDECREF(fresh);
+            int bad = !into || PyDict_DelItem(first_errors, alias) || earliest(into, errors);
+            Py_DECREF(errors);
+            if (bad) { Py_DECREF(primary); goto fail; }
+        }
+        Py_DECREF(primary);
+    }
+    Py_DECREF(keys);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(keys);
+    return NULL;
+}
+
+/* pack_traces(traces) -> bytes (None when a key or mask does not fit): a chunk result's per-trace
+   masks as one string, [u32 length][u64 mask][id] each, sent from a worker for merge_packed */
+PyObject *pack_traces(PyObject *self, PyObject *args) {
+    PyObject *traces;
+    if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &traces)) return NULL;
+    Py_ssize_t pos = 0, size = 0;
+    PyObject *key, *mask;
+    while (PyDict_Next(traces, &pos, &key, &mask)) {
+        if (!PyBytes_CheckExact(key) || !PyLong_CheckExact(mask) || PyBytes_GET_SIZE(key) > 0x7fffffff) Py_RETURN_NONE;
+        size += 12 + PyBytes_GET_SIZE(key);
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (!out) return NULL;
+    char *w = PyBytes_AS_STRING(out);
+    pos = 0;
+    while (PyDict_Next(traces, &pos, &key, &mask)) {
+        int overflow = 0;
+        long long m = PyLong_AsLongLongAndOverflow(mask, &overflow);
+        if (overflow || m < 0) { Py_DECREF(out); PyErr_Clear(); Py_RETURN_NONE; }
+        uint32_t n = (uint32_t)PyBytes_GET_SIZE(key);
+        uint64_t mm = (uint64_t)m;
+        memcpy(w, &n, 4); memcpy(w + 4, &mm, 8); memcpy(w + 12, PyBytes_AS_STRING(key), n);
+        w += 12 + n;
+    }
+    return out;
+}
+
+/* unpack_traces(packed) -> dict */
+PyObject *unpack_traces(PyObject *self, PyObject *args) {
+    Py_buffer b;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    PyObject *out = PyDict_New();
+    const char *p = b.buf, *e = p + b.len;
+    while (out && p < e) {
+        uint32_t n; uint64_t m;
+        if (e - p < 12) { PyErr_SetString(PyExc_ValueError, "unpack_traces: cut"); Py_CLEAR(out); break; }
+        memcpy(&n, p, 4); memcpy(&m, p + 4, 8);
+        if ((Py_ssize_t)n > e - p - 12) { PyErr_SetString(PyExc_ValueError, "unpack_traces: cut"); Py_CLEAR(out); break; }
+        PyObject *k = PyBytes_FromStringAndSize(p + 12, n), *v = PyLong_FromUnsignedLongLong(m);
+        if (!k || !v || PyDict_SetItem(out, k, v)) Py_CLEAR(out);
+        Py_XDECREF(k); Py_XDECREF(v);
+        p += 12 + n;
+    }
+    PyBuffer_Release(&b);
+    return out;
+}
+
+/* merge_packed(traces, packed, bits, max_traces) -> untracked (None: too many services) */
+PyObject *merge_packed(PyObject *self, PyObject *args) {
+    PyObject *traces, *bits;
+    Py_buffer b;
+    Py_ssize_t max_traces;
+    if (!PyArg_ParseTuple(args, "O!y*O!n", &PyDict_Type, &traces, &b, &PyList_Type, &bits, &max_traces)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(bits), untracked = 0;
+    unsigned long long gbit[64];
+    int identity = 1;
+    if (nb > 63) { result = Py_None; Py_INCREF(result); goto out; }
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
+        if (overflow || v <= 0 || v > (1LL << 62)) { PyErr_Clear(); result = Py_None; Py_INCREF(result); goto out; }
+        gbit[i] = (unsigned long long)v;
+        if (gbit[i] != 1ULL << i) identity = 0;
+    }
+    const char *p = b.buf, *e = p + b.len;
+    while (p < e) {
+        uint32_t n; uint64_t m;
+        if (e - p < 12) goto cut;
+        memcpy(&n, p, 4); memcpy(&m, p + 4, 8);
+        if ((Py_ssize_t)n > e - p - 12) goto cut;
+        unsigned long long g = 0;
+        if (identity) g = m;
+        else for (Py_ssize_t i = 0; i < nb; i++) if (m >> i & 1) g |= gbit[i];
+        PyObject *key = PyBytes_FromStringAndSize(p + 12, n);
+        p += 12 + n;
+        if (!key) goto out;
+        PyObject *nv, *old;
+        if (PyDict_GET_SIZE(traces) < max_traces) {
+            nv = PyLong_FromUnsignedLongLong(g);
+            old = nv ? PyDict_SetDefault(traces, key, nv) : NULL;
+            Py_XDECREF(nv);
+            if (!old) { Py_DECREF(key); goto out; }
+            if (old == nv) { Py_DECREF(key); continue; }
+        } else {
+            old = PyDict_GetItemWithError(traces, key);
+            if (!old) { Py_DECREF(key); if (PyErr_Occurred()) goto out; untracked++; continue; }
+        }
+        int overflow = 0;
+        long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
+        if (overflow || o < 0) { Py_DECREF(key); PyErr_SetString(PyExc_ValueError, "merge_packed: a mask out of range"); goto out; }
+        if (((unsigned long long)o | g) != (unsigned long long)o) {
+            nv = PyLong_FromUnsignedLongLong((unsigned long long)o | g);
+            if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); Py_DECREF(key); goto out; }
+            Py_DECREF(nv);
+        }
+        Py_DECREF(key);
+    }
+    result = PyLong_FromSsize_t(untracked);
+    goto out;
+cut:
+    PyErr_SetString(PyExc_ValueError, "merge_packed: cut");
+out:
+    PyBuffer_Release(&b);
+    return result;
+}
