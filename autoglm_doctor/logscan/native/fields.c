@@ -175,3 +175,38 @@ int fields(Scanner *s, Rec *r, int from, int to, int has_tsdef, double tsdef, co
     }
     return R_REC;
 }
+
+/* logfmt pairs (LOGFMT_PAIR.findall) into s->pairs; wanted_only: only the profile's fields */
+int logfmt_pairs(Scanner *s, const char *t, Py_ssize_t n, int wanted_only, int *total) {
+    s->npairs = 0; *total = 0;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = t[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '@')) { i++; continue; }
+        Py_ssize_t j = i;
+        while (j < n && (is_word(t[j]) || t[j] == '.' || t[j] == '@' || t[j] == '-')) j++;
+        if (j >= n || t[j] != '=') { i = j + 1; continue; }
+        Pair pr; pr.k = t + i; pr.kn = j - i; pr.type = J_STR; pr.esc = 0; pr.ascii = 1; pr.isint = 0; pr.quoted = 0; pr.depth = 0;
+        Py_ssize_t v = j + 1, e = v;
+        int quoted = 0;
+        if (v < n && t[v] == '"') {
+            Py_ssize_t q = v + 1;
+            while (q < n) {
+                if (t[q] == '"') break;
+                if (t[q] == '\\') { if (q + 1 >= n) { q = n; break; } q += 2; continue; }
+                q++;
+            }
+            if (q < n) { quoted = 1; e = q + 1; }
+        }
+        if (!quoted) while (e < n && !is_blank(t[e]) && t[e] != '"') e++;
+        (*total)++;
+        if (quoted) { pr.v = t + v + 1; pr.vn = e - v - 2; pr.quoted = 1; }
+        else { pr.v = t + v; pr.vn = e - v; }
+        if (!wanted_only || field_mask(s, pr.k, pr.kn)) {
+            if (s->npairs >= MAXENT) return -1;
+            s->pairs[s->npairs++] = pr;
+        }
+        i = e;
+    }
+    return 0;
+}
