@@ -7,7 +7,8 @@ bytes (other work may share the CPU; the ratio is what compares).
   alternation, google-re2 as one alternation;
 - a native header over whole blocks: one sre ``findall`` (multi-line) vs ``match`` per line;
 - polars (optional): the window as a column of lines, ids extracted by Rust's regex;
-- the whole per-line parser (extract.py) for reference.
+- the whole per-line parser (extract.py) for reference;
+- the native scanner (C) and the per-line parser on the same window, each with the accounting a worker does.
 
     .venv/bin/python bench/bench_engines.py [--corpus DIR]
 """
@@ -36,8 +37,20 @@ def best(fn, data_len: int, runs: int = 3) -> float:
     return data_len / min(times) / 1e6
 
 
+def _native_scan(data: bytes, native: bool = True) -> None:
+    """A whole window into a ChunkResult, as a worker does it: the native scanner, or the per-line parser."""
+    from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
+    from autoglm_doctor.logscan.settings import ScanSettings
+
+    scanner, res = ChunkScanner(ScanSettings(), fast=True, native=native), ChunkResult("w")
+    scanner.begin(None)
+    scanner.scan(data, res, "s")
+    scanner.finish(res)
+
+
 def main() -> int:
     from autoglm_doctor.logscan.extract import LineParser
+    from autoglm_doctor.logscan.scan import native_available
     from autoglm_doctor.logscan.settings import DEFAULT_TRACE_PATTERNS, ScanSettings
 
     ap = argparse.ArgumentParser()
@@ -92,6 +105,9 @@ def main() -> int:
             rows.append(("polars: ids by Rust regex (column)", best(lambda: col.str.extract_all(combined), n)))
             rows.append(("polars: Series from the lines", best(lambda: pl.Series("line", texts), n)))
         rows.append(("the whole per-line parser (extract.py)", best(lambda: [parser.parse(x, "s") for x in lines], n, 1)))
+        if native_available():
+            rows.append(("the native scanner: lines + accounting", best(lambda: _native_scan(data), n)))
+            rows.append(("the per-line parser: lines + accounting", best(lambda: _native_scan(data, False), n, 1)))
         print(f"\n{path}: {n / 1e6:.1f} MB, {len(lines)} lines; grep -c -F {grep:.0f} MB/s")
         for label, mbs in rows:
             print(f"  {label:<42} {mbs:9.1f} MB/s  {mbs / grep:6.3f}x grep")
