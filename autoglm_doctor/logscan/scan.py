@@ -126,8 +126,8 @@ class ChunkScanner:
         self.parser.begin(ref)
 
     def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
-        if kind == "file" and self.native is not None:
-            self.native.scan(data, res, service)  # counts the bytes as read by the fast path
+        if self.native is not None and kind in ("file", "docker"):
+            self.native.scan(data, res, service, kind)  # counts the bytes as read by the fast path
             return
         if self.parser.fast_loads is not None:
             res.bytes_fast += len(data)

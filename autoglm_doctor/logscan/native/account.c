@@ -86,9 +86,9 @@ PyObject *reparse(Scanner *s, Rec *r) {
     s->reparsed++;
     if (PyObject_SetAttrString(s->parser, "in_traceback", r->tb_before ? Py_True : Py_False)) return NULL;
     PyObject *raw = PyBytes_FromStringAndSize(r->raw, r->rawlen);
-    if (!raw) return NULL;
-    PyObject *t = PyObject_CallFunctionObjArgs(s->parse, raw, s->service, s->kind_file, Py_None, NULL);
-    Py_DECREF(raw);
+    PyObject *tsdef = r->has_tsdef ? PyFloat_FromDouble(r->tsdef) : (Py_INCREF(Py_None), Py_None);
+    PyObject *t = raw && tsdef ? PyObject_CallFunctionObjArgs(s->parse, raw, s->service, s->kind, tsdef, NULL) : NULL;
+    Py_XDECREF(raw); Py_XDECREF(tsdef);
     if (!t) return NULL;
     PyObject *rec = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 2 ? PyTuple_GET_ITEM(t, 0) : NULL;
     if (!rec || rec == Py_None) {

@@ -75,8 +75,16 @@ int count_problem(Scanner *s, PyObject *problem) {
 
 static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     Py_buffer view;
-    PyObject *res, *service;
-    if (!PyArg_ParseTuple(args, "y*OU", &view, &res, &service)) return NULL;
+    PyObject *res, *service, *kind = NULL;
+    if (!PyArg_ParseTuple(args, "y*OU|U", &view, &res, &service, &kind)) return NULL;
+    int docker = 0;
+    if (kind && PyUnicode_CompareWithASCIIString(kind, "docker") == 0) docker = 1;
+    else if (kind && PyUnicode_CompareWithASCIIString(kind, "file") != 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "native scanner: kind is file or docker");
+        return NULL;
+    }
+    s->kind = kind ? kind : s->kind_file;
     Rec *pending = &s->slots[0], *cur = &s->slots[1];
     pending->active = cur->active = 0;
     PyObject *result = NULL;
@@ -89,17 +97,25 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
         const char *nl = memchr(line, '\n', end - line);
         const char *stop = nl ? nl : end;
         Py_ssize_t n = stop - line;
-        int tb_before = s->in_tb;
+        int tb_before = s->in_tb, has_tsdef = 0;
+        double tsdef = 0.0;
+        const char *raw_line = line;
+        if (docker) {
+            Py_ssize_t skip = docker_prefix(s, line, n, &has_tsdef, &tsdef);
+            if (skip < 0) goto out;
+            raw_line = line + skip; n -= skip;
+        }
         cur->active = 0;
-        int kind = parse_line(s, cur, line, n);
+        int kind = parse_line(s, cur, raw_line, n, has_tsdef, tsdef);
         if (kind == R_FAIL) goto out;
         if (kind == R_BAIL) {
             s->fallbacks++;
             s->in_tb = tb_before;
             if (PyObject_SetAttrString(s->parser, "in_traceback", tb_before ? Py_True : Py_False)) goto out;
-            PyObject *raw = PyBytes_FromStringAndSize(line, n);
-            PyObject *t = raw ? PyObject_CallFunctionObjArgs(s->parse, raw, service, s->kind_file, Py_None, NULL) : NULL;
-            Py_XDECREF(raw);
+            PyObject *raw = PyBytes_FromStringAndSize(raw_line, n);
+            PyObject *ts = has_tsdef ? PyFloat_FromDouble(tsdef) : (Py_INCREF(Py_None), Py_None);
+            PyObject *t = raw && ts ? PyObject_CallFunctionObjArgs(s->parse, raw, service, s->kind, ts, NULL) : NULL;
+            Py_XDECREF(raw); Py_XDECREF(ts);
             if (!t) goto out;
             PyObject *tb = PyObject_GetAttrString(s->parser, "in_traceback");
             if (!tb) { Py_DECREF(t); goto out; }
@@ -122,7 +138,8 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
             }
             Py_DECREF(t);
         } else if (kind == R_REC) {
-            cur->active = 1; cur->tb_before = tb_before; cur->raw = line; cur->rawlen = n;
+            cur->active = 1; cur->tb_before = tb_before; cur->raw = raw_line; cur->rawlen = n;
+            cur->has_tsdef = has_tsdef; cur->tsdef = tsdef;
             if (cur->cont && pending->active) {
                 if (cur->cont == 2 && set_traceback(pending)) goto out;
             } else {

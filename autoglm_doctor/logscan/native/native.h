@@ -40,6 +40,7 @@ typedef struct {
     int level;
     long long status; int has_status;
     int cont, traceback, tb_before;
+    int has_tsdef; double tsdef;  /* the time dockerd recorded before the line (kind docker) */
     int nids; int idoff[MAXIDS]; int idlen[MAXIDS]; int idused;
     char ids[IDBUF];
     const char *raw; Py_ssize_t rawlen;
@@ -67,7 +68,7 @@ typedef struct {
     long long yref_hour; int yref_valid;
     char *names[MAXSVC]; Py_ssize_t name_len[MAXSVC]; PyObject *name_obj[MAXSVC]; int nnames;
     /* per call */
-    PyObject *res, *traces, *aliases, *spans, *problems, *service;
+    PyObject *res, *traces, *aliases, *spans, *problems, *service, *kind;
     SvcCount counts[MAXSVC]; int ncounts;
     long long d_lines, d_outside, d_undated;
     int have_ts; double lo_ts, hi_ts;
@@ -149,7 +150,8 @@ int native_tail(Scanner *s, Rec *r, const char *t, Py_ssize_t n);
 int parse_text(Scanner *s, Rec *r, const char *t, Py_ssize_t n, int has_tsdef, double tsdef);
 int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time);
 int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, const char *text, Py_ssize_t tn);
-int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n);
+int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n, int has_tsdef, double tsdef);
+Py_ssize_t docker_prefix(Scanner *s, const char *raw, Py_ssize_t n, int *has_ts, double *ts);
 SvcCount *count_of(Scanner *s, PyObject *svc);
 int add_attr(PyObject *obj, const char *name, long long delta);
 int flush(Scanner *s);

@@ -79,7 +79,7 @@ int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, co
 }
 
 /* one raw line: R_SKIP (blank), R_REC (r filled), R_BAIL (Python reads it), R_FAIL (exception) */
-int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n) {
+int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n, int has_tsdef, double tsdef) {
     Py_ssize_t ls = 0, le = n;
 #define STRIPPED(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\x0b' || (c) == '\x0c')
     while (ls < n && STRIPPED(raw[ls])) ls++;
@@ -92,9 +92,31 @@ int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n) {
     r->level = L_NONE; r->has_ts = 0; r->has_status = 0;
     if (raw[ls] == '{') {
         if (json_line(s, raw + ls, le - ls)) return R_BAIL;
-        return object_record(s, r, 0, 0.0, 0, NULL, 0);
+        return object_record(s, r, has_tsdef, tsdef, 0, NULL, 0);
     }
     if (first_not_text(raw + ls, le - ls) != le - ls) return R_BAIL;
-    if (ls > 0) return parse_text(s, r, raw, le, 0, 0.0);
-    return parse_text(s, r, raw + ls, le - ls, 0, 0.0);
+    if (ls > 0) return parse_text(s, r, raw, le, has_tsdef, tsdef);
+    return parse_text(s, r, raw + ls, le - ls, has_tsdef, tsdef);
+}
+
+/* scan.DOCKER_TS: the time `docker logs --timestamps` puts before a line; its length (0: none) */
+Py_ssize_t docker_prefix(Scanner *s, const char *raw, Py_ssize_t n, int *has_ts, double *ts) {
+    const char *x = raw;
+    *has_ts = 0;
+    if (n < 21 || !(is_digit(x[0]) && is_digit(x[1]) && is_digit(x[2]) && is_digit(x[3]) && x[4] == '-' && is_digit(x[5])
+                    && is_digit(x[6]) && x[7] == '-' && is_digit(x[8]) && is_digit(x[9]) && x[10] == 'T' && is_digit(x[11])
+                    && is_digit(x[12]) && x[13] == ':' && is_digit(x[14]) && is_digit(x[15]) && x[16] == ':'
+                    && is_digit(x[17]) && is_digit(x[18])))
+        return 0;
+    Py_ssize_t e = 19;
+    if (e + 1 < n && x[e] == '.' && is_digit(x[e + 1])) { e++; while (e < n && is_digit(x[e])) e++; }
+    if (e < n && x[e] == 'Z') e++;
+    else if (n - e >= 6 && (x[e] == '+' || x[e] == '-') && is_digit(x[e + 1]) && is_digit(x[e + 2]) && x[e + 3] == ':'
+             && is_digit(x[e + 4]) && is_digit(x[e + 5])) e += 6;
+    else return 0;
+    if (e >= n || x[e] != ' ') return 0;
+    int k = parse_ts_str(s, x, e, 1, ts);
+    if (k < 0) return -1;
+    *has_ts = k;
+    return e + 1;
 }
