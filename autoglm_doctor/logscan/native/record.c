@@ -69,8 +69,8 @@ int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, co
             else if (pr->kn == 6 && memcmp(pr->k, "stream", 6) == 0) stream = pr;
             else if (pr->kn == 4 && memcmp(pr->k, "time", 4) == 0) time = pr;
         }
-        if (log && stream && time && log->type == J_STR) {
-            if (has_tsdef || depth > 0) return R_BAIL;
+        if (log && stream && time && log->type == J_STR && !has_tsdef) {  /* with a default time: plain fields */
+            if (depth > 0) return R_BAIL;
             return docker_record(s, r, log, time);
         }
     }
