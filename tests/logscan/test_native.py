@@ -172,3 +172,25 @@ def test_summarize_uses_it_in_the_workers_and_says_so(tmp_path):
     assert fast == exact
     assert in_process == exact
 
+
+
+def test_one_scanner_reads_stream_after_stream_with_their_own_reference_times(realistic):
+    """As ``summarize`` reads the small files: one scanner, ``begin(ref)`` per stream - yearless vLLM
+    times take each stream's year, and nothing of one stream's state leaks into the next."""
+    vllm = [f"INFO 12-31 23:59:{s:02d} [logger.py:43] Received request chatcmpl-{s:032x}: x" for s in range(30)]
+    vllm += [f"ERROR 01-01 00:00:{s:02d} [engine.py:1] request cmpl-{s:032x} failed" for s in range(30)]
+    vllm += ["Traceback (most recent call last):", '  File "e.py", line 1, in f']
+    streams = [join(vllm), join(synth(30) + BREAKERS[:5]), join(vllm[::-1]), next(iter(realistic.values()))[:100_000],
+               join(vllm)]
+    refs = [REF, corpus.START - 86400 * 200 + 1234.5, REF + 86400 * 400, None, corpus.START + 86400 + 1800]
+    for settings in (SETTINGS, PROFILES["shanghai"]):
+        fast, exact = ChunkScanner(settings, fast=True), ChunkScanner(settings, fast=False)
+        for data, ref in zip(streams, refs):
+            results = []
+            for scanner in (fast, exact):
+                res = ChunkResult("f")
+                scanner.begin(ref)
+                scanner.scan(data, res, "default")
+                scanner.finish(res)
+                results.append(res)
+            assert differences(results[0], results[1], settings) == [], ref
