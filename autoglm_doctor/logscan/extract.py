@@ -97,7 +97,7 @@ def normalise_level(value: Any, field_name: str = "") -> str:
     if field_name.lower() == "priority":
         try:
             return SYSLOG_LEVELS[int(value)]
-        except (ValueError, TypeError, IndexError):
+        except (ValueError, TypeError, IndexError, OverflowError):  # OverflowError: 1e400 is inf to json
             return ""
     if not isinstance(value, str):
         return ""

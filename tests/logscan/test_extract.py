@@ -158,3 +158,10 @@ def test_a_long_word_is_read_in_linear_time(line):
     """A line of one long word (up to 1 MiB) is parsed, not searched for pairs at every position."""
     rec, problem = parse(line)
     assert rec is not None and problem is None
+
+
+@pytest.mark.parametrize("line", ['{"PRIORITY":1e400,"message":"x"}', '{"PRIORITY":-1e400}', '{"PRIORITY":NaN}',
+                                  '{"__CURSOR":"c","PRIORITY":1e400,"MESSAGE":"x"}'])
+def test_a_syslog_priority_that_is_no_integer_is_no_level(line):
+    rec, problem = parse(line)
+    assert rec is not None and rec.level == "" and problem is None
