@@ -274,12 +274,12 @@ class LineParser:
         if isinstance(message, list):  # journald exports non-UTF-8 messages as byte arrays
             try:
                 message = bytes(int(b) & 0xFF for b in message).decode("utf-8", "replace")
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 message = ""
         if not isinstance(message, str):
             message = str(message)
-        unit = obj.get("_SYSTEMD_UNIT") or obj.get("UNIT") or ""
-        ident = obj.get("CONTAINER_NAME") or obj.get("SYSLOG_IDENTIFIER") or (unit[:-8] if unit.endswith(".service") else unit)
+        unit = _text_field(obj, "_SYSTEMD_UNIT", "UNIT")
+        ident = _text_field(obj, "CONTAINER_NAME", "SYSLOG_IDENTIFIER") or (unit[:-8] if unit.endswith(".service") else unit)
         raw_ts = obj.get("__REALTIME_TIMESTAMP")
         ts = int(raw_ts) / 1e6 if isinstance(raw_ts, str) and raw_ts.isdigit() else None
         level = normalise_level(obj.get("PRIORITY"), "PRIORITY")
@@ -360,6 +360,16 @@ class LineParser:
         """uvicorn's access line (alone or after a native header) carries the HTTP status."""
         m = ACCESS.search(text) if " HTTP/" in text else None
         return int(m.group(1)) if m else None
+
+
+def _text_field(obj: dict[str, Any], *names: str) -> str:
+    """The first of the fields that is non-empty text (a journald export's fields are text; a hand-made
+    entry may hold anything)."""
+    for name in names:
+        value = obj.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _mostly_control(text: str) -> bool:

@@ -165,3 +165,15 @@ def test_a_long_word_is_read_in_linear_time(line):
 def test_a_syslog_priority_that_is_no_integer_is_no_level(line):
     rec, problem = parse(line)
     assert rec is not None and rec.level == "" and problem is None
+
+
+@pytest.mark.parametrize("line, service", [
+    ('{"__CURSOR":"c","_SYSTEMD_UNIT":5,"MESSAGE":"x"}', "src"),
+    ('{"__CURSOR":"c","CONTAINER_NAME":5,"SYSLOG_IDENTIFIER":"ident","MESSAGE":"x"}', "ident"),
+    ('{"__CURSOR":"c","SYSLOG_IDENTIFIER":["a"],"UNIT":"u.service","MESSAGE":"x"}', "u"),
+    ('{"__CURSOR":"c","UNIT":{"a":1},"MESSAGE":"x"}', "src"),
+    ('{"__CURSOR":"c","MESSAGE":[1e400],"SYSLOG_IDENTIFIER":"s"}', "s"),
+])
+def test_journald_fields_that_are_not_text_are_ignored(line, service):
+    rec, problem = parse(line)
+    assert rec is not None and rec.service == service and problem is None
