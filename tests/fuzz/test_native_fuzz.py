@@ -1,8 +1,10 @@
 """Differential fuzzing of the native scanner: seeded byte-level mutations of realistic log lines - escapes
 inside JSON strings (``\\u0041``, ``\\"``), duplicate keys, nested objects, odd numbers in the status and
 time fields (``1e400``, ``-0``, 30 digits), tabs, CRLF, non-ASCII and invalid UTF-8, leading blanks,
-long ids, many ids on a line, Docker json-file records wrapping JSON, text and tracebacks - scanned by
-the native scanner and by the exact parser, which must agree on every field of the result. A failure
+long ids, many ids on a line, Docker json-file records wrapping JSON, text and tracebacks - and lines
+composed at random from the pieces the parser tells apart (JSON objects over the wanted fields with
+values of every type, logfmt pairs, text tokens), scanned by the native scanner and by the exact
+parser, which must agree on every field of the result. A failure
 names the one line that shows it; ``python -m tests.fuzz.test_native_fuzz SEED`` replays a seed."""
 
 from __future__ import annotations
@@ -141,12 +143,64 @@ def _mutate(line: str, rnd: random.Random) -> str:
     return line
 
 
+FIELD_NAMES = KEYS + ["traceId", "trace.id", "otelTraceID", "x_request_id", "X-Request-ID", "service.name", "app",
+                      "levelname", "severity", "lvl", "log.level", "msg", "event", "@timestamp", "asctime",
+                      "status_code", "http.status_code", "http_status", "__REALTIME_TIMESTAMP", "__CURSOR", "other", "n"]
+TOKENS = ["ERROR", "error", "INFO", "WARNING", "warn", "DEBUG", "CRITICAL", "fatal", "panic", "Err", "2026-12-31T23:00:01Z",
+          "2026-12-31 23:00:01,5", "[2026-12-31 23:00:01]", "12-31 23:00:01", "[x.py:1]", "(APIServer pid=1)",
+          'HTTP/1.1" 503', '"POST /v1 HTTP/1.1" 500', "10.0.0.1:5 -", "trace_id=", "trace_id:", "traceId", "request_id=",
+          "X-Request-ID:", "rid=", "rid='", "chatcmpl-", "cmpl-", "00-", "-00f067aa0ba902b7-01", TID, TID[:8], "=", '"',
+          "'", ":", " ", "  ", "\t", "\\", "é", "İ", "x", "42", "-", ".", "@", "_", "Traceback", "Error:", "ValueError:"]
+
+
+def _value(rnd: random.Random, depth: int) -> str:
+    roll = rnd.random()
+    if roll < 0.45:
+        text = "".join(rnd.choice(TOKENS + ESCAPES + ["a", "b", "1"]) for _ in range(rnd.randint(0, 6)))
+        return '"' + text.replace('"', '\\"') + '"'
+    if roll < 0.7:
+        return rnd.choice(NUMBERS[:-6] + [str(rnd.randint(-10**20, 10**20)), str(rnd.random() * 1e10), "500", "1798758001"])
+    if roll < 0.8:
+        return rnd.choice(("true", "false", "null"))
+    if roll < 0.9 and depth < 4:
+        return _object(rnd, depth + 1)
+    return "[" + ",".join(_value(rnd, depth + 1) for _ in range(rnd.randint(0, 3) if depth < 4 else 0)) + "]"
+
+
+def _object(rnd: random.Random, depth: int = 0) -> str:
+    sep = rnd.choice((",", ",", ", ", " , ", ",\t"))
+    colon = rnd.choice((":", ":", ": ", " : "))
+    pairs = [f'"{rnd.choice(FIELD_NAMES)}"{colon}{_value(rnd, depth)}' for _ in range(rnd.randint(0, 7))]
+    return "{" + sep.join(pairs) + "}"
+
+
+def composed(rnd: random.Random) -> str:
+    """A line built from the pieces the parser tells apart: random JSON objects over the wanted fields,
+    random logfmt pairs, random text tokens."""
+    roll = rnd.random()
+    if roll < 0.45:
+        line = _object(rnd)
+        return _docker(line, rnd) if rnd.random() < 0.2 else line
+    if roll < 0.75:
+        pairs = []
+        for _ in range(rnd.randint(1, 7)):
+            value = rnd.choice(TOKENS + ["", '"a b"', '"x\\"y"', '"unterminated', "x=y", "500", TID])
+            pairs.append(f"{rnd.choice(FIELD_NAMES)}={value}")
+        line = rnd.choice((" ", " ", "\t", "  ")).join(pairs)
+        return rnd.choice(("", "", "2026-12-31T23:00:01Z ", "junk ", "[2026-12-31 23:00:01] ")) + line
+    line = "".join(rnd.choice(TOKENS) + rnd.choice(("", " ", " ")) for _ in range(rnd.randint(1, 12)))
+    return _docker(line, rnd) if rnd.random() < 0.2 else line
+
+
 def block(seed: int) -> tuple[bytes, ScanSettings]:
     rnd = random.Random(seed)
     lines = []
     for _ in range(rnd.randint(20, 120)):
-        line = rnd.choice(TEMPLATES) % {"tid": f"{rnd.getrandbits(128):032x}" if rnd.random() < 0.8 else TID,
-                                         "n": rnd.randint(0, 10**6)}
+        if seed % 2:
+            line = composed(rnd)
+        else:
+            line = rnd.choice(TEMPLATES) % {"tid": f"{rnd.getrandbits(128):032x}" if rnd.random() < 0.8 else TID,
+                                             "n": rnd.randint(0, 10**6)}
         lines.append(_mutate(line, rnd) if rnd.random() < 0.6 else line)
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
     settings = SETTINGS
