@@ -4,7 +4,7 @@ time fields (``1e400``, ``-0``, 30 digits), tabs, CRLF, non-ASCII and invalid UT
 long ids, many ids on a line, Docker json-file records wrapping JSON, text and tracebacks - and lines
 composed at random from the pieces the parser tells apart (JSON objects over the wanted fields with
 values of every type, logfmt pairs, text tokens), scanned by the native scanner and by the exact
-parser, which must agree on every field of the result. A failure
+parser, which must agree on every field of the result, as files and as ``docker:`` streams. A failure
 names the one line that shows it; ``python -m tests.fuzz.test_native_fuzz SEED`` replays a seed."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ START = 1798758000.0  # 2026-12-31T23:00:00Z
 REF = START + 7200
 SETTINGS = ScanSettings(services=("gateway", "auto-glm", "sglang", "vllm"),
                         hops=(("gateway", "auto-glm"), ("auto-glm", "vllm")))
-ROUNDS = 250
+ROUNDS = 500
 
 TEMPLATES = [
     '{"timestamp":"2026-12-31T23:00:01.123456Z","level":"info","service":"auto-glm","trace_id":"%(tid)s",'
@@ -192,7 +192,13 @@ def composed(rnd: random.Random) -> str:
     return _docker(line, rnd) if rnd.random() < 0.2 else line
 
 
-def block(seed: int) -> tuple[bytes, ScanSettings]:
+DOCKERD = ("2026-12-31T23:00:0{d}.{n:09d}Z ", "2026-12-31T23:00:00+08:00 ", "", "2026-13-31T23:00:00Z ",
+           "2026-12-31T23:00:00.5Z", "2026-12-31T23:00:00Z  ", "2026-12-31 23:00:00Z ", "2026-12-31T23:00:00.{n}Z ")
+
+
+def block(seed: int) -> tuple[bytes, ScanSettings, str]:
+    """A block of lines, the profile to read it with, and its source kind (every seventh block a
+    ``docker:`` stream: dockerd's time before each line)."""
     rnd = random.Random(seed)
     lines = []
     for _ in range(rnd.randint(20, 120)):
@@ -202,6 +208,9 @@ def block(seed: int) -> tuple[bytes, ScanSettings]:
             line = rnd.choice(TEMPLATES) % {"tid": f"{rnd.getrandbits(128):032x}" if rnd.random() < 0.8 else TID,
                                              "n": rnd.randint(0, 10**6)}
         lines.append(_mutate(line, rnd) if rnd.random() < 0.6 else line)
+    kind = "docker" if seed % 7 == 2 else "file"
+    if kind == "docker":
+        lines = [rnd.choice(DOCKERD).format(d=rnd.randint(0, 9), n=rnd.randint(0, 999_999_999)) + line for line in lines]
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
     settings = SETTINGS
     if seed % 5 == 1:
@@ -209,7 +218,7 @@ def block(seed: int) -> tuple[bytes, ScanSettings]:
                                 until=START + rnd.randint(15, 3600))
     elif seed % 5 == 3:
         settings = ScanSettings(timezone=rnd.choice(("+08:00", "Asia/Shanghai")))
-    return data, settings
+    return data, settings, kind
 
 
 @pytest.mark.parametrize("part", range(4))
@@ -217,15 +226,15 @@ def test_native_agrees_with_the_exact_parser_on_mutated_lines(part):
     native_module()  # in CI a scanner that is not built fails here
     for n in range(part * ROUNDS, (part + 1) * ROUNDS):
         seed = SEED + n
-        data, settings = block(seed)
+        data, settings, kind = block(seed)
         try:
-            assert_identical(data, settings, REF)
+            assert_identical(data, settings, REF, kind=kind)
         except AssertionError as exc:
             raise AssertionError(f"seed {seed}: {exc}") from None
 
 
 if __name__ == "__main__":
     for arg in sys.argv[1:]:
-        data, settings = block(int(arg))
-        assert_identical(data, settings, REF)
+        data, settings, kind = block(int(arg))
+        assert_identical(data, settings, REF, kind=kind)
         print(f"seed {arg}: {len(data.splitlines())} lines agree")

@@ -49,13 +49,13 @@ def pieces(data: bytes, cuts: Iterable[int]) -> list[bytes]:
 
 
 def scan(data: bytes, settings: ScanSettings, fast: bool, ref: float | None, cuts: Iterable[int] = (),
-         service: str = "default") -> ChunkResult:
-    """``data`` scanned as one stream (cut into several ``scan`` calls at ``cuts``)."""
+         service: str = "default", kind: str = "file") -> ChunkResult:
+    """``data`` scanned as one stream of ``kind`` (cut into several ``scan`` calls at ``cuts``)."""
     scanner = ChunkScanner(settings, fast=fast)
     res = ChunkResult("f")
     scanner.begin(ref)
     for piece in pieces(data, cuts):
-        scanner.scan(piece, res, service)
+        scanner.scan(piece, res, service, kind)
     scanner.finish(res)
     return res
 
@@ -84,28 +84,31 @@ def differences(res: ChunkResult, exact: ChunkResult, settings: ScanSettings) ->
     return out
 
 
-def compare(data: bytes, settings: ScanSettings, ref: float | None, cuts: Iterable[int] = ()) -> list[tuple[str, Any, Any]]:
-    return differences(scan(data, settings, True, ref, cuts), scan(data, settings, False, ref), settings)
+def compare(data: bytes, settings: ScanSettings, ref: float | None, cuts: Iterable[int] = (),
+            kind: str = "file") -> list[tuple[str, Any, Any]]:
+    return differences(scan(data, settings, True, ref, cuts, kind=kind), scan(data, settings, False, ref, kind=kind),
+                       settings)
 
 
-def shrink(data: bytes, settings: ScanSettings, ref: float | None) -> bytes:
+def shrink(data: bytes, settings: ScanSettings, ref: float | None, kind: str = "file") -> bytes:
     """The shortest run of ``data``'s lines (one line, else two, else three...) that still disagrees;
     ``data`` itself when none does."""
     lines = data.split(b"\n")
     for width in (1, 2, 3):
         for i in range(len(lines) - width + 1):
             piece = b"\n".join(lines[i:i + width]) + b"\n"
-            if piece.strip() and compare(piece, settings, ref):
+            if piece.strip() and compare(piece, settings, ref, kind=kind):
                 return piece
     return data
 
 
-def assert_identical(data: bytes, settings: ScanSettings, ref: float | None, cuts: Iterable[int] = ()) -> ChunkResult:
-    exact = scan(data, settings, False, ref)
-    diff = differences(scan(data, settings, True, ref, cuts), exact, settings)
+def assert_identical(data: bytes, settings: ScanSettings, ref: float | None, cuts: Iterable[int] = (),
+                     kind: str = "file") -> ChunkResult:
+    exact = scan(data, settings, False, ref, kind=kind)
+    diff = differences(scan(data, settings, True, ref, cuts, kind=kind), exact, settings)
     if diff:
-        small = shrink(data, settings, ref)
-        small_diff = compare(small, settings, ref) if small is not data else diff
+        small = shrink(data, settings, ref, kind)
+        small_diff = compare(small, settings, ref, kind=kind) if small is not data else diff
         name, mine, theirs = small_diff[0]
         raise AssertionError(f"{name} differs on {small[:600]!r}: native {mine!r:.600} != exact {theirs!r:.600}"
                              f" (fields: {[d[0] for d in diff]})")
