@@ -41,8 +41,8 @@ def test_the_native_scanner_is_built_and_chosen():
 
 
 def test_the_realistic_corpus_agrees_and_is_read_natively(realistic, monkeypatch):
-    """The per-line parser sees the lines the native scanner leaves and the error records (for their
-    message): on the corpus that is a few per cent (tracebacks, corrupt lines, errors)."""
+    """The per-line parser sees only the lines the native scanner leaves: on the corpus, a few corrupt
+    lines (5 of 6,718 when this was written)."""
     calls = []
     original = LineParser.parse
 
@@ -60,7 +60,7 @@ def test_the_realistic_corpus_agrees_and_is_read_natively(realistic, monkeypatch
         assert exact.lines > 0, name
         lines += data.count(b"\n")
     if native_module() is not None:
-        assert len(calls) < 0.06 * lines, (len(calls), lines)
+        assert len(calls) < 0.01 * lines, (len(calls), lines)
 
 
 def test_the_module_called_directly_gives_the_same(realistic):
