@@ -1,6 +1,26 @@
 #include "native.h"
 
 /* ---- merging chunk results (Summary.merge) -------------------------------------------------- */
+/* old | g as a new int (NULL with *same set: nothing changes; NULL otherwise: an error). A mask wider
+   than 64 bits (a summary of more than 63 services) takes Python's int. */
+static PyObject *or_mask(PyObject *old, unsigned long long g, int *same) {
+    int overflow = 0;
+    *same = 0;
+    long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
+    if (o == -1 && PyErr_Occurred()) return NULL;
+    if (!overflow && o >= 0) {
+        if (((unsigned long long)o | g) == (unsigned long long)o) { *same = 1; return NULL; }
+        return PyLong_FromUnsignedLongLong((unsigned long long)o | g);
+    }
+    PyObject *gg = PyLong_FromUnsignedLongLong(g);
+    PyObject *r = gg ? PyNumber_Or(old, gg) : NULL;
+    Py_XDECREF(gg);
+    if (!r) return NULL;
+    int eq = PyObject_RichCompareBool(r, old, Py_EQ);
+    if (eq != 0) { Py_DECREF(r); *same = eq > 0; return NULL; }
+    return r;
+}
+
 /* merge_traces(traces, incoming, bits, max_traces) -> untracked: incoming's per-trace masks (bit i =
    its service i) ORed into traces under the global bits, new ids only while len(traces) < max_traces. */
 PyObject *merge_traces(PyObject *self, PyObject *args) {
@@ -44,12 +64,9 @@ PyObject *merge_traces(PyObject *self, PyObject *args) {
                 continue;
             }
         }
-        {
-            long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
-            if (overflow || o < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
-            if (((unsigned long long)o | g) == (unsigned long long)o) continue;
-            nv = PyLong_FromUnsignedLongLong((unsigned long long)o | g);
-        }
+        int same;
+        nv = or_mask(old, g, &same);
+        if (same) continue;
         if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); return NULL; }
         Py_DECREF(nv);
     }
@@ -293,14 +310,10 @@ PyObject *merge_packed(PyObject *self, PyObject *args) {
             old = PyDict_GetItemWithError(traces, key);
             if (!old) { Py_DECREF(key); if (PyErr_Occurred()) goto out; untracked++; continue; }
         }
-        int overflow = 0;
-        long long o = PyLong_AsLongLongAndOverflow(old, &overflow);
-        if (overflow || o < 0) { Py_DECREF(key); PyErr_SetString(PyExc_ValueError, "merge_packed: a mask out of range"); goto out; }
-        if (((unsigned long long)o | g) != (unsigned long long)o) {
-            nv = PyLong_FromUnsignedLongLong((unsigned long long)o | g);
-            if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); Py_DECREF(key); goto out; }
-            Py_DECREF(nv);
-        }
+        int same;
+        nv = or_mask(old, g, &same);
+        if (!same && (!nv || PyDict_SetItem(traces, key, nv))) { Py_XDECREF(nv); Py_DECREF(key); goto out; }
+        Py_XDECREF(nv);
         Py_DECREF(key);
     }
     result = PyLong_FromSsize_t(untracked);
