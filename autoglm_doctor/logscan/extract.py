@@ -281,7 +281,8 @@ class LineParser:
         unit = _text_field(obj, "_SYSTEMD_UNIT", "UNIT")
         ident = _text_field(obj, "CONTAINER_NAME", "SYSLOG_IDENTIFIER") or (unit[:-8] if unit.endswith(".service") else unit)
         raw_ts = obj.get("__REALTIME_TIMESTAMP")
-        ts = int(raw_ts) / 1e6 if isinstance(raw_ts, str) and raw_ts.isdigit() else None
+        # microseconds as ASCII digits ("²" is a digit to isdigit, and int() of 5,000 digits raises)
+        ts = int(raw_ts) / 1e6 if isinstance(raw_ts, str) and raw_ts.isascii() and raw_ts.isdigit() and len(raw_ts) <= 19 else None
         level = normalise_level(obj.get("PRIORITY"), "PRIORITY")
         inner, _problem = self.parse(message.encode("utf-8", "replace"), ident or service, "journald", ts)
         if inner is None or inner.cont:
