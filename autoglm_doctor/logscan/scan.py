@@ -126,7 +126,7 @@ class ChunkScanner:
         self.parser.begin(ref)
 
     def scan(self, data: bytes, res: ChunkResult, service: str, kind: str = "file") -> None:
-        if self.native is not None and kind in ("file", "docker"):
+        if self.native is not None and kind in ("file", "docker", "journald"):
             self.native.scan(data, res, service, kind)  # counts the bytes as read by the fast path
             return
         if self.parser.fast_loads is not None:

@@ -79,9 +79,9 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*OU|U", &view, &res, &service, &kind)) return NULL;
     int docker = 0;
     if (kind && PyUnicode_CompareWithASCIIString(kind, "docker") == 0) docker = 1;
-    else if (kind && PyUnicode_CompareWithASCIIString(kind, "file") != 0) {
+    else if (kind && PyUnicode_CompareWithASCIIString(kind, "file") != 0 && PyUnicode_CompareWithASCIIString(kind, "journald") != 0) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "native scanner: kind is file or docker");
+        PyErr_SetString(PyExc_ValueError, "native scanner: kind is file, docker or journald");
         return NULL;
     }
     s->kind = kind ? kind : s->kind_file;
@@ -270,6 +270,7 @@ static void Scanner_dealloc(Scanner *s) {
     for (int i = 0; i < FIELDTAB; i++) PyMem_Free(s->fields[i].key);
     for (int i = 0; i < s->nnames; i++) PyMem_Free(s->names[i]);
     PyMem_Free(s->buf);
+    PyMem_Free(s->jbuf);
     PyMem_Free(s->slots[0].msg); PyMem_Free(s->slots[1].msg);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }

@@ -76,7 +76,8 @@ typedef struct {
     double ref;
     /* per line */
     Pair pairs[MAXENT]; int npairs; int top_dict; int top_keys; int pair_overflow;
-    char *buf; Py_ssize_t bufcap;   /* unescaped docker log line */
+    char *buf; Py_ssize_t bufcap;
+    char *jbuf; Py_ssize_t jcap; int in_journal;  /* a journald entry's MESSAGE while it is read */   /* unescaped docker log line */
     char tmp[4096];                 /* one decoded wanted value */
     long long fallbacks, reparsed;
     Rec slots[2];
@@ -151,6 +152,7 @@ int parse_text(Scanner *s, Rec *r, const char *t, Py_ssize_t n, int has_tsdef, d
 int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time);
 int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, const char *text, Py_ssize_t tn);
 int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n, int has_tsdef, double tsdef);
+int journal_record(Scanner *s, Rec *r, int depth);
 Py_ssize_t docker_prefix(Scanner *s, const char *raw, Py_ssize_t n, int *has_ts, double *ts);
 SvcCount *count_of(Scanner *s, PyObject *svc);
 int add_attr(PyObject *obj, const char *name, long long delta);

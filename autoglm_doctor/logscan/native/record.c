@@ -57,9 +57,9 @@ int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, co
     Pair *log = NULL, *stream = NULL, *time = NULL;
     for (int i = 0; i < s->npairs; i++) {
         Pair *pr = &s->pairs[i];
-        /* top-level keys: those before the first nested pair are all top-level; check each */
-        if (pr->kn == 20 && memcmp(pr->k, "__REALTIME_TIMESTAMP", 20) == 0) return R_BAIL;
-        if (pr->kn == 8 && memcmp(pr->k, "__CURSOR", 8) == 0) return R_BAIL;
+        if (pr->depth) continue;
+        if ((pr->kn == 20 && memcmp(pr->k, "__REALTIME_TIMESTAMP", 20) == 0) || (pr->kn == 8 && memcmp(pr->k, "__CURSOR", 8) == 0))
+            return journal_record(s, r, depth);
     }
     if (s->top_keys <= 4) {  /* dockerd's json-file record: {"log": ..., "stream": ..., "time": ...} */
         for (int i = 0; i < s->npairs; i++) {
