@@ -74,14 +74,9 @@ def _state(summary: Summary) -> dict:
             "order": summary.order}
 
 
-WIDE_OVER_CAPACITY = pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "merge_traces refuses a mask wider than 64 bits already in the summary when a chunk does not fit under "
-    "logs_max_traces (the per-id path): 'a mask out of range'"))
-
-
 @pytest.mark.parametrize("max_traces, wide", [
     (2_000_000, False), (400, False), (37, False), (1, False),
-    (2_000_000, True), pytest.param(400, True, marks=WIDE_OVER_CAPACITY), pytest.param(37, True, marks=WIDE_OVER_CAPACITY),
+    (2_000_000, True), (400, True), (37, True),
     (1, True),
 ])
 def test_native_merges_give_the_python_merges_summary(max_traces, wide, monkeypatch):
