@@ -33,7 +33,7 @@ def add_parsers(sub: Any) -> None:
     lg = sub.add_parser("logs", help="summary of traces, errors and lost hops in a time window")
     _common(lg)
     lg.add_argument("--engine", choices=("auto", "line"), default="auto",
-                    help="auto = the native scanner for files and docker: streams when it is built, else the per-line parser; "
+                    help="auto = the native scanner (files, docker: and journald: sources) when it is built, else the per-line parser; "
                          "line = the per-line parser (pure Python) even where the native scanner is built")
 
 
