@@ -1,14 +1,18 @@
-/* The native log scanner: ChunkScanner.scan(data, res, service, "file") in one compiled pass.
+/* The native log scanner: ChunkScanner.scan(data, res, service, kind) in one compiled pass, for files,
+ * docker: streams (dockerd's time before each line) and journald entries.
  *
- * Every line is read here when its reading is certain to be the one the exact Python parser
- * (extract.py) gives: JSON objects (flat or nested, Docker json-file records wrapping text or JSON),
- * vLLM / SGLang / uvicorn text, logfmt, plain text with the default trace patterns, traceback
- * continuations. Any line outside that (invalid or odd JSON, non-ASCII text, journald entries, a
- * profile's own trace patterns, a syslog PRIORITY, escapes in wanted values, ...) is handed to the
- * Python parser as it is, with the traceback state it would have had. Records are accounted here;
- * an error record is read again by the Python parser (for its message) and accounted in Python.
- * Times whose zone or calendar needs Python (the epoch of an hour, a yearless vLLM date) are asked
- * of timeparse once per hour and cached. tests/logscan/test_native.py holds it to the exact parser.
+ * A line is read here only when its reading is certain to be the one the exact Python parser
+ * (extract.py) gives: JSON objects (flat or nested; Docker json-file records wrapping text or JSON;
+ * journald entries, whose MESSAGE is read as a line of its own), vLLM / SGLang / uvicorn text, logfmt,
+ * plain text with the default trace patterns, traceback continuations. Any other line (invalid or odd
+ * JSON, non-ASCII text, escapes or non-ASCII in wanted values, a profile's own trace patterns, an
+ * unusual PRIORITY, ...) is handed to the Python parser as it is, with the traceback state it would have
+ * had, and counted (Scanner.stats). Records are accounted here, error records too (message, normalised
+ * message, first error per service); the few whose message only Python can give are read again by it.
+ * Times whose zone or calendar needs Python (the epoch of an hour, a yearless vLLM date) are asked of
+ * timeparse once per hour and cached. Files: chars (classes, SSE2 scans), times, json, fields, text,
+ * record (a line's format), journal, account, merge (Summary's merges), module (this: the type).
+ * tests/logscan/test_native*.py and tests/fuzz/test_native_fuzz.py hold it to the exact parser.
  */
 #include "native.h"
 
