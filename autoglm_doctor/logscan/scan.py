@@ -4,8 +4,9 @@ the clock-skew estimate.
 
 Every line picks its own format (``extract``), so a block that mixes JSON, vLLM's text, uvicorn's
 access lines and tracebacks pays for each line only once. A record is accounted when the next one
-starts (its traceback lines may follow it) or when the stream or window ends (``finish``). Two
-parsers give the same result: ``fast`` (orjson when installed) and the exact reference (json).
+starts (its traceback lines may follow it) or when the stream or window ends (``finish``). Three
+readers give the same result: the native scanner (``native/``, compiled, when built), the per-line
+parser with orjson when installed, and the exact reference (the per-line parser with json).
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ def native_available() -> bool:
 
 
 class ChunkScanner:
-    """``fast``: orjson for JSON lines, and the native scanner for plain files unless ``native`` is
-    False; otherwise the exact reference parser reads every line."""
+    """``fast``: the native scanner for files, docker and journald sources (unless ``native`` is False)
+    and orjson for the per-line parser's JSON lines; otherwise the exact reference parser reads every
+    line."""
 
     def __init__(self, settings: ScanSettings, fast: bool = True, native: bool = True) -> None:
         self.s = settings
