@@ -1,5 +1,5 @@
 """Base classes for checks that judge one resource at a time: each expected container, each
-passthrough GPU, each bridge that matters (each libvirt domain: ``DomainCheck`` in checks/vm_domain.py).
+passthrough GPU, each bridge that matters, each libvirt domain under review.
 
 The base finds the resources and says what to say when there are none or one cannot be judged
 (absent, unreadable); a check is its metadata plus ``judge(ctx, resource)``. Facts are imported
@@ -15,6 +15,7 @@ from autoglm_doctor.model import Finding
 
 if TYPE_CHECKING:
     from autoglm_doctor.facts.docker import Resolved
+    from autoglm_doctor.facts.domain import Domain, DomainRecord
     from autoglm_doctor.facts.pci import PciDevice
     from autoglm_doctor.facts.vmnet import BridgeView
 
@@ -115,4 +116,43 @@ class PerBridge(Check):
         yield self.skip(f"{view.name} {state} (see host.bridge.present)", resource=view.name)
 
     def judge(self, ctx: Context, view: "BridgeView") -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+NO_DOMAINS = ("no libvirt domain has a PCI hostdev: no GPU VM to review (name the AutoGLM VM in "
+              "profile.vm_domains to review it anyway)")
+
+
+class PerDomain(Check):
+    """Each libvirt domain under review (``domain_set``: profile.vm_domains, else every domain with a PCI
+    hostdev): ``judge(ctx, dom, rec)``. What cannot be reviewed (libvirt unreachable, a missing domain,
+    XML that does not parse) skips with a pointer to vm.domain.defined, which reports it once; a domain
+    in which the check found nothing to review skips with ``nothing_judged`` (``{name}``) - never silence."""
+
+    nothing_judged = "{name} has nothing this check reviews"
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        from autoglm_doctor.facts.domain import domain_set
+
+        ds = ctx.fact(domain_set)
+        if ds.unavailable:
+            yield self.skip(f"{ds.unavailable} (see vm.domain.defined)", resource="libvirt")
+            return
+        if not ds.records:
+            yield self.skip(NO_DOMAINS if not ds.missing else
+                            f"none of the profile's domains is defined at {ds.uri} (see vm.domain.defined)",
+                            resource="domains")
+            return
+        for rec in ds.records:
+            if rec.domain is None:
+                yield self.skip(f"{rec.problem} (see vm.domain.defined)", resource=rec.name)
+                continue
+            judged = False
+            for finding in self.judge(ctx, rec.domain, rec):
+                judged = True
+                yield finding
+            if not judged:
+                yield self.skip(self.nothing_judged.format(name=rec.name), resource=rec.name)
+
+    def judge(self, ctx: Context, dom: "Domain", rec: "DomainRecord") -> Iterable[Finding]:
         raise NotImplementedError

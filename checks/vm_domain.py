@@ -2,9 +2,9 @@
 it failed to start), autostart, and the QEMU guest-agent channel the guest targets talk through.
 
 Every vm.* check reviews the domains of ``domain_set``: profile.vm_domains, else every domain with a PCI
-hostdev, on profile.libvirt_uri (``--libvirt-uri``). ``DomainCheck`` is the per-domain base: a check is its
-metadata and one ``check(ctx, dom, rec)`` method; libvirt being unreachable, a missing domain or unparsable
-XML are reported once, by vm.domain.defined, and the other checks skip with a pointer to it.
+hostdev, on profile.libvirt_uri (``--libvirt-uri``). ``per_resource.PerDomain`` is the per-domain base: a
+check is its metadata and one ``judge(ctx, dom, rec)`` method; libvirt being unreachable, a missing domain or
+unparsable XML are reported once, by vm.domain.defined, and the other checks skip with a pointer to it.
 """
 
 from __future__ import annotations
@@ -15,41 +15,7 @@ from autoglm_doctor.check import Check, Context, docs_link
 from autoglm_doctor.facts.domain import CRASHED, GUEST_AGENT, PAUSED, Domain, DomainRecord, domain_set
 from autoglm_doctor.facts.qemu_log import read_qemu_log
 from autoglm_doctor.model import CheckMeta, Finding, Scope, Severity
-
-NO_DOMAINS = ("no libvirt domain has a PCI hostdev: no GPU VM to review (name the AutoGLM VM in "
-              "profile.vm_domains to review it anyway)")
-
-
-class DomainCheck(Check):
-    """Per-domain base: skips (pointing at vm.domain.defined) what cannot be reviewed, and a domain in which
-    the check found nothing to review (``nothing_judged``, with ``{name}``) - never silence."""
-
-    nothing_judged = "{name} has nothing this check reviews"
-
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        ds = ctx.fact(domain_set)
-        if ds.unavailable:
-            yield self.skip(f"{ds.unavailable} (see vm.domain.defined)", resource="libvirt")
-            return
-        if not ds.records:
-            yield self.skip(NO_DOMAINS if not ds.missing else
-                            f"none of the profile's domains is defined at {ds.uri} (see vm.domain.defined)",
-                            resource="domains")
-            return
-        for rec in ds.records:
-            if rec.domain is None:
-                yield self.skip(f"{rec.problem} (see vm.domain.defined)", resource=rec.name)
-            else:
-                judged = False
-                for finding in self.check(ctx, rec.domain, rec):
-                    judged = True
-                    yield finding
-                if not judged:
-                    yield self.skip(self.nothing_judged.format(name=rec.name), resource=rec.name)
-
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
-        raise NotImplementedError
-
+from autoglm_doctor.per_resource import NO_DOMAINS, PerDomain
 
 def _meta(id: str, title: str, severity: Severity, remediation: str, description: str,
           fix: str | None = None) -> CheckMeta:
@@ -96,7 +62,7 @@ class DomainDefined(Check):
             yield self.skip(NO_DOMAINS, resource="domains")
 
 
-class DomainState(DomainCheck):
+class DomainState(PerDomain):
     meta = _meta(
         "vm.domain.state", "The VM is not crashed, paused or failing to start", Severity.HIGH,
         "read the decoded QEMU log lines in the finding; virsh start NAME after fixing their cause",
@@ -104,7 +70,7 @@ class DomainState(DomainCheck):
         "/var/log/libvirt/qemu/NAME.log, with the known VFIO messages decoded (group not viable, failed to set "
         "iommu for container, BAR no space, failed to mmap).")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         log = read_qemu_log(ctx.target, rec.name) if not rec.active or rec.state == CRASHED else None
         ended_failed = bool(log and log.text and "shutting down, reason=failed" in log.text)
         if rec.failed_start or ended_failed:
@@ -133,14 +99,14 @@ class DomainState(DomainCheck):
                               expected="running or cleanly shut off")
 
 
-class DomainAutostart(DomainCheck):
+class DomainAutostart(PerDomain):
     meta = _meta(
         "vm.domain.autostart", "The VM starts with the host", Severity.LOW,
         "virsh autostart NAME",
         "A domain without autostart stays off after a host reboot, and with it the model server.",
         fix="fix.vm.autostart")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if rec.autostart is None:
             yield self.skip("autostart was not recorded for this domain", resource=rec.name)
         elif rec.autostart:
@@ -151,14 +117,14 @@ class DomainAutostart(DomainCheck):
                             remediation=f"virsh autostart {rec.name}")
 
 
-class AgentChannel(DomainCheck):
+class AgentChannel(PerDomain):
     meta = _meta(
         "vm.agent.channel", "The VM has a QEMU guest-agent channel", Severity.MEDIUM,
         f"add <channel type='unix'><target type='virtio' name='{GUEST_AGENT}'/></channel> to <devices>",
         "The guest targets (libvirt:DOMAIN) read the guest through qemu-guest-agent, which needs a virtio-serial "
         f"channel named {GUEST_AGENT}; without it the guest cannot be checked from the host.", fix="fix.vm.domain_xml")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if dom.has_agent_channel:
             yield self.passed(f"{rec.name} has the {GUEST_AGENT} channel", resource=rec.name,
                               observed=GUEST_AGENT, expected=GUEST_AGENT)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from autoglm_doctor.check import Context
-from autoglm_doctor.checks.vm_domain import DomainCheck, _meta
+from autoglm_doctor.checks.vm_domain import _meta
+from autoglm_doctor.per_resource import PerDomain
 from autoglm_doctor.facts.bars import human, mmio64_window, read_bars, window_need
 from autoglm_doctor.facts.domain import Domain, DomainRecord, cpuset
 from autoglm_doctor.facts.numa import numa_nodes
@@ -31,7 +32,7 @@ def host_devices(ctx: Context, dom: Domain) -> dict[str, PciDevice | None]:
     return {h.address: inv.get(h.address) for h in dom.hostdevs if h.address}
 
 
-class HostdevManaged(DomainCheck):
+class HostdevManaged(PerDomain):
     meta = _meta(
         "vm.hostdev.managed", "PCI hostdevs are managed='yes'", Severity.HIGH,
         "set managed='yes' on each <hostdev mode='subsystem' type='pci'>",
@@ -40,7 +41,7 @@ class HostdevManaged(DomainCheck):
 
     nothing_judged = NO_HOSTDEV
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         for h in dom.hostdevs:
             res = f"{rec.name}:{h.address or '?'}"
             if h.managed:
@@ -54,7 +55,7 @@ class HostdevManaged(DomainCheck):
                                 severity=Severity.MEDIUM if bound else None)
 
 
-class HostdevAddress(DomainCheck):
+class HostdevAddress(PerDomain):
     meta = _meta(
         "vm.hostdev.address", "Each hostdev is a host PCI device that VFIO can pass through", Severity.CRITICAL,
         "fix the <source><address> to the GPU's host address (lspci -D), and make the IOMMU work (host.iommu.*)",
@@ -63,7 +64,7 @@ class HostdevAddress(DomainCheck):
 
     nothing_judged = NO_HOSTDEV
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         for h in dom.hostdevs:
             res = f"{rec.name}:{h.address or '?'}"
             dev = ctx.fact(pci_inventory).get(h.address) if h.address else None
@@ -84,7 +85,7 @@ class HostdevAddress(DomainCheck):
                                   expected="an IOMMU group; vfio-pci or managed")
 
 
-class HostdevFunctions(DomainCheck):
+class HostdevFunctions(PerDomain):
     meta = _meta(
         "vm.hostdev.functions", "Every function of a passed GPU is passed too", Severity.HIGH,
         "add a managed <hostdev> for each missing function (the GPU's HD audio, USB-C, UCSI functions)",
@@ -94,7 +95,7 @@ class HostdevFunctions(DomainCheck):
 
     nothing_judged = NO_HOSTDEV
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         inv = ctx.fact(pci_inventory)
         passed = {h.address for h in dom.hostdevs}
         gpus = [d for d in host_devices(ctx, dom).values() if d is not None and d.is_gpu]
@@ -115,7 +116,7 @@ class HostdevFunctions(DomainCheck):
                                   resource=res, observed=have, expected=have)
 
 
-class HostdevBars(DomainCheck):
+class HostdevBars(PerDomain):
     meta = _meta(
         "vm.hostdev.bars", "The GPU's BARs fit the guest's 64-bit MMIO window", Severity.HIGH,
         "enlarge the window: UEFI guests -fw_cfg opt/ovmf/X-PciMmio64Mb,string=MiB in <qemu:commandline>; "
@@ -126,7 +127,7 @@ class HostdevBars(DomainCheck):
 
     nothing_judged = NO_HOSTDEV
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         bars, seen = [], []
         for address, dev in host_devices(ctx, dom).items():
             if dev is None:
@@ -149,7 +150,7 @@ class HostdevBars(DomainCheck):
             yield self.passed(text, resource=rec.name, observed=human(window.size), expected=f">= {human(need)}")
 
 
-class NumaPlacement(DomainCheck):
+class NumaPlacement(PerDomain):
     meta = _meta(
         "vm.numa.placement", "Guest memory and vCPUs sit on the GPU's NUMA node", Severity.MEDIUM,
         "bind memory with <numatune><memory mode='strict' nodeset='N'/></numatune> and pin vCPUs "
@@ -157,7 +158,7 @@ class NumaPlacement(DomainCheck):
         "On a multi-socket host, the GPU's numa_node (sysfs) should be the node of <numatune> and the host CPUs of "
         "the vCPU pinning: otherwise DMA and interrupts cross the socket interconnect.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         nodes = numa_nodes(ctx)
         gpus = [d for d in host_devices(ctx, dom).values() if d is not None and d.is_gpu]
         placed = sorted({d.numa_node for d in gpus if d.numa_node >= 0})

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from autoglm_doctor.check import Context
-from autoglm_doctor.checks.vm_domain import DomainCheck, _meta
+from autoglm_doctor.checks.vm_domain import _meta
+from autoglm_doctor.per_resource import PerDomain
 from autoglm_doctor.checks.vm_hostdev import host_devices
 from autoglm_doctor.facts.domain import Domain, DomainRecord
 from autoglm_doctor.facts.pci import NVIDIA
@@ -27,7 +28,7 @@ from autoglm_doctor.model import Finding, Severity
 GOOD_CPU = ("host-passthrough", "host-model")
 
 
-class MachineType(DomainCheck):
+class MachineType(PerDomain):
     meta = _meta(
         "vm.platform.machine", "The VM uses the q35 machine type", Severity.HIGH,
         "recreate the domain with machine type q35 (virt-install --machine q35); changing an existing guest's "
@@ -35,7 +36,7 @@ class MachineType(DomainCheck):
         "A GPU is a PCI Express device: drivers read its PCIe capabilities, which the i440fx's PCI bus cannot "
         "present, and q35 has the larger 64-bit PCI hole.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         machine = dom.machine or "(libvirt's default: pc, i440fx)"
         if dom.q35:
             yield self.passed(f"machine {dom.machine}", resource=rec.name, observed=dom.machine, expected="q35")
@@ -44,7 +45,7 @@ class MachineType(DomainCheck):
                             "cannot see PCIe capabilities", resource=rec.name, observed=machine, expected="q35")
 
 
-class Firmware(DomainCheck):
+class Firmware(PerDomain):
     meta = _meta(
         "vm.platform.firmware", "The VM boots UEFI firmware (OVMF)", Severity.HIGH,
         "use <os firmware='efi'> (apt-get install ovmf / dnf install edk2-ovmf); switching an installed "
@@ -52,7 +53,7 @@ class Firmware(DomainCheck):
         "Modern GPUs carry UEFI GOP option ROMs and 64-bit BARs mapped above 4 GiB; SeaBIOS cannot run the "
         "former or place the latter.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if dom.uefi:
             what = dom.loader or ("firmware='efi' (libvirt picks OVMF)" if dom.firmware else "a pflash loader")
             yield self.passed(f"UEFI: {what}", resource=rec.name, observed="efi", expected="efi")
@@ -62,14 +63,14 @@ class Firmware(DomainCheck):
                             resource=rec.name, observed="bios", expected="efi")
 
 
-class CpuMode(DomainCheck):
+class CpuMode(PerDomain):
     meta = _meta(
         "vm.cpu.mode", "The VM's CPU is host-passthrough (or host-model)", Severity.MEDIUM,
         "use <cpu mode='host-passthrough' check='none' migratable='off'/>",
         "An emulated CPU model hides the host's AVX2/AVX-512/AMX from the model server and the guest's "
         "GPU driver stack.", fix="fix.vm.domain_xml")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         mode = dom.cpu_mode or "none"
         if dom.cpu_mode in GOOD_CPU:
             yield self.passed(f"CPU mode {dom.cpu_mode}", resource=rec.name, observed=dom.cpu_mode,
@@ -80,14 +81,14 @@ class CpuMode(DomainCheck):
                             resource=rec.name, observed=f"{mode}{model}", expected=" or ".join(GOOD_CPU))
 
 
-class HiddenState(DomainCheck):
+class HiddenState(PerDomain):
     meta = _meta(
         "vm.cpu.hidden_state", "KVM is hidden only where a vendor driver needs it", Severity.LOW,
         "remove <kvm><hidden state='on'/></kvm> unless the guest runs a GeForce driver older than R465",
         "NVIDIA GeForce drivers before R465 refused to run in a VM (Code 43) unless KVM was hidden; hiding it "
         "also disables KVM paravirt features (PV EOI, PV TLB flush), so elsewhere it only costs.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         devs = [d for d in host_devices(ctx, dom).values() if d is not None and d.is_gpu]
         geforce = [d for d in devs if d.vendor == NVIDIA and d.class_code >> 8 == 0x0300]
         state = "on" if dom.kvm_hidden else "off"
@@ -104,7 +105,7 @@ class HiddenState(DomainCheck):
                             "features", resource=rec.name, observed=state, expected="off")
 
 
-class SecureBoot(DomainCheck):
+class SecureBoot(PerDomain):
     meta = _meta(
         "vm.firmware.secure_boot", "Secure Boot does not keep the guest's NVIDIA driver from loading",
         Severity.MEDIUM,
@@ -113,7 +114,7 @@ class SecureBoot(DomainCheck):
         "UEFI Secure Boot only loads signed modules; a DKMS-built NVIDIA module is unsigned until its key is "
         "enrolled, so the guest boots without its GPU driver.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         on = bool(dom.secure_boot) or bool(dom.enrolled_keys) or "secboot" in dom.loader.lower() \
             or ".ms." in dom.loader.lower()
         nvidia = [d for d in host_devices(ctx, dom).values() if d is not None and d.is_gpu and d.vendor == NVIDIA]

@@ -17,7 +17,8 @@ from typing import Iterable
 
 from autoglm_doctor.check import Context
 from autoglm_doctor.checks.host_resources import hugepages_needed, pool_verdict, vm_memory_gib
-from autoglm_doctor.checks.vm_domain import DomainCheck, _meta
+from autoglm_doctor.checks.vm_domain import _meta
+from autoglm_doctor.per_resource import PerDomain
 from autoglm_doctor.facts.bars import GIB, human
 from autoglm_doctor.facts.domain import Domain, DomainRecord, libvirt_adapter
 from autoglm_doctor.facts.meminfo import hugepage_pools, meminfo
@@ -33,13 +34,13 @@ def vm_vcpus(ctx: Context) -> int:
     return 16 if ctx.profile.size.name == "gpu-host" else ctx.profile.size.cpus
 
 
-class Vcpus(DomainCheck):
+class Vcpus(PerDomain):
     meta = _meta(
         "vm.resources.vcpus", "The VM has the vCPUs the profile asks for", Severity.MEDIUM,
         "raise <vcpu> (virsh setvcpus NAME N --config --maximum; then --config)",
         "vCPUs against profile.vm_vcpus (default 16 for size gpu-host, else the preset's cpus).")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         need = vm_vcpus(ctx)
         text = f"{dom.vcpus} vCPUs, {need} wanted by the profile"
         if dom.vcpus >= need:
@@ -50,13 +51,13 @@ class Vcpus(DomainCheck):
                                         f"virsh setvcpus {rec.name} {need} --config")
 
 
-class Memory(DomainCheck):
+class Memory(PerDomain):
     meta = _meta(
         "vm.resources.memory", "The VM has the memory the profile asks for", Severity.MEDIUM,
         "raise <memory> (virsh setmaxmem NAME SIZE --config; virsh setmem NAME SIZE --config)",
         "Memory against profile.vm_memory_gb (the same number host.resources.hugepages sizes the pool for).")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         need = vm_memory_gib(ctx)
         have = dom.memory_bytes / GIB
         text = f"{human(dom.memory_bytes)} of memory, {need:g} GiB wanted by the profile"
@@ -68,7 +69,7 @@ class Memory(DomainCheck):
                                         f"virsh setmem {rec.name} {need:g}G --config")
 
 
-class HugepageBacking(DomainCheck):
+class HugepageBacking(PerDomain):
     meta = _meta(
         "vm.memory.hugepages", "Guest memory is backed by the host's reserved hugepages, and enough of them",
         Severity.HIGH,
@@ -78,7 +79,7 @@ class HugepageBacking(DomainCheck):
         "page size it asks for must hold its memory: the host.resources.hugepages rule, applied to this domain's "
         "<memory>.", fix="fix.vm.domain_xml")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         pools = ctx.fact(hugepage_pools)
         reserved = [p for p in pools if p.total > 0]
         summary = ", ".join(f"{p.label}: {p.total} total/{p.free} free" for p in pools) or "no pools"
@@ -121,14 +122,14 @@ class HugepageBacking(DomainCheck):
                               resource=rec.name, observed=pool.total, expected=f">= {need}")
 
 
-class DiskIo(DomainCheck):
+class DiskIo(PerDomain):
     meta = _meta(
         "vm.disk.io", "Disks are virtio with cache='none' and io='native' or 'io_uring'", Severity.LOW,
         "<target bus='virtio'/> and <driver name='qemu' type='qcow2' cache='none' io='native'/>",
         "cache='none' (O_DIRECT) avoids caching model weights twice; native or io_uring I/O avoids QEMU's "
         "thread pool; virtio-blk/scsi avoid emulated SATA/IDE.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         disks = [d for d in dom.disks if d.device == "disk"]
         if not disks:
             yield self.skip(f"{rec.name} has no disk", resource=rec.name)
@@ -164,7 +165,7 @@ def libvirt_networks(ctx: Context) -> dict[str, LibvirtNetwork] | None:
         return None
 
 
-class Interfaces(DomainCheck):
+class Interfaces(PerDomain):
     meta = _meta(
         "vm.net.interfaces", "Interfaces attach to an existing host bridge (or the network the profile wants)",
         Severity.HIGH,
@@ -172,7 +173,7 @@ class Interfaces(DomainCheck):
         "A bridge interface needs its host bridge to exist; a NAT network is not reachable from the LAN when "
         "profile.network_mode is 'bridged'.")
 
-    def check(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
+    def judge(self, ctx: Context, dom: Domain, rec: DomainRecord) -> Iterable[Finding]:
         if not dom.interfaces:
             yield self.warn(f"{rec.name} has no network interface: the model server is unreachable",
                             resource=rec.name, observed="none", expected="a bridge interface")
