@@ -99,7 +99,12 @@ int journal_record(Scanner *s, Rec *r, int depth) {
     if (kind == R_SKIP || r->cont) {  /* an empty message or a traceback line: the entry itself */
         r->svc = svc; r->nids = 0; r->idused = 0; r->level = level; r->has_ts = has_ts; r->ts = ts;
         r->has_status = 0; r->cont = 0; r->traceback = 0;
-        return set_msg(r, s->jbuf ? s->jbuf : "", mn, 0) ? R_FAIL : R_REC;
+        if (set_msg(r, s->jbuf ? s->jbuf : "", mn, 0)) return R_FAIL;
+        /* the entry's MESSAGE as it is: a carriage return or other control character in it is whitespace
+           to Python's strip() when the message is normalised - Python says how */
+        for (Py_ssize_t i = 0; i < mn; i++)
+            if ((unsigned char)s->jbuf[i] < 0x20 && s->jbuf[i] != '\t') { r->msg_mode = MSG_REPARSE; break; }
+        return R_REC;
     }
     if (r->svc == s->service) r->svc = svc;
     if (r->level == L_NONE) r->level = level;
