@@ -47,10 +47,21 @@ class Guest:
         return f"libvirt:{self.name}"
 
     def agent(self, execute: str, arguments: dict | None = None, timeout: int = 10) -> Any:
+        """One guest-agent command. libvirt answers "not available for now" while it resynchronises with
+        the agent (after an earlier command timed out, or when the TCG guest is starved of CPU); such a
+        command was not sent, so it is tried again for up to ``timeout`` seconds."""
+        import libvirt
         import libvirt_qemu
 
-        payload = {"execute": execute, **({"arguments": arguments} if arguments else {})}
-        return json.loads(libvirt_qemu.qemuAgentCommand(self.domain, json.dumps(payload), timeout, 0))["return"]
+        payload = json.dumps({"execute": execute, **({"arguments": arguments} if arguments else {})})
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return json.loads(libvirt_qemu.qemuAgentCommand(self.domain, payload, timeout, 0))["return"]
+            except libvirt.libvirtError as exc:
+                if "not available for now" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
 
     def console_text(self) -> str:
         try:
