@@ -21,6 +21,57 @@ static PyObject *or_mask(PyObject *old, unsigned long long g, int *same) {
     return r;
 }
 
+/* a chunk's service bits (bit i = its service i) in the summary's bits */
+typedef struct { unsigned long long bit[64]; Py_ssize_t n; int identity; } BitMap;
+
+/* 1, or 0 when a bit does not fit in 63 (more than 63 services: the caller merges in Python) */
+static int bit_map(PyObject *bits, BitMap *bm) {
+    bm->n = PyList_GET_SIZE(bits);
+    bm->identity = 1;
+    if (bm->n > 63) return 0;
+    for (Py_ssize_t i = 0; i < bm->n; i++) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
+        if (overflow || v <= 0 || v > (1LL << 62)) { PyErr_Clear(); return 0; }
+        bm->bit[i] = (unsigned long long)v;
+        if (bm->bit[i] != 1ULL << i) bm->identity = 0;
+    }
+    return 1;
+}
+
+static unsigned long long remap(const BitMap *bm, unsigned long long m) {
+    if (bm->identity) return m;
+    unsigned long long g = 0;
+    for (Py_ssize_t i = 0; i < bm->n; i++) if (m >> i & 1) g |= bm->bit[i];
+    return g;
+}
+
+/* traces[key] |= g; a new id only while len(traces) < max_traces (else counted): 0, or -1 */
+static int merge_one(PyObject *traces, PyObject *key, unsigned long long g, Py_ssize_t max_traces, Py_ssize_t *untracked) {
+    PyObject *nv, *old;
+    if (PyDict_GET_SIZE(traces) < max_traces) {  /* one lookup: a new id takes the mask as it is */
+        nv = PyLong_FromUnsignedLongLong(g);
+        if (!nv) return -1;
+        old = PyDict_SetDefault(traces, key, nv);
+        Py_DECREF(nv);
+        if (!old) return -1;
+        if (old == nv) return 0;
+    } else {
+        old = PyDict_GetItemWithError(traces, key);
+        if (!old) {
+            if (PyErr_Occurred()) return -1;
+            (*untracked)++;
+            return 0;
+        }
+    }
+    int same;
+    nv = or_mask(old, g, &same);
+    if (same) return 0;
+    int rc = !nv || PyDict_SetItem(traces, key, nv) ? -1 : 0;
+    Py_XDECREF(nv);
+    return rc;
+}
+
 /* merge_traces(traces, incoming, bits, max_traces) -> untracked: incoming's per-trace masks (bit i =
    its service i) ORed into traces under the global bits, new ids only while len(traces) < max_traces. */
 PyObject *merge_traces(PyObject *self, PyObject *args) {
@@ -28,47 +79,15 @@ PyObject *merge_traces(PyObject *self, PyObject *args) {
     Py_ssize_t max_traces;
     if (!PyArg_ParseTuple(args, "O!O!O!n", &PyDict_Type, &traces, &PyDict_Type, &incoming, &PyList_Type, &bits, &max_traces))
         return NULL;
-    Py_ssize_t nb = PyList_GET_SIZE(bits);
-    unsigned long long gbit[64];
-    if (nb > 63) Py_RETURN_NONE;  /* the caller merges in Python */
-    int identity = 1;
-    for (Py_ssize_t i = 0; i < nb; i++) {
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
-        if (overflow || v <= 0 || v > (1LL << 62)) Py_RETURN_NONE;
-        gbit[i] = (unsigned long long)v;
-        if (gbit[i] != 1ULL << i) identity = 0;
-    }
+    BitMap bm;
+    if (!bit_map(bits, &bm)) Py_RETURN_NONE;
     Py_ssize_t pos = 0, untracked = 0;
     PyObject *key, *mask;
     while (PyDict_Next(incoming, &pos, &key, &mask)) {
         int overflow = 0;
         long long m = PyLong_AsLongLongAndOverflow(mask, &overflow);
         if (overflow || m < 0) { PyErr_SetString(PyExc_ValueError, "merge_traces: a mask out of range"); return NULL; }
-        unsigned long long g = 0;
-        if (identity) g = (unsigned long long)m;
-        else for (Py_ssize_t i = 0; i < nb; i++) if ((unsigned long long)m >> i & 1) g |= gbit[i];
-        PyObject *nv, *old;
-        if (PyDict_GET_SIZE(traces) < max_traces) {  /* one lookup: a new id takes the mask as it is */
-            nv = PyLong_FromUnsignedLongLong(g);
-            if (!nv) return NULL;
-            old = PyDict_SetDefault(traces, key, nv);
-            Py_DECREF(nv);
-            if (!old) return NULL;
-            if (old == nv) continue;
-        } else {
-            old = PyDict_GetItemWithError(traces, key);
-            if (!old) {
-                if (PyErr_Occurred()) return NULL;
-                untracked++;
-                continue;
-            }
-        }
-        int same;
-        nv = or_mask(old, g, &same);
-        if (same) continue;
-        if (!nv || PyDict_SetItem(traces, key, nv)) { Py_XDECREF(nv); return NULL; }
-        Py_DECREF(nv);
+        if (merge_one(traces, key, remap(&bm, (unsigned long long)m), max_traces, &untracked)) return NULL;
     }
     return PyLong_FromSsize_t(untracked);
 }
@@ -154,6 +173,19 @@ int earliest(PyObject *into, PyObject *errors) {
     return 0;
 }
 
+/* dict[alias], when there, merged into dict.setdefault(primary, {}) by merge, and removed */
+static int move_entry(PyObject *dict, PyObject *alias, PyObject *primary, int (*merge)(PyObject *, PyObject *)) {
+    PyObject *mine = PyDict_GetItemWithError(dict, alias);
+    if (!mine) return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(mine);
+    PyObject *fresh = PyDict_New();
+    PyObject *into = fresh ? PyDict_SetDefault(dict, primary, fresh) : NULL;
+    Py_XDECREF(fresh);
+    int bad = !into || PyDict_DelItem(dict, alias) || merge(into, mine);
+    Py_DECREF(mine);
+    return bad ? -1 : 0;
+}
+
 /* fold_aliases(aliases, traces, spans, first_errors): Summary._fold_aliases - an id logged next to
    another is the same request: its masks, spans and first errors go to the id it leads to */
 PyObject *fold_aliases(PyObject *self, PyObject *args) {
@@ -180,17 +212,7 @@ PyObject *fold_aliases(PyObject *self, PyObject *args) {
         if (same < 0) goto fail;
         if (same) continue;
         Py_INCREF(primary);
-        PyObject *sp = PyDict_GetItemWithError(spans, alias);
-        if (!sp && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
-        if (sp) {
-            Py_INCREF(sp);
-            PyObject *fresh = PyDict_New();
-            PyObject *into = fresh ? PyDict_SetDefault(spans, primary, fresh) : NULL;
-            Py_XDECREF(fresh);
-            int bad = !into || PyDict_DelItem(spans, alias) || widen(into, sp);
-            Py_DECREF(sp);
-            if (bad) { Py_DECREF(primary); goto fail; }
-        }
+        if (move_entry(spans, alias, primary, widen)) { Py_DECREF(primary); goto fail; }
         PyObject *mine = PyDict_GetItemWithError(traces, alias);
         if (!mine) { Py_DECREF(primary); if (PyErr_Occurred()) goto fail; continue; }
         PyObject *theirs = PyDict_GetItemWithError(traces, primary);
@@ -202,17 +224,7 @@ PyObject *fold_aliases(PyObject *self, PyObject *args) {
             Py_XDECREF(merged); Py_DECREF(primary); goto fail;
         }
         Py_DECREF(merged);
-        PyObject *errors = PyDict_GetItemWithError(first_errors, alias);
-        if (!errors && PyErr_Occurred()) { Py_DECREF(primary); goto fail; }
-        if (errors) {
-            Py_INCREF(errors);
-            PyObject *fresh = PyDict_New();
-            PyObject *into = fresh ? PyDict_SetDefault(first_errors, primary, fresh) : NULL;
-            Py_XDECREF(fresh);
-            int bad = !into || PyDict_DelItem(first_errors, alias) || earliest(into, errors);
-            Py_DECREF(errors);
-            if (bad) { Py_DECREF(primary); goto fail; }
-        }
+        if (move_entry(first_errors, alias, primary, earliest)) { Py_DECREF(primary); goto fail; }
         Py_DECREF(primary);
     }
     Py_DECREF(keys);
@@ -249,21 +261,32 @@ PyObject *pack_traces(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* the next [u32 length][u64 mask][id] of a packed string: 1, 0 at its end, -1 (ValueError) when cut */
+static int packed_next(const char **p, const char *e, const char **id, uint32_t *n, uint64_t *m) {
+    if (*p == e) return 0;
+    if (e - *p < 12) goto cut;
+    memcpy(n, *p, 4); memcpy(m, *p + 4, 8);
+    if ((Py_ssize_t)*n > e - *p - 12) goto cut;
+    *id = *p + 12;
+    *p += 12 + *n;
+    return 1;
+cut:
+    PyErr_SetString(PyExc_ValueError, "a packed trace string is cut");
+    return -1;
+}
+
 /* unpack_traces(packed) -> dict */
 PyObject *unpack_traces(PyObject *self, PyObject *args) {
     Py_buffer b;
     if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
     PyObject *out = PyDict_New();
-    const char *p = b.buf, *e = p + b.len;
-    while (out && p < e) {
-        uint32_t n; uint64_t m;
-        if (e - p < 12) { PyErr_SetString(PyExc_ValueError, "unpack_traces: cut"); Py_CLEAR(out); break; }
-        memcpy(&n, p, 4); memcpy(&m, p + 4, 8);
-        if ((Py_ssize_t)n > e - p - 12) { PyErr_SetString(PyExc_ValueError, "unpack_traces: cut"); Py_CLEAR(out); break; }
-        PyObject *k = PyBytes_FromStringAndSize(p + 12, n), *v = PyLong_FromUnsignedLongLong(m);
+    const char *p = b.buf, *e = p + b.len, *id;
+    uint32_t n; uint64_t m;
+    int more;
+    while (out && (more = packed_next(&p, e, &id, &n, &m)) != 0) {
+        PyObject *k = more > 0 ? PyBytes_FromStringAndSize(id, n) : NULL, *v = k ? PyLong_FromUnsignedLongLong(m) : NULL;
         if (!k || !v || PyDict_SetItem(out, k, v)) Py_CLEAR(out);
         Py_XDECREF(k); Py_XDECREF(v);
-        p += 12 + n;
     }
     PyBuffer_Release(&b);
     return out;
@@ -276,50 +299,19 @@ PyObject *merge_packed(PyObject *self, PyObject *args) {
     Py_ssize_t max_traces;
     if (!PyArg_ParseTuple(args, "O!y*O!n", &PyDict_Type, &traces, &b, &PyList_Type, &bits, &max_traces)) return NULL;
     PyObject *result = NULL;
-    Py_ssize_t nb = PyList_GET_SIZE(bits), untracked = 0;
-    unsigned long long gbit[64];
-    int identity = 1;
-    if (nb > 63) { result = Py_None; Py_INCREF(result); goto out; }
-    for (Py_ssize_t i = 0; i < nb; i++) {
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(bits, i), &overflow);
-        if (overflow || v <= 0 || v > (1LL << 62)) { PyErr_Clear(); result = Py_None; Py_INCREF(result); goto out; }
-        gbit[i] = (unsigned long long)v;
-        if (gbit[i] != 1ULL << i) identity = 0;
+    BitMap bm;
+    Py_ssize_t untracked = 0;
+    if (!bit_map(bits, &bm)) { result = Py_None; Py_INCREF(result); goto out; }
+    const char *p = b.buf, *e = p + b.len, *id;
+    uint32_t n; uint64_t m;
+    int more;
+    while ((more = packed_next(&p, e, &id, &n, &m)) > 0) {
+        PyObject *key = PyBytes_FromStringAndSize(id, n);
+        int rc = key ? merge_one(traces, key, remap(&bm, m), max_traces, &untracked) : -1;
+        Py_XDECREF(key);
+        if (rc) goto out;
     }
-    const char *p = b.buf, *e = p + b.len;
-    while (p < e) {
-        uint32_t n; uint64_t m;
-        if (e - p < 12) goto cut;
-        memcpy(&n, p, 4); memcpy(&m, p + 4, 8);
-        if ((Py_ssize_t)n > e - p - 12) goto cut;
-        unsigned long long g = 0;
-        if (identity) g = m;
-        else for (Py_ssize_t i = 0; i < nb; i++) if (m >> i & 1) g |= gbit[i];
-        PyObject *key = PyBytes_FromStringAndSize(p + 12, n);
-        p += 12 + n;
-        if (!key) goto out;
-        PyObject *nv, *old;
-        if (PyDict_GET_SIZE(traces) < max_traces) {
-            nv = PyLong_FromUnsignedLongLong(g);
-            old = nv ? PyDict_SetDefault(traces, key, nv) : NULL;
-            Py_XDECREF(nv);
-            if (!old) { Py_DECREF(key); goto out; }
-            if (old == nv) { Py_DECREF(key); continue; }
-        } else {
-            old = PyDict_GetItemWithError(traces, key);
-            if (!old) { Py_DECREF(key); if (PyErr_Occurred()) goto out; untracked++; continue; }
-        }
-        int same;
-        nv = or_mask(old, g, &same);
-        if (!same && (!nv || PyDict_SetItem(traces, key, nv))) { Py_XDECREF(nv); Py_DECREF(key); goto out; }
-        Py_XDECREF(nv);
-        Py_DECREF(key);
-    }
-    result = PyLong_FromSsize_t(untracked);
-    goto out;
-cut:
-    PyErr_SetString(PyExc_ValueError, "merge_packed: cut");
+    if (more == 0) result = PyLong_FromSsize_t(untracked);
 out:
     PyBuffer_Release(&b);
     return result;
