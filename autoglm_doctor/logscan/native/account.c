@@ -105,10 +105,8 @@ PyObject *reparse(Scanner *s, Rec *r) {
 /* the raw line, stripped, as the message (a JSON line without a message field): 0, or -1 not ASCII */
 int line_message(Rec *r) {
     const char *t = r->raw; Py_ssize_t n = r->rawlen;
-#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\x0b' || (c) == '\x0c')
-    while (n && WS(t[n - 1])) n--;
-    while (n && WS(t[0])) { t++; n--; }
-#undef WS
+    while (n && is_strip_ws(t[n - 1])) n--;
+    while (n && is_strip_ws(t[0])) { t++; n--; }
     for (Py_ssize_t i = 0; i < n; i++) if ((unsigned char)t[i] >= 0x80) return -1;
     return set_msg(r, t, n, 0) ? -2 : 0;
 }

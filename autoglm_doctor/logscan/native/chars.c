@@ -51,3 +51,22 @@ int starts(const char *t, Py_ssize_t n, const char *lit) {
     Py_ssize_t m = (Py_ssize_t)strlen(lit);
     return n >= m && memcmp(t, lit, m) == 0;
 }
+
+/* x[0:n] starts with pat: 'd' is a digit, '?' a 'T' or a space, anything else itself */
+int shape(const char *x, Py_ssize_t n, const char *pat) {
+    Py_ssize_t i = 0;
+    for (; pat[i]; i++) {
+        if (i >= n) return 0;
+        char p = pat[i], c = x[i];
+        if (p == 'd' ? !is_digit(c) : p == '?' ? (c != 'T' && c != ' ') : c != p) return 0;
+    }
+    return 1;
+}
+
+/* a fraction at t[e] (one of seps, then digits): where it ends, or e when there is none */
+Py_ssize_t fraction_end(const char *t, Py_ssize_t e, Py_ssize_t n, const char *seps) {
+    if (e + 1 >= n || !strchr(seps, t[e]) || !t[e] || !is_digit(t[e + 1])) return e;
+    e++;
+    while (e < n && is_digit(t[e])) e++;
+    return e;
+}

@@ -77,21 +77,10 @@ Py_ssize_t decoded(Scanner *s, Pair *pr) {
         }
     } else if (!pr->esc) {
         memcpy(s->tmp, v, pr->vn); o = pr->vn;
-    } else {
-        for (const char *q = v; q < e; q++) {
-            if (*q != '\\') { s->tmp[o++] = *q; continue; }
-            q++;
-            char x = *q;
-            if (x == 'u') {
-                unsigned int cp = (unsigned int)strtoul((char[5]){q[1], q[2], q[3], q[4], 0}, NULL, 16);
-                if (cp >= 0x7f || cp < 0x20) { if (cp != '\t') return -1; }
-                s->tmp[o++] = (char)cp; q += 4;
-            } else if (x == 'b' || x == 'f' || x == 'n' || x == 'r') return -1;
-            else s->tmp[o++] = x == 't' ? '\t' : x;
-        }
+    } else if ((o = json_unescape(v, pr->vn, s->tmp)) < 0) {
+        return -1;
     }
-    for (Py_ssize_t i = 0; i < o; i++) if (!is_text((unsigned char)s->tmp[i])) return -1;
-    return o;
+    return first_not_text(s->tmp, o) == o ? o : -1;  /* control characters: Python's strip() differs */
 }
 
 PyObject *intern_service(Scanner *s, const char *t, Py_ssize_t n) {

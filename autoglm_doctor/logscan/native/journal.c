@@ -71,25 +71,8 @@ int journal_record(Scanner *s, Rec *r, int depth) {
     Py_ssize_t mn = 0;
     if (msg) {
         if (msg->type != J_STR || !msg->ascii) return R_BAIL;
-        if (s->jcap < msg->vn + 1) {
-            char *nb = PyMem_Realloc(s->jbuf, msg->vn + 1);
-            if (!nb) { PyErr_NoMemory(); return R_FAIL; }
-            s->jbuf = nb; s->jcap = msg->vn + 1;
-        }
-        for (const char *q = msg->v, *e = msg->v + msg->vn; q < e; q++) {
-            if (*q != '\\') { s->jbuf[mn++] = *q; continue; }
-            char x = *++q;
-            if (x == 'u') {
-                unsigned int cp = (unsigned int)strtoul((char[5]){q[1], q[2], q[3], q[4], 0}, NULL, 16);
-                if (cp > 0x7f) return R_BAIL;
-                s->jbuf[mn++] = (char)cp; q += 4;
-            } else if (x == 'n') s->jbuf[mn++] = '\n';
-            else if (x == 'r') s->jbuf[mn++] = '\r';
-            else if (x == 't') s->jbuf[mn++] = '\t';
-            else if (x == 'b') s->jbuf[mn++] = '\b';
-            else if (x == 'f') s->jbuf[mn++] = '\f';
-            else s->jbuf[mn++] = x;
-        }
+        if (reserve(&s->jbuf, &s->jcap, msg->vn + 1)) return R_FAIL;
+        if ((mn = json_unescape(msg->v, msg->vn, s->jbuf)) < 0) return R_BAIL;
     }
     s->in_tb = 0;
     s->in_journal = 1;

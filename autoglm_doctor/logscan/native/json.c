@@ -97,7 +97,7 @@ int jobject(Scanner *s, Cur *c, int depth, int collect) {
             s->pairs[s->npairs++] = pr;
             if (jobject(s, c, depth + 1, 1)) return -1;
         } else {
-            if (jvalue(s, c, depth + 1, 0, &pr)) return -1;
+            if (jvalue(s, c, depth + 1, &pr)) return -1;
             if (collect) {
                 if (depth == 0) s->top_keys++;
                 if (s->npairs >= MAXENT) return -1;
@@ -120,7 +120,7 @@ int jarray(Scanner *s, Cur *c, int depth) {
     for (;;) {
         Pair pr;
         ws(c);
-        if (jvalue(s, c, depth + 1, 0, &pr)) return -1;
+        if (jvalue(s, c, depth + 1, &pr)) return -1;
         ws(c);
         if (c->p >= c->e) return -1;
         if (*c->p == ',') { c->p++; continue; }
@@ -129,8 +129,7 @@ int jarray(Scanner *s, Cur *c, int depth) {
     }
 }
 
-int jvalue(Scanner *s, Cur *c, int depth, int collect, Pair *pr) {
-    (void)collect;
+int jvalue(Scanner *s, Cur *c, int depth, Pair *pr) {
     if (c->p >= c->e) return -1;
     char ch = *c->p;
     pr->esc = 0; pr->ascii = 1; pr->isint = 0;
@@ -162,4 +161,34 @@ int json_line(Scanner *s, const char *p, Py_ssize_t n) {
     if (jobject(s, &c, 0, 1)) return -1;
     ws(&c);
     return c.p == c.e ? 0 : -1;
+}
+
+/* a JSON string's contents (validated by jstring) with its escapes decoded into out (room for vn bytes):
+   the length, or -1 for a \u escape beyond ASCII (only Python decodes those exactly) */
+Py_ssize_t json_unescape(const char *v, Py_ssize_t vn, char *out) {
+    Py_ssize_t o = 0;
+    for (const char *q = v, *e = v + vn; q < e; q++) {
+        if (*q != '\\') {
+            const char *bs = memchr(q, '\\', e - q), *stop = bs ? bs : e;
+            memcpy(out + o, q, stop - q); o += stop - q; q = stop - 1;
+            continue;
+        }
+        char x = *++q;
+        if (x == 'u') {
+            unsigned int cp = (unsigned int)strtoul((char[5]){q[1], q[2], q[3], q[4], 0}, NULL, 16);
+            if (cp > 0x7f) return -1;
+            out[o++] = (char)cp; q += 4;
+        } else
+            out[o++] = x == 'n' ? '\n' : x == 'r' ? '\r' : x == 't' ? '\t' : x == 'b' ? '\b' : x == 'f' ? '\f' : x;
+    }
+    return o;
+}
+
+/* *buf with room for n bytes: 0, or -1 with MemoryError */
+int reserve(char **buf, Py_ssize_t *cap, Py_ssize_t n) {
+    if (*cap >= n) return 0;
+    char *nb = PyMem_Realloc(*buf, n);
+    if (!nb) { PyErr_NoMemory(); return -1; }
+    *buf = nb; *cap = n;
+    return 0;
 }

@@ -66,17 +66,6 @@ void call_end(Scanner *s) {
     s->res = NULL; s->service = NULL;
 }
 
-int count_problem(Scanner *s, PyObject *problem) {
-    PyObject *old = PyDict_GetItemWithError(s->problems, problem);
-    if (!old && PyErr_Occurred()) return -1;
-    PyObject *one = PyLong_FromLong(1), *sum = old ? PyNumber_Add(old, one) : (Py_XINCREF(one), one);
-    Py_XDECREF(one);
-    if (!sum) return -1;
-    int rc = PyDict_SetItem(s->problems, problem, sum);
-    Py_DECREF(sum);
-    return rc;
-}
-
 static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     Py_buffer view;
     PyObject *res, *service, *kind = NULL;
@@ -126,7 +115,7 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
             s->in_tb = PyObject_IsTrue(tb);
             Py_DECREF(tb);
             PyObject *rec = PyTuple_GET_ITEM(t, 0), *problem = PyTuple_GET_ITEM(t, 1);
-            if (problem != Py_None && PyObject_IsTrue(problem) && count_problem(s, problem)) { Py_DECREF(t); goto out; }
+            if (problem != Py_None && PyObject_IsTrue(problem) && bump(s->problems, problem)) { Py_DECREF(t); goto out; }
             if (rec != Py_None) {
                 PyObject *cont = PyObject_GetAttrString(rec, "cont");
                 long cv = cont ? PyLong_AsLong(cont) : -1;

@@ -95,6 +95,8 @@ static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline int is_hexl(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
 static inline int is_hex(unsigned char c) { return is_hexl(c) || (c >= 'A' && c <= 'F'); }
 static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t'; }
+/* what bytes.strip() removes */
+static inline int is_strip_ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 static inline int is_text(unsigned char c) { return CLASS[c] & C_TEXT; }
 static inline unsigned char low(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
@@ -122,6 +124,8 @@ Py_ssize_t first_not_text(const char *p, Py_ssize_t n);
 const unsigned char *json_special(const unsigned char *p, const unsigned char *e);
 int ci_eq(const char *a, const char *lit, Py_ssize_t n);
 int starts(const char *t, Py_ssize_t n, const char *lit);
+int shape(const char *x, Py_ssize_t n, const char *pat);
+Py_ssize_t fraction_end(const char *t, Py_ssize_t e, Py_ssize_t n, const char *seps);
 double epoch_of(double number, int *ok);
 int py_time(PyObject *v, double *out);
 int hour_epoch(Scanner *s, const char *dh, const char *zone, Py_ssize_t zn, int utc, double *out);
@@ -139,12 +143,14 @@ int jstring(Cur *c, int *esc, int *ascii);
 int jnumber(Cur *c, int *isint);
 int jobject(Scanner *s, Cur *c, int depth, int collect);
 int jarray(Scanner *s, Cur *c, int depth);
-int jvalue(Scanner *s, Cur *c, int depth, int collect, Pair *pr);
+int jvalue(Scanner *s, Cur *c, int depth, Pair *pr);
 int json_line(Scanner *s, const char *p, Py_ssize_t n);
+Py_ssize_t json_unescape(const char *v, Py_ssize_t vn, char *out);
+int reserve(char **buf, Py_ssize_t *cap, Py_ssize_t n);
 int exception_line(const char *t, Py_ssize_t n);
 Py_ssize_t id_run(const char *t, Py_ssize_t n, Py_ssize_t p, int dots, int underscore);
 Py_ssize_t key_tail(const char *t, Py_ssize_t n, Py_ssize_t q, const char *seps);
-int text_ids(Scanner *s, Rec *r, const char *t, Py_ssize_t n);
+int text_ids(Rec *r, const char *t, Py_ssize_t n);
 void text_status(Rec *r, const char *t, Py_ssize_t n);
 int logfmt_pairs(Scanner *s, const char *t, Py_ssize_t n, int wanted_only, int *total);
 int native_tail(Scanner *s, Rec *r, const char *t, Py_ssize_t n);
@@ -178,7 +184,6 @@ PyObject *unpack_traces(PyObject *self, PyObject *args);
 PyObject *merge_packed(PyObject *self, PyObject *args);
 PyObject *call_begin(Scanner *s, PyObject *res, PyObject *service);
 void call_end(Scanner *s);
-int count_problem(Scanner *s, PyObject *problem);
 int add_fields(Scanner *s, PyObject *settings, const char *attr, int mask);
 int opt_time(PyObject *settings, const char *attr, int *has, double *out);
 

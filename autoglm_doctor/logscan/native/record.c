@@ -16,31 +16,9 @@ int docker_record(Scanner *s, Rec *r, Pair *log, Pair *time) {
         ts = epoch_of(strtod(num, NULL), &has_ts);
     }
     if (!log->ascii) return R_BAIL;
-    if (s->bufcap < log->vn + 1) {
-        char *nb = PyMem_Realloc(s->buf, log->vn + 1);
-        if (!nb) { PyErr_NoMemory(); return R_FAIL; }
-        s->buf = nb; s->bufcap = log->vn + 1;
-    }
-    Py_ssize_t o = 0;
-    const char *v = log->v, *e = log->v + log->vn;
-    for (const char *q = v; q < e; q++) {
-        if (*q != '\\') {
-            const char *bs = memchr(q, '\\', e - q), *stop = bs ? bs : e;
-            memcpy(s->buf + o, q, stop - q); o += stop - q; q = stop - 1;
-            continue;
-        }
-        q++;
-        char x = *q;
-        if (x == 'u') {
-            unsigned int cp = (unsigned int)strtoul((char[5]){q[1], q[2], q[3], q[4], 0}, NULL, 16);
-            if (cp > 0x7f) return R_BAIL;
-            s->buf[o++] = (char)cp; q += 4;
-        } else if (x == 'n') s->buf[o++] = '\n';
-        else if (x == 'r') s->buf[o++] = '\r';
-        else if (x == 't') s->buf[o++] = '\t';
-        else if (x == 'b' || x == 'f') return R_BAIL;
-        else s->buf[o++] = x;
-    }
+    if (reserve(&s->buf, &s->bufcap, log->vn + 1)) return R_FAIL;
+    Py_ssize_t o = json_unescape(log->v, log->vn, s->buf);
+    if (o < 0) return R_BAIL;
     while (o && (s->buf[o - 1] == '\n' || s->buf[o - 1] == '\r')) o--;
     if (first_not_text(s->buf, o) != o) return R_BAIL;
     Py_ssize_t q = 0;
@@ -81,10 +59,9 @@ int object_record(Scanner *s, Rec *r, int has_tsdef, double tsdef, int depth, co
 /* one raw line: R_SKIP (blank), R_REC (r filled), R_BAIL (Python reads it), R_FAIL (exception) */
 int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n, int has_tsdef, double tsdef) {
     Py_ssize_t ls = 0, le = n;
-#define STRIPPED(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\x0b' || (c) == '\x0c')
-    while (ls < n && STRIPPED(raw[ls])) ls++;
+    while (ls < n && is_strip_ws(raw[ls])) ls++;
     if (ls == n) return R_SKIP;
-    while (le > ls && STRIPPED(raw[le - 1])) le--;
+    while (le > ls && is_strip_ws(raw[le - 1])) le--;
     for (Py_ssize_t i = 0; i < ls; i++) if (!is_blank(raw[i])) return R_BAIL;
     for (Py_ssize_t i = le; i < n; i++) if (!is_blank(raw[i]) && raw[i] != '\r') return R_BAIL;
     if (le - ls > MAX_LINE) return R_BAIL;
@@ -103,13 +80,8 @@ int parse_line(Scanner *s, Rec *r, const char *raw, Py_ssize_t n, int has_tsdef,
 Py_ssize_t docker_prefix(Scanner *s, const char *raw, Py_ssize_t n, int *has_ts, double *ts) {
     const char *x = raw;
     *has_ts = 0;
-    if (n < 21 || !(is_digit(x[0]) && is_digit(x[1]) && is_digit(x[2]) && is_digit(x[3]) && x[4] == '-' && is_digit(x[5])
-                    && is_digit(x[6]) && x[7] == '-' && is_digit(x[8]) && is_digit(x[9]) && x[10] == 'T' && is_digit(x[11])
-                    && is_digit(x[12]) && x[13] == ':' && is_digit(x[14]) && is_digit(x[15]) && x[16] == ':'
-                    && is_digit(x[17]) && is_digit(x[18])))
-        return 0;
-    Py_ssize_t e = 19;
-    if (e + 1 < n && x[e] == '.' && is_digit(x[e + 1])) { e++; while (e < n && is_digit(x[e])) e++; }
+    if (!shape(x, n, "dddd-dd-ddTdd:dd:dd")) return 0;
+    Py_ssize_t e = fraction_end(x, 19, n, ".");
     if (e < n && x[e] == 'Z') e++;
     else if (n - e >= 6 && (x[e] == '+' || x[e] == '-') && is_digit(x[e + 1]) && is_digit(x[e + 2]) && x[e + 3] == ':'
              && is_digit(x[e + 4]) && is_digit(x[e + 5])) e += 6;

@@ -88,8 +88,7 @@ static int cmp_found(const void *a, const void *b, void *t) {
 }
 
 /* LineParser._ids with the default patterns */
-int text_ids(Scanner *s, Rec *r, const char *t, Py_ssize_t n) {
-    (void)s;
+int text_ids(Rec *r, const char *t, Py_ssize_t n) {
     Found found[64]; int nf = 0;
     Py_ssize_t next[5] = {0, 0, 0, 0, 0};
     const unsigned char *u = (const unsigned char *)t;
@@ -190,7 +189,7 @@ void text_status(Rec *r, const char *t, Py_ssize_t n) {
 
 int native_tail(Scanner *s, Rec *r, const char *t, Py_ssize_t n) {
     if (!s->default_patterns) return R_BAIL;
-    if (text_ids(s, r, t, n)) return R_BAIL;
+    if (text_ids(r, t, n)) return R_BAIL;
     text_status(r, t, n);
     return R_REC;
 }
@@ -231,11 +230,8 @@ not_continuation:
         if (w > p && w < n && t[w] == ' ' && level_word(t + p, w - p, 0)) {
             Py_ssize_t d = w + 1;
             const char *x = t + d;
-            if (n - d >= 14 && is_digit(x[0]) && is_digit(x[1]) && x[2] == '-' && is_digit(x[3]) && is_digit(x[4]) && x[5] == ' '
-                && is_digit(x[6]) && is_digit(x[7]) && x[8] == ':' && is_digit(x[9]) && is_digit(x[10]) && x[11] == ':'
-                && is_digit(x[12]) && is_digit(x[13])) {
-                Py_ssize_t e = d + 14;
-                if (e + 1 < n && t[e] == '.' && is_digit(t[e + 1])) { e++; while (e < n && is_digit(t[e])) e++; }
+            if (shape(x, n - d, "dd-dd dd:dd:dd")) {
+                Py_ssize_t e = fraction_end(t, d + 14, n, ".");
                 if (n - e >= 2 && t[e] == ' ' && t[e + 1] == '[') {
                     const char *close = memchr(t + e + 2, ']', n - e - 2);
                     if (close && close + 1 < t + n && close[1] == ' ') {
@@ -256,11 +252,8 @@ not_continuation:
     /* SGLang */
     if (t[0] == '[' && n >= 22) {
         const char *x = t + 1;
-        if (is_digit(x[0]) && is_digit(x[1]) && is_digit(x[2]) && is_digit(x[3]) && x[4] == '-' && is_digit(x[5]) && is_digit(x[6])
-            && x[7] == '-' && is_digit(x[8]) && is_digit(x[9]) && x[10] == ' ' && is_digit(x[11]) && is_digit(x[12]) && x[13] == ':'
-            && is_digit(x[14]) && is_digit(x[15]) && x[16] == ':' && is_digit(x[17]) && is_digit(x[18])) {
-            Py_ssize_t e = 20;
-            if (e + 1 < n && t[e] == '.' && is_digit(t[e + 1])) { e++; while (e < n && is_digit(t[e])) e++; }
+        if (shape(x, n - 1, "dddd-dd-dd dd:dd:dd")) {
+            Py_ssize_t e = fraction_end(t, 20, n, ".");
             Py_ssize_t gend = e;
             for (;;) {  /* (?: [A-Z]+\d+)* */
                 Py_ssize_t q = e;
@@ -306,11 +299,8 @@ not_continuation:
         Py_ssize_t lim = n < 64 ? n : 64, p = 0;
         if (lim && t[0] == '[') p = 1;
         const char *x = t + p;
-        if (lim - p >= 19 && is_digit(x[0]) && is_digit(x[1]) && is_digit(x[2]) && is_digit(x[3]) && x[4] == '-' && is_digit(x[5])
-            && is_digit(x[6]) && x[7] == '-' && is_digit(x[8]) && is_digit(x[9]) && (x[10] == 'T' || x[10] == ' ') && is_digit(x[11])
-            && is_digit(x[12]) && x[13] == ':' && is_digit(x[14]) && is_digit(x[15]) && x[16] == ':' && is_digit(x[17]) && is_digit(x[18])) {
-            Py_ssize_t e = p + 19;
-            if (e + 1 < lim && (t[e] == '.' || t[e] == ',') && is_digit(t[e + 1])) { e++; while (e < lim && is_digit(t[e])) e++; }
+        if (shape(x, lim - p, "dddd-dd-dd?dd:dd:dd")) {
+            Py_ssize_t e = fraction_end(t, p + 19, lim, ".,");
             if (e < lim && (t[e] == 'Z' || t[e] == 'z')) e++;
             else if (e < lim && (t[e] == '+' || t[e] == '-') && lim - e >= 5 && is_digit(t[e + 1]) && is_digit(t[e + 2])) {
                 if (t[e + 3] == ':' && lim - e >= 6 && is_digit(t[e + 4]) && is_digit(t[e + 5])) e += 6;
@@ -360,11 +350,8 @@ not_continuation:
                 if (q < mn && m[q] == ':') q++;
                 while (q < mn && is_blank(m[q])) q++;
                 const char *x = m + q;
-                if (mn - q >= 14 && is_digit(x[0]) && is_digit(x[1]) && x[2] == '-' && is_digit(x[3]) && is_digit(x[4]) && x[5] == ' '
-                    && is_digit(x[6]) && is_digit(x[7]) && x[8] == ':' && is_digit(x[9]) && is_digit(x[10]) && x[11] == ':'
-                    && is_digit(x[12]) && is_digit(x[13])) {
-                    Py_ssize_t e = q + 14;
-                    if (e + 1 < mn && (m[e] == '.' || m[e] == ',') && is_digit(m[e + 1])) { e++; while (e < mn && is_digit(m[e])) e++; }
+                if (shape(x, mn - q, "dd-dd dd:dd:dd")) {
+                    Py_ssize_t e = fraction_end(m, q + 14, mn, ".,");
                     if (e < mn && is_blank(m[e])) { while (e < mn && is_blank(m[e])) e++; q = e; }
                 }
                 if (q < mn && m[q] == '[') {
