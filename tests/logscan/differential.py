@@ -51,7 +51,12 @@ def pieces(data: bytes, cuts: Iterable[int]) -> list[bytes]:
 def scan(data: bytes, settings: ScanSettings, fast: bool, ref: float | None, cuts: Iterable[int] = (),
          service: str = "default", kind: str = "file") -> ChunkResult:
     """``data`` scanned as one stream of ``kind`` (cut into several ``scan`` calls at ``cuts``)."""
-    scanner = ChunkScanner(settings, fast=fast)
+    return scan_with(ChunkScanner(settings, fast=fast), data, ref, cuts, service, kind)
+
+
+def scan_with(scanner: ChunkScanner, data: bytes, ref: float | None, cuts: Iterable[int] = (),
+              service: str = "default", kind: str = "file") -> ChunkResult:
+    """``scan`` by a given scanner (whose ``native.stats`` the caller reads afterwards)."""
     res = ChunkResult("f")
     scanner.begin(ref)
     for piece in pieces(data, cuts):

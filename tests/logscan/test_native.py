@@ -7,7 +7,6 @@ line itself. Every field of the block's result is compared (``differential.FIELD
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
@@ -17,7 +16,7 @@ from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 from autoglm_doctor.logscan.settings import ScanSettings
 from bench import corpus
 from tests.logscan.differential import assert_identical, differences, native_module, scan
-from tests.logscan.test_scan import BREAKERS, REF, SETTINGS, TID, _mutate, join, synth
+from tests.logscan.test_scan import BREAKERS, REF, SETTINGS, TID, _mutate, docker_failure, join, synth
 
 
 @pytest.fixture(autouse=True)
@@ -130,11 +129,7 @@ def _tracebacks() -> list[str]:
     """Docker records and raw lines with tracebacks after them: the state a cut must carry."""
     lines = []
     for i in range(60):
-        lines.append(json.dumps({"log": f"ERROR 12-31 23:00:{i % 60:02d} [e.py:1] request cmpl-{i:032x} failed\n",
-                                 "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"}, separators=(",", ":")))
-        for frame in ("Traceback (most recent call last):", '  File "e.py", line 1, in f', "RuntimeError: boom"):
-            lines.append(json.dumps({"log": frame + "\n", "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"},
-                                    separators=(",", ":")))
+        lines += docker_failure(i)
         lines.append(f'{{"ts":"2026-12-31T23:00:{i % 60:02d}Z","level":"info","trace_id":"{i:032x}"}}')
         lines += ["Traceback (most recent call last):", '  File "a.py", line 3, in g', "ValueError: no"]
     return lines

@@ -7,23 +7,13 @@ from __future__ import annotations
 
 import random
 
-from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
+from autoglm_doctor.logscan.scan import ChunkScanner
 from autoglm_doctor.logscan.settings import ScanSettings
-from tests.logscan.differential import FIELDS, native_module, pieces
+from tests.logscan.differential import FIELDS, native_module, scan, scan_with
 from tests.logscan.test_scan import BREAKERS, REF, SETTINGS, synth
 
 STAMPS = ("2026-12-31T23:00:0{d}.{n:09d}Z ", "2026-12-31T23:00:00+08:00 ", "", "2026-13-31T23:00:00Z ",
           "2026-12-31T23:00:00.5Z", "2026-12-31T23:00:00Z  ", "2026-12-31T23:00:00.{n:060d}Z ")
-
-
-def _scan(data: bytes, fast: bool, settings: ScanSettings, cuts: tuple[int, ...] = ()) -> tuple[ChunkResult, ChunkScanner]:
-    scanner = ChunkScanner(settings, fast=fast)
-    res = ChunkResult("docker:x")
-    scanner.begin(REF)
-    for piece in pieces(data, cuts):
-        scanner.scan(piece, res, "default", "docker")
-    scanner.finish(res)
-    return res, scanner
 
 
 def _stream(realistic: dict[str, bytes], seed: int) -> bytes:
@@ -43,8 +33,9 @@ def test_docker_streams_read_natively_agree_with_the_per_line_parser(realistic):
     for seed in range(6):
         data = _stream(realistic, seed)
         for settings in (SETTINGS, window):
-            exact, _ = _scan(data, False, settings)
-            res, scanner = _scan(data, True, settings, cuts=(len(data) // 3, len(data) // 2))
+            exact = scan(data, settings, False, REF, kind="docker")
+            scanner = ChunkScanner(settings, fast=True)
+            res = scan_with(scanner, data, REF, (len(data) // 3, len(data) // 2), kind="docker")
             assert [f for f in FIELDS if getattr(res, f) != getattr(exact, f)] == [], seed
             assert res.lines + res.outside == exact.lines + exact.outside > 500
             if native is not None:

@@ -8,19 +8,9 @@ from __future__ import annotations
 import json
 import random
 
-from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
-from tests.logscan.differential import FIELDS, native_module, pieces
+from autoglm_doctor.logscan.scan import ChunkScanner
+from tests.logscan.differential import FIELDS, native_module, scan, scan_with
 from tests.logscan.test_scan import BREAKERS, REF, SETTINGS, synth
-
-
-def _scan(data: bytes, fast: bool, cuts: tuple[int, ...] = ()) -> tuple[ChunkResult, ChunkScanner]:
-    scanner = ChunkScanner(SETTINGS, fast=fast)
-    res = ChunkResult("journald:x")
-    scanner.begin(REF)
-    for piece in pieces(data, cuts):
-        scanner.scan(piece, res, "default", "journald")
-    scanner.finish(res)
-    return res, scanner
 
 
 def _pool(realistic: dict[str, bytes]) -> list[str]:
@@ -59,8 +49,9 @@ def test_journald_entries_read_natively_agree_with_the_per_line_parser(realistic
     for seed in range(4):
         for odd in (False, True):
             data = _entries(pool, seed, odd)
-            exact, _ = _scan(data, False)
-            res, scanner = _scan(data, True, cuts=(len(data) // 4, len(data) // 2))
+            exact = scan(data, SETTINGS, False, REF, kind="journald")
+            scanner = ChunkScanner(SETTINGS, fast=True)
+            res = scan_with(scanner, data, REF, (len(data) // 4, len(data) // 2), kind="journald")
             assert [f for f in FIELDS if getattr(res, f) != getattr(exact, f)] == [], (seed, odd)
             assert exact.lines > 500
             if native is not None and not odd:

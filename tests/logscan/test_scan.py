@@ -13,8 +13,8 @@ from autoglm_doctor.logscan import bigfile
 from autoglm_doctor.logscan.extract import orjson_loads
 from autoglm_doctor.logscan.scan import ChunkResult, ChunkScanner
 from autoglm_doctor.logscan.settings import ScanSettings
-from autoglm_doctor.logscan.summary import Summary
 from bench import corpus
+from tests.logscan import differential
 from tests.logscan.synth import START, generate
 
 SETTINGS = ScanSettings(services=corpus.SERVICES, hops=tuple(tuple(h.split(">")) for h in corpus.HOPS))
@@ -45,13 +45,16 @@ def scan(data: bytes, fast: bool, settings: ScanSettings = SETTINGS, pieces: int
     return res
 
 
+def docker_failure(i: int) -> list[str]:
+    """vLLM's error line for request i and its traceback, each a Docker json-file record."""
+    log = [f"ERROR 12-31 23:00:{i % 60:02d} [e.py:1] request cmpl-{i:032x} failed",
+           "Traceback (most recent call last):", '  File "e.py", line 1, in f', "RuntimeError: boom"]
+    return [json.dumps({"log": line + "\n", "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"}, separators=(",", ":"))
+            for line in log]
+
+
 def report(res: ChunkResult, settings: ScanSettings = SETTINGS) -> dict:
-    summary = Summary(settings)
-    summary.merge(res, summary.source("f", "default", "file"))
-    out = summary.report()
-    for src in out["sources"]:
-        src.pop("fast_path_share")
-    return out
+    return differential.report(res, settings)
 
 
 def assert_identical(data: bytes, settings: ScanSettings = SETTINGS) -> ChunkResult:
@@ -148,13 +151,7 @@ def test_windows(since, until):
 
 def test_parallel_windows_never_split_a_traceback(tmp_path):
     """A window boundary never falls before a traceback's line: the traceback stays with its record."""
-    lines = []
-    for i in range(400):
-        lines.append(json.dumps({"log": f"ERROR 12-31 23:00:{i % 60:02d} [e.py:1] request cmpl-{i:032x} failed\n",
-                                 "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"}, separators=(",", ":")))
-        for frame in ("Traceback (most recent call last):", '  File "e.py", line 1, in f', "RuntimeError: boom"):
-            lines.append(json.dumps({"log": frame + "\n", "stream": "stderr", "time": "2026-12-31T23:00:00.5Z"},
-                                    separators=(",", ":")))
+    lines = [line for i in range(400) for line in docker_failure(i)]
     path = tmp_path / "x-json.log"
     path.write_text("\n".join(lines) + "\n")
     for chunk in (700, 1500, 4096):
