@@ -11,9 +11,11 @@ parser with orjson when installed, and the exact reference (the per-line parser 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from autoglm_doctor.logscan.extract import LineParser, Record, normalise_message
@@ -52,10 +54,9 @@ class ChunkResult:
         """Pickled with ``traces`` packed into one string when the native module is there (a worker
         sends thousands of ids per window; one string is ~10x cheaper to send and merge)."""
         state = dict(self.__dict__)
-        if state["traces"] and native_available():
-            from autoglm_doctor.logscan import _native
-
-            packed = _native.pack_traces(state["traces"])
+        native = native_module()
+        if state["traces"] and native is not None:
+            packed = native.pack_traces(state["traces"])
             if packed is not None:
                 state["traces"], state["packed"] = {}, packed
         return state
@@ -63,9 +64,9 @@ class ChunkResult:
     def trace_masks(self) -> dict[bytes, int]:
         """``traces``, unpacked if it travelled packed."""
         if self.packed is not None:
-            from autoglm_doctor.logscan import _native
-
-            self.traces, self.packed = _native.unpack_traces(self.packed), None
+            native = native_module()
+            assert native is not None, "a result packed by the native module is read where it is built"
+            self.traces, self.packed = native.unpack_traces(self.packed), None
         return self.traces
 
     def bit(self, service: str) -> int:
@@ -100,13 +101,18 @@ class ChunkResult:
             by_service[rec.service] = (ts, rec.message[:500])
 
 
-def native_available() -> bool:
-    """Whether the native scanner (``_native``, built from C when the install had a compiler) is there."""
+@functools.lru_cache(maxsize=1)
+def native_module() -> ModuleType | None:
+    """The native scanner (``_native``, built from C when the install had a compiler), or None."""
     try:
-        from autoglm_doctor.logscan import _native  # noqa: F401
+        from autoglm_doctor.logscan import _native
     except ImportError:
-        return False
-    return True
+        return None
+    return _native
+
+
+def native_available() -> bool:
+    return native_module() is not None
 
 
 class ChunkScanner:
@@ -118,10 +124,9 @@ class ChunkScanner:
         self.s = settings
         self.parser = LineParser(settings, fast=fast)
         self.native: Any = None
-        if fast and native and native_available():
-            from autoglm_doctor.logscan import _native
-
-            self.native = _native.Scanner(self)
+        module = native_module() if fast and native else None
+        if module is not None:
+            self.native = module.Scanner(self)
 
     def begin(self, ref: float | None) -> None:
         """A stream or window starts (``ref``: the reference time for yearless times)."""

@@ -10,15 +10,12 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
 
-from autoglm_doctor.logscan.scan import ChunkResult
+from autoglm_doctor.logscan.scan import ChunkResult, native_module
 from autoglm_doctor.logscan.skew import estimate_offsets
 from autoglm_doctor.logscan.settings import ScanSettings
 from autoglm_doctor.logscan.timeparse import iso
 
-try:  # the native merges: the same dicts, a C loop instead of a Python one (scan.native_available)
-    from autoglm_doctor.logscan import _native
-except ImportError:
-    _native = None  # type: ignore[assignment]
+_native = native_module()  # the native merges: the same dicts, a C loop instead of a Python one
 
 MAX_SPANS = 20_000  # traces whose per-service time spans are kept for the clock-skew estimate
 EXAMPLES = 10
